@@ -1,0 +1,172 @@
+"""Content-addressed demo cache: keys cover everything a run depends on; writes are atomic."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import uuid
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import generator
+
+from . import onnx_tools, plots
+
+LAYOUT = "v1"
+RUNTIME_PACKAGES = ("numpy", "onnx", "onnxruntime", "matplotlib")
+
+
+@cache
+def environment_fingerprint() -> str:
+    """Versions of everything outside the repo that can change a demo's output."""
+    here = Path(__file__).parent
+    runtime = hashlib.sha256()
+    for path in sorted(here.glob("*.py")):
+        runtime.update(path.name.encode() + b"\0" + path.read_bytes())
+    versions = {}
+    for name in RUNTIME_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return json.dumps({
+        "termlab": generator.__version__,
+        "runtime": runtime.hexdigest(),
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "platform": [platform.system(), platform.machine(), platform.libc_ver()[1]],
+        "render": {"style": plots.STYLE_VERSION, "ir": onnx_tools.IR_VERSION,
+                   "opset": onnx_tools.OPSET},
+    }, sort_keys=True)
+
+
+def local_imports(path: Path, demos_dir: Path) -> set[Path]:
+    """Every file under ``demos_dir`` that ``path`` imports, transitively."""
+    seen: set[Path] = set()
+    todo = [path.resolve()]
+    root = demos_dir.resolve()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            tree = ast.parse(current.read_bytes(), filename=str(current))
+        except (SyntaxError, ValueError, OSError):
+            continue  # the run will report it
+        package = current.parent
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package if node.level else root
+                for _ in range(max(node.level - 1, 0)):
+                    base = base.parent
+                prefix = node.module or ""
+                names = [prefix] if prefix else []
+                names += [f"{prefix}.{a.name}".strip(".") for a in node.names]
+                todo.extend(_module_files(base, names))
+                continue
+            todo.extend(_module_files(root, names))
+    seen.discard(path.resolve())
+    return seen
+
+
+def _module_files(base: Path, dotted: list[str]) -> list[Path]:
+    files = []
+    for name in dotted:
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # a.b.c needs a/__init__, a/b/__init__, a/b/c
+            stem = base.joinpath(*parts[:i])
+            for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
+                if candidate.is_file():
+                    files.append(candidate.resolve())
+    return files
+
+
+def demo_key(demo_path: Path, demos_dir: Path, name: str, options: dict[str, Any],
+             timeout: float, memory_mb: int) -> str:
+    """The cache key of one demo run."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"name": name, "options": options, "timeout": timeout,
+                         "memory_mb": memory_mb, "env": environment_fingerprint()},
+                        sort_keys=True, default=str).encode())
+    root = demos_dir.resolve()
+    for path in sorted({demo_path.resolve(), *local_imports(demo_path, demos_dir)}):
+        h.update(b"\0" + str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
+        h.update(b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+class DemoCache:
+    """``<dir>/v1/<key[:2]>/<key>/result.json`` plus files; a folder appears whole or not at all."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.tmp = directory / "tmp"
+
+    def entry(self, key: str) -> Path:
+        return self.directory / LAYOUT / key[:2] / key
+
+    def get(self, key: str) -> Path | None:
+        entry = self.entry(key)
+        return entry if (entry / "result.json").is_file() else None
+
+    def scratch(self, key: str) -> Path:
+        """A fresh private folder to run into."""
+        path = self.tmp / f"{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        path.mkdir(parents=True)
+        return path
+
+    def commit(self, key: str, scratch: Path, result: dict[str, Any]) -> Path:
+        """Write result.json into ``scratch`` and move it into place with one rename."""
+        data = json.dumps(result, indent=1, sort_keys=True).encode()
+        tmp_file = scratch / "result.json.tmp"
+        tmp_file.write_bytes(data)
+        os.replace(tmp_file, scratch / "result.json")
+        entry = self.entry(key)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(scratch, entry)
+        except OSError:  # another build stored the same key first: theirs is as good
+            shutil.rmtree(scratch, ignore_errors=True)
+        return entry
+
+    def discard(self, scratch: Path) -> None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def evict(self, key: str) -> None:
+        """Remove an entry (to force a rerun); a rename first keeps readers safe."""
+        entry = self.entry(key)
+        if entry.exists():
+            doomed = self.tmp / f"evict-{uuid.uuid4().hex}"
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            os.rename(entry, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+
+    def clean_tmp(self) -> None:
+        """Remove scratch folders left by killed builds of this process's predecessors."""
+        if not self.tmp.is_dir():
+            return
+        for path in self.tmp.iterdir():
+            pid = path.name.split("-")[-2] if path.name.count("-") >= 2 else ""
+            if not (pid.isdigit() and _alive(int(pid))):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,178 @@
+"""The context a demo's ``run(demo)`` receives: RNG, figures, metrics, claims, ONNX helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import onnx_tools, plots
+
+
+class DemoError(Exception):
+    """A mistake in how a demo uses the context (bad metric, bad claim...)."""
+
+
+@dataclass
+class FigureInfo:
+    name: str
+    caption: str
+    alt: str
+    light: str
+    dark: str
+
+
+@dataclass
+class Metric:
+    name: str
+    value: float
+    label: str = ""
+    fmt: str = ".4g"
+    unit: str = ""
+
+    @property
+    def display(self) -> str:
+        text = format(self.value, self.fmt)
+        return f"{text} {self.unit}".strip() if self.unit else text
+
+
+@dataclass
+class Claim:
+    statement: str
+    holds: bool
+    numbers: dict[str, str]
+    line: int = 0
+
+
+@dataclass
+class Outputs:
+    """Everything a run records; saved as ``result.json`` beside the files."""
+
+    figures: list[FigureInfo] = field(default_factory=list)
+    metrics: list[Metric] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def seed_for(name: str, options: dict[str, Any]) -> int:
+    """A stable seed per demo: ``options['seed']`` if given, else derived from the name."""
+    if "seed" in options:
+        return int(options["seed"])
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+
+
+def _fmt_number(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return format(float(value), ".4g")
+    return str(value)
+
+
+class DemoContext:
+    """What ``run(demo)`` gets. Files go to ``out``; nothing is written anywhere else."""
+
+    IR_VERSION = onnx_tools.IR_VERSION
+    OPSET = onnx_tools.OPSET
+
+    def __init__(self, name: str, out: Path, options: dict[str, Any] | None = None,
+                 demo_file: str | None = None):
+        import numpy as np
+
+        self.name = name
+        self.out = out
+        self.options = dict(options or {})
+        self.demo_file = demo_file
+        self.rng = np.random.default_rng(seed_for(name, self.options))
+        self.outputs = Outputs()
+
+    # -- figures -------------------------------------------------------------------------
+    def figure(self, name: str, caption: str, alt: str,
+               size: tuple[float, float] = plots.FIGSIZE, fmt: str = "svg"
+               ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+        """Decorator: ``draw(fig)`` runs once per theme (light, dark); it must only draw."""
+        self._check_name(name, [f.name for f in self.outputs.figures], "figure")
+        if not caption.strip() or not alt.strip():
+            raise DemoError(f"figure '{name}' needs a caption and alt text")
+        if fmt not in ("svg", "png"):
+            raise DemoError(f"figure '{name}': fmt must be 'svg' or 'png'")
+
+        def decorator(draw: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            files = plots.render(draw, self.out, name, size, fmt)
+            self.outputs.figures.append(FigureInfo(name, caption, alt, files["light"], files["dark"]))
+            return draw
+
+        return decorator
+
+    # -- numbers and claims --------------------------------------------------------------
+    def metric(self, name: str, value: Any, label: str = "", fmt: str = ".4g",
+               unit: str = "") -> float:
+        """Record a measured number; NaN or infinity is an error."""
+        self._check_name(name, [m.name for m in self.outputs.metrics], "metric")
+        if not name.isidentifier():
+            raise DemoError(f"metric name '{name}' must be an identifier like val_loss")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise DemoError(f"metric '{name}' must be a real number, got {type(value).__name__}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise DemoError(f"metric '{name}' is {value}; a metric must be a finite number")
+        format(value, fmt)  # fail here, with the demo's line, on a bad format
+        self.outputs.metrics.append(Metric(name, value, label, fmt, unit))
+        return value
+
+    def claim(self, statement: str, holds: Any, **numbers_: Any) -> bool:
+        """Record a claim the page makes and whether this run shows it."""
+        import numpy as np
+
+        if not isinstance(holds, bool | np.bool_):
+            raise DemoError(f"claim {statement!r}: holds must be a bool, got {type(holds).__name__}")
+        for key, value in numbers_.items():
+            if isinstance(value, numbers.Real) and not math.isfinite(float(value)):
+                raise DemoError(f"claim {statement!r}: number {key} is {value}")
+        line = sys._getframe(1).f_lineno
+        self.outputs.claims.append(Claim(statement, bool(holds),
+                                         {k: _fmt_number(v) for k, v in numbers_.items()}, line))
+        return bool(holds)
+
+    # -- ONNX ----------------------------------------------------------------------------
+    def make_model(self, graph: Any, **kwargs: Any) -> Any:
+        """A ModelProto with the IR version and opset the installed onnxruntime accepts."""
+        return onnx_tools.make_model(graph, **kwargs)
+
+    def onnx(self, name: str, model: Any) -> Any:
+        """Check and save ``name.onnx`` (offered for download); return a 1-thread ORT session."""
+        import onnx
+
+        self._check_name(name, [m[:-5] for m in self.outputs.models], "model")
+        onnx.checker.check_model(model)
+        data = model.SerializeToString(deterministic=True)
+        (self.out / f"{name}.onnx").write_bytes(data)
+        self.outputs.models.append(f"{name}.onnx")
+        return onnx_tools.session(data)
+
+    def session(self, model: Any) -> Any:
+        """An ORT session for a model without offering it for download."""
+        return onnx_tools.session(model.SerializeToString(deterministic=True))
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _check_name(name: str, taken: list[str], what: str) -> None:
+        if not name or any(c in name for c in "/\\ ") or name.startswith("."):
+            raise DemoError(f"{what} name {name!r} must be a plain file-name word like 'val-loss'")
+        if name in taken:
+            raise DemoError(f"{what} '{name}' is recorded twice; give each {what} its own name")
+
+    def save(self) -> None:
+        """Write ``outputs.json`` (what the page shows)."""
+        (self.out / "outputs.json").write_text(json.dumps(self.outputs.to_json(), indent=1))

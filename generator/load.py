@@ -1,0 +1,232 @@
+"""Load ``glossary/*.yaml`` into Terms and Categories; every problem carries file:line."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .model import Category, DemoSpec, Question, Reference, Term
+from .problems import Problem, did_you_mean
+from .yamlnodes import Document, YamlProblem, load
+
+CATEGORIES_FILE = "_categories.yaml"
+ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+SCHEMA_URL_COMMENT = "# yaml-language-server: $schema=../generator/schema/term.schema.json"
+
+
+@cache
+def schema(name: str = "term") -> dict[str, Any]:
+    """A JSON Schema shipped in ``generator/schema``."""
+    text = resources.files("generator.schema").joinpath(f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema(name))
+
+
+@dataclass
+class Loaded:
+    """What the loader found: terms and categories by id, and every problem."""
+
+    terms: dict[str, Term] = field(default_factory=dict)
+    categories: dict[str, Category] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+
+
+def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None) -> Loaded:
+    """Read every entry and the categories file; collect all problems, never stop early."""
+    root = root or glossary_dir.parent
+    out = Loaded()
+    if not glossary_dir.is_dir():
+        out.problems.append(Problem(_rel(glossary_dir, root), 0,
+                                    "glossary folder not found; create it or set glossary_dir"))
+        return out
+    out.categories = _load_categories(glossary_dir / CATEGORIES_FILE, root, out.problems)
+    for path in sorted(glossary_dir.glob("*.y*ml")):
+        if path.name.startswith("_") or path.suffix not in (".yaml", ".yml"):
+            continue
+        rel = _rel(path, root)
+        if not ID_PATTERN.match(path.stem):
+            suggestion = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-") or "my-term"
+            out.problems.append(Problem(rel, 0, f"file name '{path.name}' is not a valid term id; "
+                                        f"rename it to '{suggestion}.yaml' (lowercase, hyphens)"))
+            continue
+        try:
+            doc = load(path)
+        except (YamlProblem, OSError) as exc:
+            line = getattr(exc, "line", 0)
+            out.problems.append(Problem(rel, line, getattr(exc, "message", str(exc))))
+            out.broken[path.stem] = rel
+            continue
+        term = _make_term(path.stem, path, rel, doc, demos_dir, root, out.problems)
+        if term is None:
+            out.broken[path.stem] = rel
+        else:
+            out.terms[term.id] = term
+    return out
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _schema_problems(data: Any, doc: Document, rel: str, name: str) -> tuple[list[Problem], set]:
+    """Problems from the JSON Schema, each at the line of the offending value."""
+    problems: list[Problem] = []
+    bad_fields: set = set()
+    for error in _validator(name).iter_errors(data):
+        path = tuple(error.absolute_path)
+        line = _line(doc.lines, path)
+        fieldname = ".".join(str(p) for p in path) if path else ""
+        if path:
+            bad_fields.add(path[0])
+        if error.validator == "additionalProperties":
+            allowed = list(error.schema.get("properties", {}))
+            for key in error.instance:
+                if key not in allowed:
+                    bad_fields.add(key) if not path else None
+                    problems.append(Problem(
+                        rel, _line(doc.lines, path + (key,)),
+                        f"unknown field '{key}'{did_you_mean(str(key), allowed)}; "
+                        f"allowed fields: {', '.join(allowed)}", fieldname))
+            continue
+        problems.append(Problem(rel, line, _explain(error), fieldname))
+    return problems, bad_fields
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    """A short, actionable sentence for a schema error."""
+    v, inst = error.validator, error.instance
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required field '{missing}'; add `{missing}: ...`"
+    if v == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return f"expected {_article(want)} {want}, got {_kind(inst)}"
+    if v == "pattern" and isinstance(inst, str) and error.validator_value == r"\S":
+        return "must not be blank"
+    if v == "pattern" and error.validator_value == "^https?://":
+        return f"URL {inst!r} must start with http:// or https://"
+    if v == "pattern":
+        return f"{inst!r} is not a valid name here (expected lowercase words joined by hyphens)"
+    if v == "minLength":
+        return "must not be empty"
+    if v == "maxLength":
+        return f"is too long ({len(inst)} characters; the limit is {error.validator_value})"
+    if v == "uniqueItems":
+        return "lists the same value twice; remove the repeat"
+    if v == "oneOf":
+        return "demo must be a demo name (demos/<name>.py) or a mapping with `name:` and options"
+    if v in ("minimum", "maximum", "exclusiveMinimum"):
+        return f"{inst!r} is out of range ({error.message})"
+    return error.message[:300]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", int: "a number",
+            float: "a number", type(None): "nothing (null)"}.get(type(value), type(value).__name__)
+
+
+def _line(lines: dict[tuple, int], path: tuple) -> int:
+    while path not in lines and path:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def _make_term(term_id: str, path: Path, rel: str, doc: Document, demos_dir: Path,
+               root: Path, problems: list[Problem]) -> Term | None:
+    data = doc.data
+    if not isinstance(data, dict):
+        problems.append(Problem(rel, 1, f"an entry must be a mapping of fields, got {_kind(data)}; "
+                                "start with `term: ...`"))
+        return None
+    found, bad = _schema_problems(data, doc, rel, "term")
+    problems.extend(found)
+    ok = {k: v for k, v in data.items() if k not in bad}
+
+    def texts(key: str) -> list[str]:
+        return [str(x) for x in ok.get(key, [])]
+
+    term = Term(
+        id=term_id,
+        term=str(ok.get("term", term_id)),
+        summary=str(ok.get("summary", "")),
+        body=str(ok.get("body", "")),
+        category=str(ok.get("category", "")),
+        source=path,
+        where=rel,
+        aliases=texts("aliases"),
+        tags=texts("tags"),
+        related=texts("related"),
+        see_also=texts("see_also"),
+        prerequisites=texts("prerequisites"),
+        redirect_from=texts("redirect_from"),
+        key_concepts=texts("key_concepts"),
+        example=str(ok.get("example", "")),
+        analogy=str(ok.get("analogy", "")),
+        questions=[Question(str(q["q"]), str(q["a"])) for q in ok.get("questions", [])],
+        references=[
+            Reference(title=r["title"], authors=tuple(r["authors"]), year=r["year"],
+                      url=r.get("url"), venue=r.get("venue"))
+            for r in ok.get("references", [])
+        ],
+        lines=doc.lines,
+        text=doc.text,
+    )
+    if "demo" in ok:
+        term.demo = _demo_spec(ok["demo"], demos_dir, root, rel, doc, problems)
+    return term
+
+
+def _demo_spec(value: Any, demos_dir: Path, root: Path, rel: str, doc: Document,
+               problems: list[Problem]) -> DemoSpec | None:
+    options = dict(value) if isinstance(value, dict) else {"name": value}
+    name = str(options.pop("name"))
+    timeout = options.pop("timeout", None)
+    path = demos_dir / f"{name}.py"
+    if not path.is_file():
+        known = sorted(p.stem for p in demos_dir.glob("*.py")) if demos_dir.is_dir() else []
+        problems.append(Problem(rel, _line(doc.lines, ("demo",)),
+                                f"no demo file {_rel(path, root)}{did_you_mean(name, known)}; "
+                                "create it (termlab new) or fix the name", "demo"))
+        return None
+    return DemoSpec(name=name, path=path, options=options, timeout=timeout)
+
+
+def _load_categories(path: Path, root: Path, problems: list[Problem]) -> dict[str, Category]:
+    rel = _rel(path, root)
+    if not path.is_file():
+        problems.append(Problem(rel, 0, "categories file not found; create it with "
+                                "`my-category: {name: ..., order: 1, description: ...}`"))
+        return {}
+    try:
+        doc = load(path)
+    except (YamlProblem, OSError) as exc:
+        problems.append(Problem(rel, getattr(exc, "line", 0), getattr(exc, "message", str(exc))))
+        return {}
+    found, bad = _schema_problems(doc.data, doc, rel, "categories")
+    problems.extend(found)
+    if not isinstance(doc.data, dict):
+        return {}
+    return {
+        cid: Category(id=cid, name=c["name"], description=c["description"], order=c["order"])
+        for cid, c in doc.data.items() if cid not in bad and isinstance(c, dict)
+    }

@@ -1,0 +1,125 @@
+"""The MkDocs adapter: configuration, generated files, serve watching, problems as warnings."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from mkdocs.config import config_options as c
+from mkdocs.config.base import Config
+from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.structure.files import File, Files, InclusionLevel
+
+from .build import BuildOptions, build_site
+from .markdown_ext import TermlabExtension
+
+log = get_plugin_logger("termlab")
+
+REQUIRED_EXTENSIONS = ("attr_list", "md_in_html", "admonition", "pymdownx.details", "tables",
+                       "toc", "pymdownx.superfences", "pymdownx.emoji")
+ASSETS = ("termlab.css",)
+
+
+class TermlabConfig(Config):
+    glossary_dir = c.Type(str, default="glossary")
+    demos_dir = c.Type(str, default="demos")
+    cache_dir = c.Type(str, default=".termlab-cache")
+    run_demos = c.Type(bool, default=True)
+    force = c.Type(bool, default=False)
+    jobs = c.Type(int, default=0)
+    timeout = c.Type(float, default=120.0)
+    memory_limit_mb = c.Type(int, default=2048)
+
+
+class TermlabPlugin(BasePlugin[TermlabConfig]):
+    """Adds the glossary's generated pages to an MkDocs (Material) site."""
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        # Defining on_startup keeps this instance alive across `mkdocs serve` rebuilds.
+        self.serving = command == "serve"
+        self.engine = None
+
+    def on_config(self, config):
+        self.root = Path(config.config_file_path or ".").resolve().parent
+        self.extension = TermlabExtension()
+        names = [e if isinstance(e, str) else None for e in config.markdown_extensions]
+        for name in REQUIRED_EXTENSIONS:
+            if name not in names:
+                config.markdown_extensions.append(name)
+        config.mdx_configs.setdefault("pymdownx.emoji", {
+            "emoji_index": _material_emoji("twemoji"),
+            "emoji_generator": _material_emoji("to_svg"),
+        })
+        config.markdown_extensions.append(self.extension)
+        for asset in ASSETS:
+            path = f"assets/termlab/{asset}"
+            if path not in config.extra_css:
+                config.extra_css.append(path)
+        return config
+
+    def on_files(self, files: Files, config) -> Files:
+        options = BuildOptions(
+            root=self.root,
+            glossary_dir=self.root / self.config.glossary_dir,
+            demos_dir=self.root / self.config.demos_dir,
+            cache_dir=self.root / self.config.cache_dir,
+            run_demos=self.config.run_demos,
+            force=self.config.force,
+            jobs=self.config.jobs or None,
+            timeout=self.config.timeout,
+            memory_limit_mb=self.config.memory_limit_mb,
+            title=config.site_name,
+            description=config.site_description or "",
+        )
+        site, glossary = build_site(options, engine=getattr(self, "engine", None))
+        self.extension._index = _index(glossary)
+        for problem in site.problems:
+            log.warning(str(problem))
+        self.generated = set()
+        for src_uri, content in site.pages.items():
+            if files.get_file_from_path(src_uri) is not None:
+                continue  # a hand-written page wins
+            file = File.generated(config, src_uri, content=content,
+                                  inclusion=_inclusion(src_uri))
+            files.append(file)
+            self.generated.add(src_uri)
+        for src_uri, data in site.files.items():
+            files.append(File.generated(config, src_uri, content=data))
+        for asset in ASSETS:
+            data = resources.files("generator.assets").joinpath(asset).read_bytes()
+            files.append(File.generated(config, f"assets/termlab/{asset}", content=data))
+        return files
+
+    def on_page_markdown(self, markdown: str, *, page, config, files) -> str:
+        src = page.file.src_uri
+        self.extension.page_src = src
+        generated = src in self.generated
+        self.extension.problems = [] if generated else None  # entries were checked already
+        self.extension.source_name = f"{Path(config.docs_dir).name}/{src}"
+        raw = page.file.content_string if not generated else markdown
+        self.extension.line_offset = raw[: max(raw.find(markdown[:40]), 0)].count("\n")
+        return markdown
+
+    def on_serve(self, server, *, config, builder):
+        for folder in (self.config.glossary_dir, self.config.demos_dir):
+            path = self.root / folder
+            if path.exists():
+                server.watch(str(path))
+        return server
+
+
+def _inclusion(src_uri: str) -> InclusionLevel:
+    """Term pages stay out of the nav: Material renders the nav into every page."""
+    return InclusionLevel.NOT_IN_NAV if src_uri.startswith("terms/") else InclusionLevel.INCLUDED
+
+
+def _index(glossary):
+    from .indexes import GlossaryIndex
+
+    return GlossaryIndex(glossary)
+
+
+def _material_emoji(name: str):
+    from material.extensions import emoji
+
+    return getattr(emoji, name)

@@ -1,0 +1,35 @@
+"""Name normalisation and lookup: case-insensitive, by alias, and by simple English plurals."""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015]+")
+
+
+def normalize(name: str) -> str:
+    """Lowercase, with runs of spaces, hyphens, dashes and underscores folded into one space."""
+    return _SEPARATORS.sub(" ", name.strip().lower()).strip()
+
+
+def singulars(key: str) -> list[str]:
+    """Candidate singular forms of a normalised name (``batches`` -> ``batch``...)."""
+    out = []
+    if key.endswith("ies") and len(key) > 4:
+        out.append(key[:-3] + "y")
+    if key.endswith("es") and len(key) > 3:
+        out.append(key[:-2])
+    if key.endswith("s") and not key.endswith("ss") and len(key) > 2:
+        out.append(key[:-1])
+    return out
+
+
+def lookup(names: dict[str, str], name: str) -> str | None:
+    """Resolve ``name`` against a normalised-name -> id map, trying plurals last."""
+    key = normalize(name)
+    if key in names:
+        return names[key]
+    for candidate in singulars(key):
+        if candidate in names:
+            return names[candidate]
+    return None

@@ -1,0 +1,191 @@
+"""Resolve names into ids and build every index in single dictionary passes."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+
+from .load import Loaded
+from .model import Glossary, Term
+from .names import lookup, normalize
+from .problems import Problem, did_you_mean
+from .safety import unsafe_urls
+from .textscan import iter_wikilinks
+
+REF_FIELDS = ("related", "see_also", "prerequisites")
+
+
+def text_fields(term: Term) -> Iterator[tuple[tuple, str]]:
+    """Every Markdown field of a term with its path: summary, body, example, questions..."""
+    yield ("summary",), term.summary
+    yield ("body",), term.body
+    yield ("example",), term.example
+    yield ("analogy",), term.analogy
+    for i, text in enumerate(term.key_concepts):
+        yield ("key_concepts", i), text
+    for i, q in enumerate(term.questions):
+        yield ("questions", i, "q"), q.q
+        yield ("questions", i, "a"), q.a
+
+
+def locate(term: Term, path: tuple, needle: str) -> int:
+    """The line of ``needle`` inside the field at ``path`` (the field's line if not found)."""
+    start = term.line(*path)
+    for offset, line in enumerate(term.text.splitlines()[start - 1:]):
+        if needle in line:
+            return start + offset
+    return start
+
+
+def resolve(loaded: Loaded) -> Glossary:
+    """Build the resolved glossary; every unresolvable name becomes a Problem."""
+    problems = list(loaded.problems)
+    terms = loaded.terms
+    names: dict[str, str] = {}
+    owner_line: dict[str, tuple[str, int]] = {}
+
+    for stem in loaded.broken:
+        names[normalize(stem)] = stem
+    for term in sorted(terms.values(), key=lambda t: t.id):
+        where = term.where
+        candidates = [(term.id, ("term",)), (term.term, ("term",))]
+        candidates += [(a, ("aliases", i)) for i, a in enumerate(term.aliases)]
+        for name, path in candidates:
+            key = normalize(name)
+            other = names.get(key)
+            if other is None:
+                names[key] = term.id
+                owner_line[key] = (where, term.line(*path))
+            elif other != term.id:
+                first = owner_line.get(key, (other, 0))
+                problems.append(Problem(
+                    where, term.line(*path),
+                    f"'{name}' is already a name of '{other}' ({first[0]}:{first[1]}); "
+                    "names and aliases must be unique (case-insensitive): rename or remove one",
+                    path[0]))
+        for i, old in enumerate(term.redirect_from):
+            if old in terms:
+                problems.append(Problem(where, term.line("redirect_from", i),
+                                        f"'{old}' is the id of an existing term; remove it here",
+                                        "redirect_from"))
+
+    def find(name: str) -> str | None:
+        return lookup(names, name)
+
+    all_names = sorted({t.term for t in terms.values()} | set(terms) |
+                       {a for t in terms.values() for a in t.aliases})
+    backlinks: dict[str, set[str]] = {tid: set() for tid in terms}
+    members: dict[str, list[str]] = {cid: [] for cid in loaded.categories}
+
+    for term in terms.values():
+        where = term.where
+        if term.category in members:
+            members[term.category].append(term.id)
+        elif term.category:
+            problems.append(Problem(where, term.line("category"),
+                                    f"unknown category '{term.category}'"
+                                    f"{did_you_mean(term.category, members)}; declare it in "
+                                    "glossary/_categories.yaml or use one of: "
+                                    f"{', '.join(members) or '(none declared)'}", "category"))
+        for fieldname in REF_FIELDS:
+            resolved: list[str] = []
+            for i, name in enumerate(getattr(term, fieldname)):
+                target = find(name)
+                line = term.line(fieldname, i)
+                if target is None:
+                    problems.append(Problem(where, line, f"unknown term '{name}'"
+                                            f"{did_you_mean(name, all_names)}", fieldname))
+                elif target == term.id:
+                    problems.append(Problem(where, line, f"'{name}' is this term itself; "
+                                            "remove the self-reference", fieldname))
+                elif target not in resolved:
+                    resolved.append(target)
+                    if target in backlinks:
+                        backlinks[target].add(term.id)
+            setattr(term, fieldname, resolved)
+        for path, text in text_fields(term):
+            for name, _label, _offset in iter_wikilinks(text):
+                target = find(name)
+                if target is None:
+                    problems.append(Problem(where, locate(term, path, f"[[{name}"),
+                                            f"unknown term '[[{name}]]'"
+                                            f"{did_you_mean(name, all_names)}", path[0]))
+                elif target != term.id and target in backlinks:
+                    backlinks[target].add(term.id)
+            for url, _offset in unsafe_urls(text):
+                problems.append(Problem(where, locate(term, path, url),
+                                        f"unsafe URL '{url[:60]}' refused; use an http(s) link",
+                                        path[0]))
+
+    def by_name(ids) -> list[str]:
+        return sorted(ids, key=lambda i: (terms[i].term.casefold(), i))
+
+    for cid in members:
+        members[cid] = by_name(members[cid])
+    problems.extend(_cycles(terms))
+    order, next_up = _learning_order(terms)
+    return Glossary(
+        terms=terms,
+        categories=dict(sorted(loaded.categories.items(), key=lambda kv: (kv[1].order, kv[0]))),
+        names=names,
+        backlinks={tid: by_name(ids) for tid, ids in backlinks.items()},
+        members=members,
+        learning_order=order,
+        next_up={tid: by_name(ids) for tid, ids in next_up.items()},
+        problems=sorted(set(problems)),
+        broken_files={stem: [p for p in problems if p.path == where]
+                      for stem, where in loaded.broken.items()},
+    )
+
+
+def _cycles(terms: dict[str, Term]) -> list[Problem]:
+    """One problem per prerequisite cycle, found with an iterative depth-first search."""
+    problems: list[Problem] = []
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    for start in sorted(terms):
+        if start in state:
+            continue
+        stack = [(start, iter(terms[start].prerequisites))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next((c for c in children if c in terms), None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(child) == 1:
+                cycle = path[path.index(child):] + [child]
+                term = terms[node]
+                i = term.prerequisites.index(child)
+                problems.append(Problem(term.where, term.line("prerequisites", i),
+                                        f"prerequisites form a cycle: {' → '.join(cycle)}; "
+                                        "remove one of these prerequisites", "prerequisites"))
+            elif child not in state:
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(terms[child].prerequisites)))
+    return problems
+
+
+def _learning_order(terms: dict[str, Term]) -> tuple[list[str], dict[str, set[str]]]:
+    """A topological order of prerequisites (ties by name) and, per term, what it unlocks."""
+    next_up: dict[str, set[str]] = {tid: set() for tid in terms}
+    indegree = dict.fromkeys(terms, 0)
+    for term in terms.values():
+        for pre in term.prerequisites:
+            if pre in terms:
+                next_up[pre].add(term.id)
+                indegree[term.id] += 1
+    heap = [(terms[t].term.casefold(), t) for t, d in indegree.items() if d == 0]
+    heapq.heapify(heap)
+    order: list[str] = []
+    while heap:
+        _, tid = heapq.heappop(heap)
+        order.append(tid)
+        for nxt in next_up[tid]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                heapq.heappush(heap, (terms[nxt].term.casefold(), nxt))
+    return order, next_up

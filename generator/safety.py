@@ -1,0 +1,44 @@
+"""Keep entry text from injecting HTML or script URLs into pages."""
+
+from __future__ import annotations
+
+import re
+
+from .textscan import mask_code
+
+_UNSAFE_SCHEME = re.compile(r"^(javascript|vbscript|data|file):", re.I)
+_CONTROL = re.compile(r"[\x00-\x20\x7f]+")
+_LINK_TARGET = re.compile(r"\]\(\s*<?([^)\s>]+)|^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?\s*$|<([a-z]+:[^>\s]*)>",
+                          re.I | re.M)
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|$~])")
+
+
+def is_unsafe_url(url: str) -> bool:
+    """True for script-capable URL schemes (javascript:, vbscript:, data:, file:)."""
+    return bool(_UNSAFE_SCHEME.match(_CONTROL.sub("", url)))
+
+
+def unsafe_urls(text: str) -> list[tuple[str, int]]:
+    """``(url, line_offset)`` of every unsafe link target written in Markdown outside code."""
+    masked = mask_code(text)
+    found = []
+    for m in _LINK_TARGET.finditer(masked):
+        url = next(g for g in m.groups() if g)
+        if is_unsafe_url(url):
+            found.append((url, masked.count("\n", 0, m.start())))
+    return found
+
+
+def escape_markdown_html(text: str) -> str:
+    """Markdown with raw HTML neutralised: ``<`` outside code becomes ``&lt;``."""
+    if "<" not in text:
+        return text
+    masked = mask_code(text)
+    return "".join("&lt;" if c == "<" and masked[i] == "<" else c for i, c in enumerate(text))
+
+
+def escape_text(text: str) -> str:
+    """Plain text made safe to place inside Markdown: HTML and Markdown syntax escaped."""
+    text = " ".join(str(text).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(lambda m: f"&#{ord(m.group(1))};", text)

@@ -1,0 +1,139 @@
+"""Safe YAML reading that keeps line numbers and never expands aliases.
+
+Text is composed into nodes with PyYAML's (C, when available) safe composer, then walked
+into plain data while each value's line is recorded under its path, e.g. ``("related", 2)``.
+A node met twice is an alias: it is rejected before anything is expanded, so alias bombs
+cost nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 32
+
+
+class YamlProblem(Exception):
+    """A file that cannot be read as an entry; carries the 1-based line."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass
+class Document:
+    """A YAML file read into plain data, with the line of every value."""
+
+    data: Any
+    lines: dict[tuple, int]
+    text: str
+
+
+def read_text(path: Path) -> str:
+    """The file's text, refusing huge files, byte-order marks and non-UTF-8 bytes."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise YamlProblem(
+            1, f"file is {size / 1e6:.1f} MB; entries are limited to {MAX_BYTES // 1000} kB "
+            "(move long material into a linked page)")
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise YamlProblem(1, "file starts with a UTF-8 byte-order mark; save it as UTF-8 without BOM")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise YamlProblem(
+            line, f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; save the file as UTF-8") from None
+
+
+def parse(text: str) -> Document:
+    """Compose and walk YAML text; raises YamlProblem with a line for anything malformed."""
+    try:
+        node = yaml.compose(text, Loader=_loader_for(text))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise YamlProblem(line, _yaml_message(exc, text, line)) from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(1, f"malformed YAML: {exc}") from None
+    except RecursionError:
+        raise YamlProblem(1, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)") from None
+    if node is None:
+        raise YamlProblem(1, "file is empty; an entry needs at least term, summary, body and category")
+    lines: dict[tuple, int] = {}
+    data = _Walker(lines).walk(node, (), 0)
+    return Document(data, lines, text)
+
+
+def _loader_for(text: str) -> type:
+    """The C loader, unless the text could nest deep enough to overflow its C stack.
+
+    libyaml's composer recurses in C and crashed past ~10,000 levels; the depth is bounded
+    by the bracket count plus the longest line, so only such texts take the Python loader,
+    which raises RecursionError instead.
+    """
+    bound = text.count("[") + text.count("{") + max(map(len, text.splitlines()), default=0)
+    return Loader if bound < 5000 else yaml.SafeLoader
+
+
+def load(path: Path) -> Document:
+    """Read and parse one YAML file."""
+    return parse(read_text(path))
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError, text: str, line: int) -> str:
+    lines = text.splitlines()
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    if "\t" in here[: len(here) - len(here.lstrip())] or "'\\t'" in str(exc.problem):
+        return "tab character in indentation; YAML indents with spaces only"
+    problem = (exc.problem or "malformed YAML").strip()
+    context = f" ({exc.context.strip()})" if exc.context else ""
+    return f"malformed YAML: {problem}{context}; check the indentation and quoting on this line"
+
+
+class _Walker:
+    """Turns a node tree into plain data, recording lines and rejecting aliases."""
+
+    def __init__(self, lines: dict[tuple, int]):
+        self.lines = lines
+        self.seen: set[int] = set()
+        self.constructor = SafeConstructor()
+
+    def walk(self, node: yaml.Node, path: tuple, depth: int) -> Any:
+        line = node.start_mark.line + 1
+        if id(node) in self.seen:
+            raise YamlProblem(line, "YAML aliases (*name) are not allowed in entries; write the value out")
+        self.seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise YamlProblem(line, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)")
+        self.lines.setdefault(path, line)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise YamlProblem(key_node.start_mark.line + 1, "a mapping key must be a plain name")
+                key = self.walk(key_node, path + ("<key>",), depth + 1)
+                if not isinstance(key, str | int | float | bool):
+                    key = str(key)
+                if key in result:
+                    raise YamlProblem(key_node.start_mark.line + 1, f"duplicate key '{key}'")
+                self.lines[path + (key,)] = key_node.start_mark.line + 1
+                result[key] = self.walk(value_node, path + (key,), depth + 1)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.YAMLError as exc:
+            raise YamlProblem(line, f"cannot read value: {exc}") from None
