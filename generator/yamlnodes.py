@@ -113,7 +113,10 @@ class _Walker:
     def walk(self, node: yaml.Node, path: tuple, depth: int) -> Any:
         line = node.start_mark.line + 1
         if id(node) in self.seen:
-            raise YamlProblem(line, "YAML aliases (*name) are not allowed in entries; write the value out")
+            at = path
+            while at and at not in self.lines:
+                at = at[:-1]
+            raise YamlProblem(self.lines.get(at, line), "YAML aliases (*name) are not allowed in entries; write the value out")
         self.seen.add(id(node))
         if depth > MAX_DEPTH:
             raise YamlProblem(line, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)")

@@ -1,0 +1,34 @@
+# termlab: `make serve` (main job) and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1:8000
+
+.PHONY: serve build test check lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+serve: $(STAMP)  ## build demos as needed and serve on http://127.0.0.1:8000
+	$(BIN)/mkdocs serve --dev-addr $(HOST)
+
+build: $(STAMP)  ## strict build into site/
+	$(BIN)/mkdocs build --strict
+
+check: $(STAMP)  ## validate entries without building
+	$(BIN)/termlab check
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint  ## unit, integration and browser tests, incl. a strict build of the real site
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf site build .termlab-cache

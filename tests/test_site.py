@@ -1,0 +1,119 @@
+"""Build tiny sites in tmp_path with MkDocs and assert on the HTML."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import entry
+from mkdocs.exceptions import Abort
+
+
+@pytest.fixture
+def site(project):
+    project.term("loss-function", "Loss function", aliases=["cost function"],
+                 summary="Measures how wrong a prediction is.")
+    project.term("overfitting", "Overfitting", prerequisites=["loss function"],
+                 summary="Fitting noise: low training error, high test error.",
+                 body="A model that memorises. Compare [[loss-function|the loss]].\n\n"
+                      "$$E = \\sum_i (y_i - \\hat y_i)^2$$\n",
+                 related=["dropout"], tags=["generalization"],
+                 key_concepts=["Training vs validation error"],
+                 example="A degree-15 polynomial.", analogy="Memorising the exam answers.",
+                 questions=[{"q": "What is it?", "a": "Fitting noise."}],
+                 references=[{"title": "The Problem of Overfitting", "authors": ["D. M. Hawkins"],
+                              "year": 2004, "venue": "J. Chem. Inf. Comput. Sci.",
+                              "url": "https://doi.org/10.1021/ci0342472"}])
+    project.term("dropout", "Dropout", category="deep-learning",
+                 summary="Randomly zeroes units during training.", see_also=["overfitting"])
+    project.write("docs/guide.md", "# Guide\n\nRead about [[overfitting]] and [[cost functions]].\n")
+    project.build()
+    return project
+
+
+def test_term_page_has_every_section(site):
+    html = site.html("terms/overfitting/index.html")
+    assert "<h1" in html and ">Overfitting<" in html
+    assert 'class="termlab-lead"' in html and "Fitting noise: low training error" in html
+    for heading in ("Understanding Overfitting", "Key concepts", "Example", "Test yourself",
+                    "Related terms", "Referenced by", "More in Machine Learning", "References"):
+        assert heading in html, heading
+    assert "Before you start" in html and 'href="../loss-function/"' in html
+    # related terms each with their own one-line summary
+    assert re.search(r'href="../dropout/"[^>]*>Dropout</a> — Randomly zeroes units', html)
+    assert "Memorising the exam answers." in html
+    assert 'display="block"' in html
+    assert "D. M. Hawkins (2004)" in html and 'href="https://doi.org/10.1021/ci0342472"' in html
+
+
+def test_backlinks_and_category_pages(site):
+    loss = site.html("terms/loss-function/index.html")
+    assert "Referenced by" in loss and 'href="../overfitting/"' in loss
+    assert "Next up" in loss  # overfitting builds on it
+    cat = site.html("categories/deep-learning/index.html")
+    assert "Many-layered networks." in cat and "Randomly zeroes units" in cat
+
+
+def test_home_is_an_a_to_z_index(site):
+    home = site.html("index.html")
+    assert 'id="letter-d"' in home and 'id="letter-o"' in home
+    assert home.index(">Dropout<") < home.index(">Loss function<") < home.index(">Overfitting<")
+
+
+def test_term_pages_stay_out_of_the_nav(site):
+    home = site.html("index.html")
+    nav = home[home.find('md-nav--primary'):home.find('md-sidebar--secondary')]
+    assert "Categories" in nav and "terms/overfitting" not in nav
+
+
+def test_handwritten_pages_get_term_links(site):
+    guide = site.html("guide/index.html")
+    assert 'href="../terms/overfitting/"' in guide
+    assert 'href="../terms/loss-function/">cost functions</a>' in guide
+
+
+def test_hostile_text_is_escaped(project):
+    project.term("x", "<img src=x onerror=alert(1)>",
+                 summary="<script>alert(1)</script> summary",
+                 body='Body <b onmouseover="alert(1)">bold</b> and `<code>` stays.',
+                 aliases=["<i>alias</i>"], tags=["<t>"])
+    project.build()
+    html = project.html("terms/x/index.html")
+    article = html[html.find("<article"):html.find("</article>")]
+    assert "<script>alert" not in article and "<img src=x" not in article
+    assert "<b onmouseover" not in article and "<i>alias" not in article
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in article
+    assert "<code>&lt;code&gt;</code>" in article
+
+
+def test_strict_build_fails_with_located_message(project, caplog_mkdocs):
+    project.term("x", "X", related=["nope"])
+    with pytest.raises(Abort):
+        project.build()
+    assert "glossary/x.yaml:6: related: unknown term 'nope'" in caplog_mkdocs.text
+
+
+def test_unknown_link_in_handwritten_page_fails_strict(project, caplog_mkdocs):
+    project.term("x", "X")
+    project.write("docs/page.md", "# P\n\nText\n\nSee [[nope]].\n")
+    with pytest.raises(Abort):
+        project.build()
+    assert "docs/page.md:5: unknown term '[[nope]]'" in caplog_mkdocs.text
+
+
+def test_non_strict_build_shows_errors_on_pages(project):
+    project.term("x", "X", related=["nope"])
+    project.write("glossary/broken.yaml", "term: [\n")
+    project.build(strict=False)
+    html = project.html("terms/x/index.html")
+    assert "This entry has 1 problem" in html and "unknown term" in html
+    broken = project.html("terms/broken/index.html")
+    assert "This entry could not be read" in broken and "malformed YAML" in broken
+    assert "The glossary has 2 problems" in project.html("index.html")
+
+
+def test_demo_placeholder_until_run(project):
+    project.write("demos/d.py", "def run(demo):\n    pass\n")
+    project.write("glossary/x.yaml", entry("X") + "demo: d\n")
+    project.build(run_demos=False)
+    assert "Demo not run" in project.html("terms/x/index.html")
