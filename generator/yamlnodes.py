@@ -116,7 +116,8 @@ class _Walker:
             at = path
             while at and at not in self.lines:
                 at = at[:-1]
-            raise YamlProblem(self.lines.get(at, line), "YAML aliases (*name) are not allowed in entries; write the value out")
+            raise YamlProblem(self.lines.get(at, line),
+                              "YAML aliases (*name) are not allowed in entries; write the value out")
         self.seen.add(id(node))
         if depth > MAX_DEPTH:
             raise YamlProblem(line, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)")

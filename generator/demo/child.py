@@ -6,6 +6,7 @@ working directory, a memory limit, and its stdout/stderr go to a size-limited fi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -53,10 +54,8 @@ def main(job: dict[str, Any]) -> None:
         code = 70
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 stream.flush()
-            except Exception:  # noqa: BLE001
-                pass
         os._exit(code)
 
 

@@ -6,6 +6,7 @@ on stdout. The child's own output never reaches this pipe (it goes to a file).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -93,10 +94,8 @@ def _wait(pid: int, timeout: float) -> bool:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def main() -> None:
