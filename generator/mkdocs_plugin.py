@@ -39,6 +39,11 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         self.serving = command == "serve"
         self.engine = None
 
+    def on_shutdown(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
     def on_config(self, config):
         self.root = Path(config.config_file_path or ".").resolve().parent
         self.extension = TermlabExtension()
@@ -71,6 +76,10 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             title=config.site_name,
             description=config.site_description or "",
         )
+        if getattr(self, "serving", False) and getattr(self, "engine", None) is None:
+            from .demo.engine import DemoEngine
+
+            self.engine = DemoEngine(options.cache_dir, options.jobs)  # workers stay warm
         site, glossary = build_site(options, engine=getattr(self, "engine", None))
         self.extension._index = _index(glossary)
         for problem in site.problems:

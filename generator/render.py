@@ -49,6 +49,7 @@ def environment() -> jinja2.Environment:
         cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "),
         urlsafe=lambda s: str(s).replace(" ", "%20").replace("(", "%28").replace(")", "%29"),
     )
+    env.filters["midsentence"] = midsentence
     env.globals.update(plain=plain, anchor=anchor)
     return env
 
@@ -64,6 +65,13 @@ def plain(markdown: str) -> str:
     text = _MD_LINK.sub(r"\1", text)
     text = _MD_MARKS.sub("", text)
     return " ".join(text.split())
+
+
+def midsentence(name: str) -> str:
+    """A name as it reads inside a sentence: ``Weight decay`` -> ``weight decay``, ``L2`` kept."""
+    if len(name) > 1 and name[0].isupper() and name[1].islower():
+        return name[0].lower() + name[1:]
+    return name
 
 
 def anchor(letter: str) -> str:

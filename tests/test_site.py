@@ -35,7 +35,7 @@ def test_term_page_has_every_section(site):
     html = site.html("terms/overfitting/index.html")
     assert "<h1" in html and ">Overfitting<" in html
     assert 'class="termlab-lead"' in html and "Fitting noise: low training error" in html
-    for heading in ("Understanding Overfitting", "Key concepts", "Example", "Test yourself",
+    for heading in ("Understanding overfitting", "Key concepts", "Example", "Test yourself",
                     "Related terms", "Referenced by", "More in Machine Learning", "References"):
         assert heading in html, heading
     assert "Before you start" in html and 'href="../loss-function/"' in html
