@@ -20,6 +20,8 @@ def is_unsafe_url(url: str) -> bool:
 
 def unsafe_urls(text: str) -> list[tuple[str, int]]:
     """``(url, line_offset)`` of every unsafe link target written in Markdown outside code."""
+    if "](" not in text and "]:" not in text and "<" not in text:
+        return []  # no link destination can be written without one of these
     masked = mask_code(text)
     found = []
     for m in _LINK_TARGET.finditer(masked):

@@ -17,6 +17,7 @@ from yaml.constructor import SafeConstructor
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+_STR_TAG = "tag:yaml.org,2002:str"
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
 
@@ -137,6 +138,8 @@ class _Walker:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag == _STR_TAG:
+            return node.value
         try:
             return self.constructor.construct_object(node)
         except yaml.YAMLError as exc:

@@ -1,0 +1,99 @@
+"""Issue 2 benchmark: `termlab check` on 10,000 entries, and full builds of 1,000 and 10,000
+synthetic entries (no demos) beside a plain mkdocs-material build of the same pages.
+
+The plain anchor builds exactly the Markdown termlab renders (from `termlab generate`), with
+`[[links]]` rewritten to ordinary Markdown links and term pages kept out of the nav the same
+way, so the ratio is termlab's own overhead. Prints medians of --repeat runs.
+
+    .venv/bin/python bench/scale.py --sizes 1000 10000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import posixpath
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from synth import make_glossary  # noqa: E402
+
+BIN = Path(sys.executable).parent
+MKDOCS_YML = """\
+site_name: bench
+docs_dir: docs
+theme: {{name: material, font: false}}
+plugins: [search{plugin}]
+{extra}
+"""
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def median_of(repeat: int, cmd: list[str], cwd: Path) -> float:
+    return statistics.median(timed(cmd, cwd) for _ in range(repeat))
+
+
+def plain_site(termlab_root: Path, plain_root: Path) -> None:
+    """The same pages as plain Markdown for a plain mkdocs-material build."""
+    generated = plain_root / "docs"
+    subprocess.run([str(BIN / "termlab"), "--root", str(termlab_root), "generate", str(generated),
+                    "--no-demos"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    link = re.compile(r"\[\[([^\[\]|\n]+?)(?:\|([^\[\]\n]+?))?\]\]")
+    for page in generated.rglob("*.md"):
+        base = posixpath.dirname(page.relative_to(generated).as_posix()) or "."
+
+        def repl(m: re.Match, base: str = base) -> str:
+            tid = m.group(1).strip().lower().replace(" ", "-")
+            target = posixpath.relpath(f"terms/{tid}/index.md", base)
+            return f"[{m.group(2) or m.group(1)}]({target})"
+
+        page.write_text(link.sub(repl, page.read_text()))
+    (plain_root / "mkdocs.yml").write_text(MKDOCS_YML.format(
+        plugin="", extra="markdown_extensions: [attr_list, md_in_html, admonition, "
+                          "pymdownx.details, tables, toc, pymdownx.superfences]\n"
+                          "not_in_nav: |\n  /terms/**\n"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            root = Path(tmp) / f"termlab-{n}"
+            make_glossary(root, n)
+            (root / "docs").mkdir(exist_ok=True)
+            (root / "mkdocs.yml").write_text(MKDOCS_YML.format(plugin=", termlab", extra=""))
+            check = median_of(args.repeat, [str(BIN / "termlab"), "--root", str(root), "check"], root)
+            plain_root = Path(tmp) / f"plain-{n}"
+            plain_site(root, plain_root)
+            build = [str(BIN / "mkdocs"), "build", "-q", "-d", str(Path(tmp) / "out")]
+            t_termlab = median_of(args.repeat, build, root)
+            t_plain = median_of(args.repeat, build, plain_root)
+            rows.append((n, check, t_termlab, t_plain))
+            print(f"n={n}: check {check:.2f} s, termlab build {t_termlab:.2f} s, "
+                  f"plain build {t_plain:.2f} s, ratio {t_termlab / t_plain:.3f}", flush=True)
+    print("\n| entries | termlab check (s) | termlab build (s) | plain mkdocs-material (s) | ratio |")
+    print("|--:|--:|--:|--:|--:|")
+    for n, check, t_termlab, t_plain in rows:
+        print(f"| {n:,} | {check:.2f} | {t_termlab:.2f} | {t_plain:.2f} | {t_termlab / t_plain:.3f} |")
+    if len(rows) >= 2:
+        (n0, _, a0, p0), (n1, _, a1, p1) = rows[0], rows[-1]
+        print(f"\ngrowth {n0:,} -> {n1:,} entries ({n1 / n0:.0f}x): termlab {a1 / a0:.1f}x, "
+              f"plain {p1 / p0:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
