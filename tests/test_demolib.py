@@ -224,7 +224,7 @@ def test_sgd_coupled_l2_equals_decoupled_weight_decay() -> None:
     coupled = _train_with(nets.SGD(lr=0.05, l2=0.01))
     decoupled = _train_with(nets.SGD(lr=0.05, weight_decay=0.01))
     plain = _train_with(nets.SGD(lr=0.05))
-    for a, b, c in zip(coupled.params(), decoupled.params(), plain.params(), strict=True):
+    for a, b in zip(coupled.params(), decoupled.params(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     assert coupled.weight_norm() < plain.weight_norm()
 
@@ -232,7 +232,8 @@ def test_sgd_coupled_l2_equals_decoupled_weight_decay() -> None:
 def test_adam_l2_differs_from_adamw() -> None:
     adam_l2 = _train_with(nets.Adam(lr=0.01, l2=0.05))
     adamw = _train_with(nets.AdamW(lr=0.01, weight_decay=0.05))
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(adam_l2.params(), adamw.params()))
+    pairs = zip(adam_l2.params(), adamw.params(), strict=True)
+    diff = max(float(np.max(np.abs(a - b))) for a, b in pairs)
     assert diff > 1e-3
 
 

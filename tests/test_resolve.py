@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from conftest import entry
 
 
@@ -105,33 +103,3 @@ def test_broken_file_does_not_cascade_into_unknown_references(project):
     project.term("x", "X", related=["broken"])
     problems = project.problems()
     assert len(problems) == 1 and problems[0].startswith("glossary/broken.yaml:2: malformed YAML")
-
-
-def test_resolve_grows_linearly(tmp_path):
-    """Double the glossary, roughly double the time (not four times)."""
-    from generator.load import Loaded
-    from generator.model import Category, Term
-    from generator.resolve import resolve
-
-    def make(n):
-        cats = {"c": Category("c", "C", "d", 1)}
-        terms = {}
-        for i in range(n):
-            t = Term(id=f"t{i}", term=f"Term {i}", summary="s", body=f"see [[t{(i + 1) % n}]]",
-                     category="c", source=tmp_path, where=f"t{i}",
-                     related=[f"t{(i * 7 + 1) % n}"], prerequisites=[f"t{i - 1}"] if i else [])
-            terms[t.id] = t
-        return Loaded(terms=terms, categories=cats)
-
-    def timed(n):
-        best = float("inf")
-        for _ in range(3):
-            loaded = make(n)
-            start = time.perf_counter()
-            g = resolve(loaded)
-            best = min(best, time.perf_counter() - start)
-            assert not g.problems
-        return best
-
-    small, large = timed(4000), timed(16000)
-    assert large / small < 8, (small, large)  # quadratic would be ~16

@@ -103,9 +103,7 @@ def blobs(
     return _shuffle(rng, X, y.astype(np.int64))
 
 
-def _shuffle(
-    rng: np.random.Generator, X: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _shuffle(rng: np.random.Generator, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = rng.permutation(len(y))
     return X[order], y[order]
 

@@ -36,9 +36,7 @@ def poly_features(x: np.ndarray, degree: int, *, bias: bool = False) -> np.ndarr
     return x[:, None] ** np.arange(start, degree + 1)
 
 
-def _center(
-    X: np.ndarray, y: np.ndarray, fit_intercept: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def _center(X: np.ndarray, y: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     if not fit_intercept:
         return X, y, np.zeros(X.shape[1]), 0.0
     xm, ym = X.mean(axis=0), float(y.mean())
@@ -130,9 +128,7 @@ def huber(
     tol: float = 1e-10,
 ) -> LinearModel:
     """Huber regression by iteratively reweighted least squares (weights ``min(1, delta/|r|)``)."""
-    return _irls(
-        X, y, lambda r: np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-12)), lam, max_iter, tol
-    )
+    return _irls(X, y, lambda r: np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-12)), lam, max_iter, tol)
 
 
 def mae(

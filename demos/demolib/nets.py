@@ -113,10 +113,7 @@ def init_mlp(
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     gain = 2.0 if activation == "relu" else 1.0
-    weights = [
-        rng.standard_normal((m, n)) * np.sqrt(gain / m)
-        for m, n in zip(sizes[:-1], sizes[1:], strict=True)
-    ]
+    weights = [rng.standard_normal((m, n)) * np.sqrt(gain / m) for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
     biases = [np.zeros(n) for n in sizes[1:]]
     bns = [BatchNorm.identity(n) for n in sizes[1:-1]] if batchnorm else None
     return MLP(weights, biases, activation, dropout, bns)
@@ -219,9 +216,7 @@ def backward(net: MLP, cache: Cache, dout: np.ndarray) -> list[np.ndarray]:
             dxhat = dz * bn.gamma
             if cache.batch_mean[i] is not None:  # training mode: stats depend on the batch
                 n = dz.shape[0]
-                dz = inv_std / n * (
-                    n * dxhat - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0)
-                )
+                dz = inv_std / n * (n * dxhat - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0))
             else:
                 dz = dxhat * inv_std
             layer = [dgamma, dbeta]
@@ -262,7 +257,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def mse(pred: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean squared error and its gradient w.r.t. ``pred`` (``y`` is reshaped to ``pred``)."""
     r = pred - y.reshape(pred.shape)
-    return float(np.mean(r * r)), (2.0 / r.size) * r
+    flat = r.ravel()
+    return float(flat @ flat) / r.size, (2.0 / r.size) * r
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -46,9 +46,7 @@ def session(model: ModelProto) -> onnxruntime.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
-    return ort.InferenceSession(
-        model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
 class _Graph:
@@ -69,12 +67,8 @@ class _Graph:
         self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=output, **attrs))
         return output
 
-    def build(
-        self, name: str, inputs: list, outputs: list, doc_string: str = ""
-    ) -> GraphProto:
-        return helper.make_graph(
-            self.nodes, name, inputs, outputs, self.inits, doc_string=doc_string
-        )
+    def build(self, name: str, inputs: list, outputs: list, doc_string: str = "") -> GraphProto:
+        return helper.make_graph(self.nodes, name, inputs, outputs, self.inits, doc_string=doc_string)
 
 
 def _x_input(d: int) -> object:
@@ -182,9 +176,7 @@ def export_mlps(nets: Sequence[MLP], *, head: Head = "identity", name: str = "ml
     return g.build(name, [_x_input(d_in)], [out], f"{len(nets)} MLPs side by side")
 
 
-def export_linear(
-    model: LinearModel, *, degree: int | None = None, name: str = "linear"
-) -> GraphProto:
+def export_linear(model: LinearModel, *, degree: int | None = None, name: str = "linear") -> GraphProto:
     """A linear model ``y = x @ coef + intercept`` with ``y`` of shape ``(N,)``.
 
     With ``degree`` the input is a single feature ``x (N, 1)`` and the graph builds the
