@@ -6,8 +6,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import __version__
 from .model import Glossary
 from .pipeline import load_and_resolve
+from .publish import add_published_files
 from .render import Site, render_site
 
 log = logging.getLogger("mkdocs.plugins.termlab.build")
@@ -28,6 +30,7 @@ class BuildOptions:
     memory_limit_mb: int = 2048
     title: str = "termlab"
     description: str = ""
+    site_url: str = ""
 
 
 def build_site(options: BuildOptions, engine=None) -> tuple[Site, Glossary]:
@@ -41,5 +44,7 @@ def build_site(options: BuildOptions, engine=None) -> tuple[Site, Glossary]:
         demos, demo_problems = run_demos(glossary, options, engine)
         problems += demo_problems
     site = render_site(glossary, demos, title=options.title, description=options.description)
+    add_published_files(site, glossary, demos, project=options.title, version=__version__,
+                        site_url=options.site_url)
     site.problems = sorted(set(problems + site.problems))
     return site, glossary

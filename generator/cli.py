@@ -153,7 +153,7 @@ def _generate(args, root: Path) -> int:
     options = BuildOptions(root=root, glossary_dir=glossary_dir, demos_dir=demos_dir,
                            cache_dir=root / ".termlab-cache", run_demos=not args.no_demos)
     site, _ = build_site(options)
-    from .publish import write_tree
+    from .publish.tree import write_tree
 
     write_tree(site, args.out)
     if site.problems:

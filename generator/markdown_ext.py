@@ -53,7 +53,7 @@ class TermIndex(Protocol):
 class TermlabExtension(Extension):
     """Registers the term-link, math and URL-safety processors."""
 
-    def __init__(self, index: TermIndex | None = None, **kwargs):
+    def __init__(self, term_index: TermIndex | None = None, **kwargs):
         self.config = {
             "glossary": ["", "Path of a local glossary folder whose terms [[links]] resolve to"],
             "index": ["", "Path or URL of another termlab site's terms.json or objects.inv"],
@@ -61,7 +61,7 @@ class TermlabExtension(Extension):
             "math": [True, "Render $...$ and $$...$$ LaTeX as MathML at build time"],
         }
         super().__init__(**kwargs)
-        self._index = index
+        self._index = term_index
         self.page_src: str | None = None
         self.source_name = "<markdown>"
         self.line_offset = 0
@@ -73,7 +73,8 @@ class TermlabExtension(Extension):
         if self._index is None:
             from .indexes import load_index
 
-            self._index = load_index(self.getConfig("glossary"), self.getConfig("index"))
+            self._index = load_index(self.getConfig("glossary"), self.getConfig("index"),
+                                     self.getConfig("base_url"))
         return self._index
 
     def report(self, needle: str, message: str) -> None:
@@ -87,6 +88,9 @@ class TermlabExtension(Extension):
 
     def href(self, ref: TermRef) -> str:
         """Relative ``.md`` link inside the same MkDocs site, else an absolute URL."""
+        site_base = getattr(self.index, "base_url", "")
+        if site_base:
+            return site_base + ref.url
         if self.page_src is not None and not self.getConfig("base_url"):
             base = posixpath.dirname(self.page_src) or "."
             return posixpath.relpath(f"{ref.url}index.md", base)
@@ -130,6 +134,9 @@ class _WikiLink(InlineProcessor):
             return el, m.start(0), m.end(0)
         el = etree.Element("a", {"href": self.ext.href(ref), "class": "termlab-term",
                                  "data-term": ref.id})
+        index_url = getattr(self.ext.index, "index_url", "")
+        if index_url:
+            el.set("data-termlab-index", index_url)
         el.text = label or name
         return el, m.start(0), m.end(0)
 

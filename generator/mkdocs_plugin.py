@@ -17,7 +17,7 @@ log = get_plugin_logger("termlab")
 
 REQUIRED_EXTENSIONS = ("attr_list", "md_in_html", "admonition", "pymdownx.details", "tables",
                        "toc", "pymdownx.superfences", "pymdownx.emoji")
-ASSETS = ("termlab.css",)
+ASSETS = ("termlab.css", "termlab.js")
 
 
 class TermlabConfig(Config):
@@ -56,10 +56,10 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             "emoji_generator": _material_emoji("to_svg"),
         })
         config.markdown_extensions.append(self.extension)
-        for asset in ASSETS:
-            path = f"assets/termlab/{asset}"
-            if path not in config.extra_css:
-                config.extra_css.append(path)
+        if "assets/termlab/termlab.css" not in config.extra_css:
+            config.extra_css.append("assets/termlab/termlab.css")
+        if "assets/termlab/termlab.js" not in [str(s) for s in config.extra_javascript]:
+            config.extra_javascript.append("assets/termlab/termlab.js")
         return config
 
     def on_files(self, files: Files, config) -> Files:
@@ -75,6 +75,7 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             memory_limit_mb=self.config.memory_limit_mb,
             title=config.site_name,
             description=config.site_description or "",
+            site_url=config.site_url or "",
         )
         if getattr(self, "serving", False) and getattr(self, "engine", None) is None:
             from .demo.engine import DemoEngine

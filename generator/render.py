@@ -59,9 +59,45 @@ _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MD_MARKS = re.compile(r"[*_`]+|\$\$?")
 
 
+_MATH = re.compile(r"\$\$?(.+?)\$\$?", re.S)
+_LATEX_COMMAND = re.compile(r"\\([A-Za-z]+)\s*")
+_LATEX_SYMBOLS = {
+    "lVert": "‖", "rVert": "‖", "Vert": "‖", "cdot": "·", "times": "×", "leq": "≤", "le": "≤",
+    "geq": "≥", "ge": "≥", "approx": "≈", "neq": "≠", "to": "→", "leftarrow": "←",
+    "rightarrow": "→", "infty": "∞", "sum": "Σ", "partial": "∂", "nabla": "∇", "in": "∈",
+    "pm": "±", "sqrt": "√", "ell": "ℓ",
+}
+_FRAC = re.compile(r"\\t?frac\{([^{}]*)\}\{([^{}]*)\}")
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _latex_command(m: re.Match) -> str:
+    name = m.group(1)
+    if name in _LATEX_SYMBOLS:
+        return _LATEX_SYMBOLS[name]
+    try:
+        case = "CAPITAL" if name[0].isupper() else "SMALL"
+        return unicodedata.lookup(f"GREEK {case} LETTER {name.upper().replace('LAMBDA', 'LAMDA')}")
+    except KeyError:
+        return ""  # \frac, \operatorname, \mathrm...: keep their arguments only
+
+
+def _group(text: str) -> str:
+    return f"({text})" if any(op in text for op in "+-") else text
+
+
+def latex_text(latex: str) -> str:
+    """Readable plain text for simple LaTeX: Greek letters and common symbols as Unicode."""
+    text = _FRAC.sub(lambda m: f"{m.group(1)}/{_group(m.group(2))}", latex)
+    text = _LATEX_COMMAND.sub(_latex_command, text)
+    text = re.sub(r"\^\{?(\d)\}?", lambda m: m.group(1).translate(_SUPERSCRIPTS), text)
+    return text.replace("{", "").replace("}", "").replace("\\", "")
+
+
 def plain(markdown: str) -> str:
     """Markdown reduced to one line of plain text (for descriptions and previews)."""
     text = _LINK_LABEL.sub(lambda m: m.group(2) or m.group(1), markdown)
+    text = _MATH.sub(lambda m: latex_text(m.group(1)), text)
     text = _MD_LINK.sub(r"\1", text)
     text = _MD_MARKS.sub("", text)
     return " ".join(text.split())

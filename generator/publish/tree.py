@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .render import Site
+from ..render import Site
 
 
 def write_tree(site: Site, out: Path) -> None:

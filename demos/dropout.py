@@ -1,0 +1,219 @@
+"""Dropout on an over-parameterised MLP, and what the ONNX Dropout node does in ONNX Runtime."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from demolib import datasets, nets, onnx_export
+from matplotlib.ticker import FuncFormatter, NullLocator
+
+
+def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return nets.softmax_cross_entropy(logits.astype(np.float64), labels)[0]
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    p = float(opts.get("p", 0.5))
+    steps = int(opts.get("steps", 200))
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"option p must be in (0, 1), got {p}")
+
+    # 45 training points of two noisy moons (150 validation, 105 test) and a 2-128-128-2 ReLU
+    # net: ~17k weights for 45 points, so it can memorise the training set.
+    X, y = datasets.moons(rng, 300, noise=0.25)
+    data = datasets.split(rng, X, y, val=0.5, test=0.35)
+    init = nets.init_mlp(rng, [2, 128, 128, 2], activation="relu")
+    trained: dict[str, nets.MLP] = {}
+    hist: dict[str, nets.History] = {}
+    for name, rate in (("plain", 0.0), ("dropout", p)):
+        net = replace(init.copy(), dropout=rate)
+        hist[name] = nets.fit(
+            net,
+            data.X_train,
+            data.y_train,
+            nets.softmax_cross_entropy,
+            nets.Adam(lr=0.005),
+            steps=steps,
+            rng=rng,
+            X_val=data.X_val,
+            y_val=data.y_val,
+            eval_every=5,
+        )
+        trained[name] = net
+
+    # Export both nets (logits out; the dropout net has Dropout nodes without training_mode).
+    sessions = {
+        name: demo.onnx(f"mlp_{name}", demo.make_model(onnx_export.export_mlp(net, name=name)))
+        for name, net in trained.items()
+    }
+
+    def logits(name: str, inputs: np.ndarray) -> np.ndarray:
+        return sessions[name].run(None, {"x": inputs.astype(np.float32)})[0]
+
+    loss, acc = {}, {}
+    for name in trained:
+        for part, (Xp, yp) in {
+            "train": (data.X_train, data.y_train),
+            "val": (data.X_val, data.y_val),
+            "test": (data.X_test, data.y_test),
+        }.items():
+            z = logits(name, Xp)
+            loss[name, part] = _cross_entropy(z, yp)
+            acc[name, part] = float(np.mean(z.argmax(axis=1) == yp))
+    gap = {name: loss[name, "val"] - loss[name, "train"] for name in trained}
+
+    lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
+    gx, gy = np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150)
+    grid = np.column_stack([a.ravel() for a in np.meshgrid(gx, gy)])
+    prob1 = {name: nets.softmax(logits(name, grid).astype(np.float64))[:, 1].reshape(150, 150) for name in trained}
+
+    # Dropout at inference is the identity: ORT (Dropout node present) == NumPy without dropout.
+    z_ort = logits("dropout", data.X_val).astype(np.float64)
+    z_np = nets.predict(trained["dropout"], data.X_val)
+    identity_err = float(np.max(np.abs(z_ort - z_np)) / np.max(np.abs(z_np)))
+
+    # A lone Dropout node in training mode: feed ones, count zeros and read off the scale.
+    width, rows = 128, 1000
+    seed = int(rng.integers(2**31 - 1))
+    layer = demo.onnx("dropout_layer", demo.make_model(onnx_export.export_dropout(p, width, seed=seed)))
+    ones = np.ones((rows, width), np.float32)
+    y_train_mode = layer.run(None, {"x": ones, "training_mode": np.array(True)})[0]
+    y_eval_mode = layer.run(None, {"x": ones, "training_mode": np.array(False)})[0]
+    kept = y_train_mode[y_train_mode != 0.0]
+    frac_zeroed = float(np.mean(y_train_mode == 0.0))
+    scale = float(kept.mean())
+    scale_spread = float(np.max(np.abs(kept - 1.0 / (1.0 - p))))
+    eval_err = float(np.max(np.abs(y_eval_mode - ones)))
+    sigma = np.sqrt(p * (1 - p) / ones.size)  # binomial standard error of the zero fraction
+
+    # ---- figures (draw only)
+    labels = {"plain": "no dropout", "dropout": f"dropout p = {p:g}"}
+
+    @demo.figure(
+        "decision-boundaries",
+        caption="Predicted class probability without and with dropout (training points shown)",
+        alt="Two maps of the predicted probability of class 1 over the plane, with the training "
+        "points. Without dropout the net is certain right up to a sharp boundary; with dropout "
+        "the change from one class to the other is softer.",
+    )
+    def _(fig) -> None:
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, name in zip(axes, trained, strict=True):
+            ax.imshow(
+                prob1[name],
+                origin="lower",
+                extent=(lo[0], hi[0], lo[1], hi[1]),
+                cmap="coolwarm",
+                vmin=0,
+                vmax=1,
+                alpha=0.55,
+                aspect="auto",
+            )
+            ax.contour(gx, gy, prob1[name], levels=[0.5], colors="C7", linewidths=1.5)
+            ax.grid(False)
+            for cls, (color, marker) in enumerate((("C0", "o"), ("C1", "^"))):
+                pts = data.X_train[data.y_train == cls]
+                ax.scatter(pts[:, 0], pts[:, 1], s=22, color=color, marker=marker, label=f"class {cls}")
+            ax.set_title(f"{labels[name]}\nval. loss {loss[name, 'val']:.2f}", fontsize="medium")
+            ax.set_xlabel("x₁")
+        axes[0].set_ylabel("x₂")
+        axes[0].legend(fontsize="small", loc="lower left")
+
+    @demo.figure(
+        "learning-curves",
+        caption="Training and validation cross-entropy during training (log scale)",
+        alt="Line chart of loss against training step. Without dropout the training loss falls "
+        "towards zero while the validation loss climbs; with dropout the two stay closer.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        for c, name in enumerate(trained):
+            h = hist[name]
+            ax.plot(h.step, h.train_loss, "--", color=f"C{c}", label=f"{labels[name]}: train")
+            ax.plot(h.step, h.val_loss, "-", color=f"C{c}", label=f"{labels[name]}: validation")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_locator(NullLocator())  # no unlabelled minor ticks (and faster)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("cross-entropy")
+        ax.set_title("The train/validation gap with and without dropout")
+        ax.legend(fontsize="small")
+
+    block = y_train_mode[:12, :32]
+
+    @demo.figure(
+        "dropout-node",
+        caption=f"An ONNX Dropout node (p = {p:g}) in ONNX Runtime, fed a block of ones",
+        alt=f"Two grids of 12 by 32 cells. With training_mode true about {p:.0%} of the cells "
+        f"are 0 and the rest are {1 / (1 - p):g}; with training_mode false every cell is 1.",
+    )
+    def _(fig) -> None:
+        axes = fig.subplots(2, 1, sharex=True)
+        vmax = 1.0 / (1.0 - p)
+        panels = (
+            (block, f"training_mode = True: {frac_zeroed:.1%} of {ones.size:,} zeroed, kept ones → {scale:g}"),
+            (y_eval_mode[:12, :32], "training_mode = False (inference): output = input"),
+        )
+        for ax, (values, title) in zip(axes, panels, strict=True):
+            im = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
+            ax.grid(False)
+            ax.set_xticks([])  # cell indices carry no meaning here
+            ax.set_yticks([])
+            ax.set_title(title, fontsize="medium")
+            ax.set_ylabel("12 examples")
+        axes[1].set_xlabel("32 units")
+        fig.colorbar(im, ax=axes, label="output value", ticks=[0.0, 1.0, vmax])
+
+    # ---- metrics and claims
+    part_names = {"train": "Training", "val": "Validation", "test": "Test"}
+    for name, tag in (("plain", "no_dropout"), ("dropout", "dropout")):
+        for part, part_name in part_names.items():
+            demo.metric(f"{part}_loss_{tag}", loss[name, part], label=f"{part_name} cross-entropy, {labels[name]}")
+        demo.metric(f"val_accuracy_{tag}", acc[name, "val"], label=f"Validation accuracy, {labels[name]}", fmt=".1%")
+        demo.metric(f"gap_{tag}", gap[name], label=f"Validation − training loss, {labels[name]}")
+    demo.metric("dropout_p", p, label="Dropout probability p", fmt=".2g")
+    demo.metric("fraction_zeroed", frac_zeroed, label="Fraction zeroed by ORT Dropout", fmt=".4f")
+    demo.metric("kept_scale", scale, label="Value of kept units (input 1)", fmt=".4g")
+    demo.metric(
+        "inference_relative_error",
+        identity_err,
+        fmt=".1e",
+        label="Max relative |ORT − NumPy| logit, dropout net at inference",
+    )
+
+    demo.claim(
+        "Dropout narrows the gap between training and validation loss",
+        holds=bool(gap["dropout"] < gap["plain"]),
+        gap_no_dropout=gap["plain"],
+        gap_dropout=gap["dropout"],
+        train_loss_no_dropout=loss["plain", "train"],
+        train_loss_dropout=loss["dropout", "train"],
+    )
+    demo.claim(
+        "Dropout lowers the validation loss",
+        holds=bool(loss["dropout", "val"] < loss["plain", "val"]),
+        val_loss_no_dropout=loss["plain", "val"],
+        val_loss_dropout=loss["dropout", "val"],
+    )
+    demo.claim(
+        "At inference the ONNX Dropout node is the identity (no masking, no rescaling)",
+        holds=bool(identity_err < 1e-5 and eval_err == 0.0),
+        relative_error_net=identity_err,
+        max_error_lone_node=eval_err,
+    )
+    demo.claim(
+        f"With training_mode = True, ORT zeroes about p = {p:g} of the units",
+        holds=bool(abs(frac_zeroed - p) < 5 * sigma),
+        fraction_zeroed=frac_zeroed,
+        p=p,
+        values=ones.size,
+    )
+    demo.claim(
+        f"… and scales the units it keeps by 1/(1 − p) = {1 / (1 - p):g}",
+        holds=bool(scale_spread < 1e-6),
+        kept_value=scale,
+        max_deviation=scale_spread,
+    )

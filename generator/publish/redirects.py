@@ -1,0 +1,34 @@
+"""Redirect pages so that former ids and aliases keep working as URLs forever."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from ..model import Glossary
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Redirecting to {title}</title>
+<link rel="canonical" href="{target}"><meta name="robots" content="noindex">
+<meta http-equiv="refresh" content="0; url={target}">
+<script>location.replace("{target}" + location.hash)</script>
+</head><body><p>This term has moved: <a href="{target}">{title}</a>.</p></body></html>
+"""
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def redirect_pages(glossary: Glossary, site_url: str = "") -> dict[str, bytes]:
+    """``terms/<old>/index.html`` -> the term's page, for ``redirect_from`` and alias slugs."""
+    pages: dict[str, bytes] = {}
+    taken = set(glossary.terms) | set(glossary.broken_files)
+    for term in sorted(glossary.terms.values(), key=lambda t: t.id):
+        for old in dict.fromkeys([*term.redirect_from, *map(slug, term.aliases), slug(term.term)]):
+            if not old or old in taken or f"terms/{old}/index.html" in pages:
+                continue
+            target = f"../{term.id}/"
+            pages[f"terms/{old}/index.html"] = TEMPLATE.format(
+                title=html.escape(term.term), target=html.escape(target)).encode()
+    return pages

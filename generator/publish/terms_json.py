@@ -1,0 +1,63 @@
+"""``terms.json``: the machine-readable index of the glossary (schema: terms.schema.json)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..model import Glossary
+from ..render import plain
+
+FORMAT_VERSION = 1
+
+
+def terms_index(glossary: Glossary, demos: Mapping[str, Any], site_url: str = "") -> dict[str, Any]:
+    terms = []
+    for tid in sorted(glossary.terms):
+        term = glossary.terms[tid]
+        category = glossary.categories.get(term.category)
+        result = demos.get(tid)
+        url = f"terms/{tid}/"
+        demo = None
+        if term.demo is not None:
+            demo = {"name": term.demo.name, "source": f"{url}{term.demo.name}.py",
+                    "ran": result is not None and not result.error,
+                    "figures": [], "models": [], "claims": [], "metrics": []}
+            if result is not None and not result.error:
+                demo["figures"] = [{"name": f.name, "caption": plain(f.caption), "alt": f.alt,
+                                    "light": url + f.light, "dark": url + f.dark}
+                                   for f in result.figures]
+                demo["models"] = [url + m for m in result.models]
+                demo["claims"] = [{"statement": c.statement, "holds": c.holds, "numbers": c.numbers}
+                                  for c in result.claims]
+                demo["metrics"] = [{"name": m.name, "label": m.label, "value": m.value,
+                                    "display": m.display} for m in result.metrics]
+        summary = result and not result.error and _fill(term.summary, result) or term.summary
+        terms.append({
+            "id": tid,
+            "name": term.term,
+            "aliases": term.aliases,
+            "summary": plain(summary),
+            "url": url,
+            "category": {"id": term.category, "name": category.name if category else term.category},
+            "tags": term.tags,
+            "related": term.related,
+            "see_also": term.see_also,
+            "prerequisites": term.prerequisites,
+            "redirect_from": term.redirect_from,
+            "demo": demo,
+        })
+    return {"format": "termlab-terms", "version": FORMAT_VERSION,
+            "site_url": site_url or None, "count": len(terms), "terms": terms}
+
+
+def _fill(text: str, result: Any) -> str:
+    from ..render import fill_metrics
+
+    return fill_metrics(text, result.formatted_metrics())
+
+
+def terms_json_bytes(glossary: Glossary, demos: Mapping[str, Any], site_url: str = "") -> bytes:
+    data = terms_index(glossary, demos, site_url)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=False).encode()
