@@ -15,7 +15,11 @@ CATEGORIES = {
                               "description": "How models are fitted."},
     "architectures": {"name": "Architectures", "order": 4, "description": "Model shapes."},
 }
-WORDS = ["model", "data", "weight", "loss", "gradient", "layer", "noise", "signal", "error", "sample", "feature", "batch", "update", "step", "scale", "norm", "penalty", "bias", "variance", "network", "estimate", "prior", "label", "split", "fold"]
+WORDS = [
+    "model", "data", "weight", "loss", "gradient", "layer", "noise", "signal", "error", "sample",
+    "feature", "batch", "update", "step", "scale", "norm", "penalty", "bias", "variance", "network",
+    "estimate", "prior", "label", "split", "fold",
+]
 
 
 def sentence(rnd: random.Random, n: int = 14) -> str:
