@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     gen = sub.add_parser("generate", help="write the site's Markdown and files as plain files")
     gen.add_argument("out", type=Path)
     gen.add_argument("--no-demos", action="store_true")
+    gen.add_argument("--site-name", default="termlab")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -152,14 +153,15 @@ def _generate(args, root: Path) -> int:
     glossary_dir, demos_dir = _paths(root)
     options = BuildOptions(root=root, glossary_dir=glossary_dir, demos_dir=demos_dir,
                            cache_dir=root / ".termlab-cache", run_demos=not args.no_demos)
-    site, _ = build_site(options)
-    from .publish.tree import write_tree
+    site, glossary = build_site(options)
+    from .publish.tree import write_project
 
-    write_tree(site, args.out)
+    write_project(site, glossary, args.out, root / "docs", args.site_name)
     if site.problems:
         print(format_problems(site.problems), file=sys.stderr)
         return 1
-    print(f"termlab: wrote {len(site.pages)} pages and {len(site.files)} files to {args.out}")
+    print(f"termlab: wrote {len(site.pages)} pages and {len(site.files)} files to {args.out}; "
+          f"build it with: mkdocs build -f {args.out / 'mkdocs.yml'}")
     return 0
 
 

@@ -49,3 +49,17 @@ def iter_placeholders(text: str) -> Iterator[tuple[str, int]]:
     masked = mask_code(text)
     for m in PLACEHOLDER.finditer(masked):
         yield m.group(1), masked.count("\n", 0, m.start())
+
+
+def replace_wikilinks(text: str, replace) -> str:
+    """``text`` with each ``[[name|label]]`` outside code replaced by ``replace(name, label)``."""
+    if "[[" not in text:
+        return text
+    masked = mask_code(text)
+    out, last = [], 0
+    for m in WIKILINK.finditer(masked):
+        out.append(text[last:m.start()])
+        out.append(replace(m.group(1).strip(), (m.group(2) or "").strip() or None))
+        last = m.end()
+    out.append(text[last:])
+    return "".join(out)

@@ -1,36 +1,107 @@
-"""Write a rendered site to plain files (for engines that run no MkDocs plugins)."""
+"""Write a rendered site as a plain project that any Markdown engine can build."""
 
 from __future__ import annotations
 
+import json
 import os
+import posixpath
 import shutil
 import tempfile
+from importlib import resources
 from pathlib import Path
 
+from ..model import Glossary
 from ..render import Site
+from ..textscan import replace_wikilinks
+
+CONFIG = """\
+# Written by `termlab generate`: plain Markdown, buildable by MkDocs, ProperDocs or Zensical.
+site_name: {site_name}
+docs_dir: docs
+theme:
+  name: material
+  font: false
+  features: [navigation.instant, search.suggest, search.highlight, content.code.copy]
+  palette:
+    - scheme: default
+      toggle: {{icon: material/weather-night, name: Switch to dark mode}}
+    - scheme: slate
+      toggle: {{icon: material/weather-sunny, name: Switch to light mode}}
+not_in_nav: |
+  /terms/**
+extra_css: [assets/termlab/termlab.css]
+extra_javascript: [assets/termlab/termlab.js]
+markdown_extensions:
+  - attr_list
+  - md_in_html
+  - admonition
+  - tables
+  - toc: {{permalink: true}}
+  - pymdownx.details
+  - pymdownx.superfences
+  - termlab
+"""
 
 
-def write_tree(site: Site, out: Path) -> None:
-    """Write pages and files into a temp folder, then swap it in whole."""
+def static_links(text: str, page: str, glossary: Glossary) -> str:
+    """Resolve ``[[links]]`` into relative Markdown links, so no plugin is needed."""
+    base = posixpath.dirname(page) or "."
+
+    def link(name: str, label: str | None) -> str:
+        tid = glossary.lookup(name)
+        if tid is None:
+            return f"[[{name}]]"  # the extension reports it when the engine builds
+        href = posixpath.relpath(f"terms/{tid}/index.md", base)
+        return f'[{label or name}]({href}){{ .termlab-term data-term="{tid}" }}'
+
+    return replace_wikilinks(text, link)
+
+
+def write_project(site: Site, glossary: Glossary, out: Path, docs_dir: Path | None,
+                  site_name: str) -> None:
+    """``out/mkdocs.yml`` and ``out/docs/``: hand-written pages, generated pages and files."""
+    files: dict[str, bytes] = {}
+    if docs_dir and docs_dir.is_dir():
+        for path in sorted(docs_dir.rglob("*")):
+            if path.is_file():
+                rel = path.relative_to(docs_dir).as_posix()
+                data = path.read_bytes()
+                if path.suffix == ".md":
+                    data = static_links(data.decode("utf-8"), rel, glossary).encode()
+                files[f"docs/{rel}"] = data
+    for rel, text in site.pages.items():
+        files.setdefault(f"docs/{rel}", static_links(text, rel, glossary).encode())
+    for rel, data in site.files.items():
+        files[f"docs/{rel}"] = data
+    for asset in ("termlab.css", "termlab.js"):
+        files[f"docs/assets/termlab/{asset}"] = (
+            resources.files("generator.assets").joinpath(asset).read_bytes())
+    files["mkdocs.yml"] = CONFIG.format(site_name=json.dumps(site_name)).encode()
+    write_tree(files, out)
+
+
+def write_tree(files: dict[str, bytes], out: Path) -> None:
+    """Write files into a temp folder, then swap it in whole (no half-written tree)."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        for rel, text in site.pages.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, "utf-8")
-        for rel, data in site.files.items():
+        for rel, data in files.items():
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        if out.exists():
-            old = out.with_name(f".{out.name}-old-{os.getpid()}")
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def swap_in(new: Path, out: Path) -> None:
+    """Replace ``out`` by ``new`` with renames; readers see the old or the new tree."""
+    if out.exists():
+        old = out.with_name(f".{out.name}-old-{os.getpid()}")
+        os.rename(out, old)
+        os.rename(new, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, out)
