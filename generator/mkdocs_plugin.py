@@ -46,6 +46,7 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
 
     def on_config(self, config):
         self.root = Path(config.config_file_path or ".").resolve().parent
+        self.auto_nav = config.nav is None
         self.extension = TermlabExtension()
         names = [e if isinstance(e, str) else None for e in config.markdown_extensions]
         for name in REQUIRED_EXTENSIONS:
@@ -98,6 +99,8 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         for asset in ASSETS:
             data = resources.files("generator.assets").joinpath(asset).read_bytes()
             files.append(File.generated(config, f"assets/termlab/{asset}", content=data))
+        if self.auto_nav:
+            config.nav = _nav(glossary, files, self.generated)
         return files
 
     def on_page_markdown(self, markdown: str, *, page, config, files) -> str:
@@ -116,6 +119,17 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             if path.exists():
                 server.watch(str(path))
         return server
+
+
+def _nav(glossary, files: Files, generated: set[str]) -> list:
+    """Home (the A–Z index), the categories, then the hand-written pages. Never the terms:
+    Material renders the whole nav into every page."""
+    categories = [{c.name: f"categories/{cid}/index.md"} for cid, c in glossary.categories.items()
+                  if glossary.members.get(cid)]
+    own = sorted(f.src_uri for f in files.documentation_pages()
+                 if f.src_uri not in generated and f.src_uri != "index.md"
+                 and not f.src_uri.startswith("terms/"))
+    return [{"Home": "index.md"}, {"Categories": [{"All categories": "categories/index.md"}, *categories]}, *own]
 
 
 def _inclusion(src_uri: str) -> InclusionLevel:

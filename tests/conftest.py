@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+
 CATEGORIES = """\
 machine-learning: {name: Machine Learning, order: 1, description: Learning from data.}
 deep-learning: {name: Deep Learning, order: 2, description: Many-layered networks.}
@@ -108,3 +110,21 @@ def project(tmp_path: Path) -> Project:
 def caplog_mkdocs(caplog):
     caplog.set_level(logging.INFO, logger="mkdocs")
     return caplog
+
+
+@pytest.fixture(scope="session")
+def real_site(tmp_path_factory) -> Path:
+    """The real glossary, built strictly once per test session."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    site_dir = tmp_path_factory.mktemp("real") / "site"
+    config = load_config(str(ROOT / "mkdocs.yml"), strict=True, site_dir=str(site_dir))
+    config.plugins.on_startup(command="build", dirty=False)
+    try:
+        build(config)  # raises Abort on any warning
+    finally:
+        config.plugins.on_shutdown()
+    return site_dir
+
+

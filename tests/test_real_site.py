@@ -7,24 +7,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def real_site(tmp_path_factory) -> Path:
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-
-    site_dir = tmp_path_factory.mktemp("real") / "site"
-    config = load_config(str(ROOT / "mkdocs.yml"), strict=True, site_dir=str(site_dir))
-    config.plugins.on_startup(command="build", dirty=False)
-    try:
-        build(config)  # raises Abort on any warning
-    finally:
-        config.plugins.on_shutdown()
-    return site_dir
 
 
 def test_every_entry_has_its_page(real_site):

@@ -1,0 +1,253 @@
+"""Cross-validation: choose the ridge penalty λ by 5-fold CV and check it on a large test set."""
+
+from __future__ import annotations
+
+import numpy as np
+from demolib import datasets, ridge_paths
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+CENTERS = np.linspace(-1.0, 1.0, 40)  # 40 Gaussian bumps of width 0.1 as features
+WIDTH = 0.1
+LAMBDAS = np.logspace(-9, 1, 31)
+
+
+def _cv_and_test(
+    sess_factory,
+    rng: np.random.Generator,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    k_folds: int,
+) -> dict[str, np.ndarray]:
+    """Fold-wise validation MSE ``(K, L)`` and test MSE of the refit models ``(L,)``.
+
+    Every fold model and every refit model go into one ONNX graph (``(K + 1) * L`` outputs);
+    ``sess_factory(graph)`` turns it into an ONNX Runtime session that makes all predictions.
+    """
+    n, n_lam = len(y), len(LAMBDAS)
+    feats = ridge_paths.rbf_features(X, CENTERS, WIDTH)
+    folds = np.array_split(rng.permutation(n), k_folds)
+    coefs, intercepts = [], []
+    for fold in folds:
+        train = np.setdiff1d(np.arange(n), fold)
+        c, b = ridge_paths.ridge_path(feats[train], y[train], LAMBDAS)
+        coefs.append(c)
+        intercepts.append(b)
+    c, b = ridge_paths.ridge_path(feats, y, LAMBDAS)  # refit on all training data
+    coefs.append(c)
+    intercepts.append(b)
+    graph = ridge_paths.export_linear_sweep(
+        np.vstack(coefs), np.concatenate(intercepts), rbf=(CENTERS, WIDTH), name="cv_ridge_sweep"
+    )
+    sess = sess_factory(graph)
+
+    def predict(inputs: np.ndarray) -> np.ndarray:
+        out = sess.run(None, {"x": inputs.astype(np.float32)})[0].astype(np.float64)
+        return out.reshape(len(inputs), k_folds + 1, n_lam)
+
+    pred_train = predict(X)
+    fold_mse = np.array([
+        np.mean((pred_train[fold, k, :] - y[fold, None]) ** 2, axis=0)
+        for k, fold in enumerate(folds)
+    ])
+    test_mse = np.mean((predict(X_test)[:, k_folds, :] - y_test[:, None]) ** 2, axis=0)
+    return {"fold_mse": fold_mse, "test_mse": test_mse, "coef": c, "intercept": b,
+            "predict": predict}
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    n_train = int(opts.get("n_train", 60))
+    k_folds = int(opts.get("folds", 5))
+    n_repeats = int(opts.get("repeats", 20))
+    noise = 0.3
+
+    # 60 noisy training points, ridge regression on 40 Gaussian-bump features (it can interpolate
+    # the data when λ is tiny); a 5,000-point test set from the same distribution stands in for
+    # "the truth" about which λ generalises best.
+    X, y = datasets.regression_1d(rng, n_train, noise=noise)
+    X_test, y_test = datasets.regression_1d(rng, 5000, noise=noise)
+
+    def downloadable(graph):
+        return demo.onnx("cv_ridge_sweep", demo.make_model(graph))
+
+    main = _cv_and_test(downloadable, rng, X, y, X_test, y_test, k_folds)
+    fold_mse, test_mse = main["fold_mse"], main["test_mse"]
+    cv_mse = fold_mse.mean(axis=0)
+    cv_std = fold_mse.std(axis=0)
+    i_cv, i_test = int(np.argmin(cv_mse)), int(np.argmin(test_mse))
+    lam_cv, lam_test = float(LAMBDAS[i_cv]), float(LAMBDAS[i_test])
+    ratio = float(test_mse[i_cv] / test_mse[i_test])
+    decades = float(abs(np.log10(lam_cv) - np.log10(lam_test)))
+    # what a single 80/20 validation split (one fold alone) would have picked
+    single_ratio = test_mse[np.argmin(fold_mse, axis=1)] / test_mse[i_test]
+
+    # The same experiment on fresh datasets (each with its own test set), to see how typical
+    # this run is: test MSE at the CV choice relative to the best test MSE on the grid.
+    rep_ratio, rep_single = [], []
+    for _ in range(n_repeats):
+        Xr, yr = datasets.regression_1d(rng, n_train, noise=noise)
+        Xr_test, yr_test = datasets.regression_1d(rng, 2000, noise=noise)
+        res = _cv_and_test(lambda g: demo.session(demo.make_model(g)), rng, Xr, yr,
+                           Xr_test, yr_test, k_folds)
+        best = res["test_mse"].min()
+        rep_ratio.append(res["test_mse"][np.argmin(res["fold_mse"].mean(axis=0))] / best)
+        rep_single.append(res["test_mse"][np.argmin(res["fold_mse"], axis=1)] / best)
+    rep_ratio, rep_single = np.array(rep_ratio), np.concatenate(rep_single)  # K per dataset
+    within = float(np.mean(rep_ratio <= 1.10))
+
+    grid = np.linspace(-1.0, 1.0, 200)[:, None]
+    grid_pred = main["predict"](grid)[:, k_folds, :]  # refit models, all λ
+    numpy_pred = ridge_paths.rbf_features(grid, CENTERS, WIDTH) @ main["coef"].T + main["intercept"]
+    ort_diff = float(np.max(np.abs(grid_pred - numpy_pred)))
+    shown = [(0, "smallest λ"), (i_cv, "CV choice"), (len(LAMBDAS) - 1, "largest λ")]
+
+    # ---- figures (draw only)
+    def lam_axis(ax) -> None:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(10.0 ** np.arange(-8, 1, 2)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{round(np.log10(v))}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("penalty λ (log scale)")
+
+    @demo.figure(
+        "cv-curve",
+        caption=f"{k_folds}-fold CV error against λ (thin lines: single folds; band: ±1 standard "
+        "deviation across folds) and the error of the refit model on 5,000 test points",
+        alt="Log-log chart of mean squared error against λ. The thin per-fold curves scatter "
+        "widely, especially at small λ. Their mean, the CV curve, is lowest at a middle λ, which is "
+        "marked; the test-error curve is flat over several decades there and has its own "
+        "minimum, also marked, close in error to the CV choice.",
+        size=(6.4, 4.4),
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        for k in range(k_folds):
+            ax.plot(LAMBDAS, fold_mse[k], color="C7", lw=0.8, alpha=0.7,
+                    label="single folds" if k == 0 else None)
+        ax.fill_between(LAMBDAS, np.maximum(cv_mse - cv_std, 1e-3), cv_mse + cv_std,
+                        color="C0", alpha=0.18, lw=0, label="CV mean ± 1 sd")
+        ax.plot(LAMBDAS, cv_mse, color="C0", label=f"{k_folds}-fold CV mean")
+        ax.plot(LAMBDAS, test_mse, color="C1", label="test (5,000 points)")
+        ax.plot(lam_cv, cv_mse[i_cv], "*", color="C0", ms=15, label="CV choice")
+        ax.plot(lam_test, test_mse[i_test], "D", color="C1", ms=8, label="best on test")
+        ax.axhline(noise**2, ls=":", color="C7", lw=1)
+        ax.set_yscale("log")
+        top = max(2.0, float(np.quantile(fold_mse, 0.97)))
+        ax.yaxis.set_major_locator(FixedLocator(
+            [v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if v <= top]))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.set_ylim(0.05, top)
+        ax.set_ylabel("mean squared error")
+        lam_axis(ax)
+        ax.set_title("Cross-validation curve and the test truth")
+        fig.legend(loc="outside lower center", ncols=3)
+
+    @demo.figure(
+        "fits",
+        caption="Ridge fits (refit on all 60 points) for the smallest λ, the CV choice and the "
+        "largest λ",
+        alt="Scatter of 60 noisy points around a wavy curve. The smallest λ wiggles through the "
+        "noise, the CV-chosen λ follows the true curve, and the largest λ is far too flat.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        ax.plot(grid[:, 0], datasets.smooth_function(grid[:, 0]), "--", color="C7", label="truth")
+        ax.plot(X[:, 0], y, "o", color="C7", ms=4, alpha=0.7, label="training data")
+        for c, (k, tag) in enumerate(shown):
+            ax.plot(grid[:, 0], grid_pred[:, k], color=f"C{c}", lw=2,
+                    label=f"λ = {LAMBDAS[k]:.2g} ({tag})")
+        ax.set_ylim(float(y.min()) - 0.5, float(y.max()) + 0.5)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title("Ridge fits on 40 bump features")
+        fig.legend(ncols=3, loc="outside lower center")
+
+    @demo.figure(
+        "repeats",
+        caption=f"The same experiment on {n_repeats} fresh datasets: test error at the chosen λ "
+        f"relative to the best λ on the grid, for {k_folds}-fold CV (one dot per dataset) and for "
+        f"a single 80/20 validation split (one dot per fold: {k_folds * n_repeats} splits)",
+        alt="Strip chart with two rows of dots on a log axis. For 5-fold CV the dots cluster just "
+        "above 1, meaning the chosen λ is nearly as good as the best; for single validation "
+        "splits the dots spread much further to the right.",
+        size=(6.4, 3.2),
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        ax.plot(rep_ratio, 1 + np.linspace(-0.15, 0.15, len(rep_ratio)), "o", color="C0",
+                alpha=0.8)
+        ax.plot(rep_single, np.linspace(-0.2, 0.2, len(rep_single)), "s", color="C1", ms=4,
+                alpha=0.7)
+        ax.axvline(1.0, color="C7", lw=1)
+        ax.set_yticks([0, 1], ["single\nsplit", f"{k_folds}-fold\nCV"])
+        ax.set_xscale("log")
+        ticks = [1, 1.25, 1.5, 2, 3, 5, 10, 20, 50, 100, 200, 500]
+        top = max(float(rep_single.max()), float(rep_ratio.max())) * 1.2
+        ax.xaxis.set_major_locator(FixedLocator([t for t in ticks if t <= top]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlim(0.97, top)
+        ax.set_ylim(-0.5, 1.5)
+        ax.set_xlabel("test MSE at chosen λ / best test MSE (log scale)")
+        ax.set_title("How close is the chosen λ, over many datasets?")
+
+    # ---- metrics and claims
+    demo.metric("folds", k_folds, label="Folds", fmt=".0f")
+    demo.metric("n_train", n_train, label="Training points", fmt=".0f")
+    demo.metric("lambda_cv", lam_cv, label="λ chosen by CV", fmt=".2g")
+    demo.metric("lambda_test_best", lam_test, label="Best λ on the test set", fmt=".2g")
+    demo.metric("lambda_decades_apart", decades, label="Distance between them (decades)",
+                fmt=".2g")
+    demo.metric("cv_mse_at_choice", cv_mse[i_cv], label="CV estimate of MSE at the CV choice",
+                fmt=".3f")
+    demo.metric("cv_fold_sd_at_choice", cv_std[i_cv], label="Fold-to-fold sd at the CV choice",
+                fmt=".3f")
+    demo.metric("test_mse_at_cv", test_mse[i_cv], label="Test MSE at the CV choice", fmt=".4f")
+    demo.metric("test_mse_best", test_mse[i_test], label="Best test MSE on the grid", fmt=".4f")
+    demo.metric("test_ratio", ratio, label="Test MSE at CV choice / best", fmt=".3f")
+    demo.metric("single_split_ratio_median", float(np.median(single_ratio)),
+                label="Same ratio for a single 80/20 split (median over the folds)", fmt=".3f")
+    demo.metric("repeats", n_repeats, label="Fresh datasets in the repeat study", fmt=".0f")
+    demo.metric("repeat_ratio_median", float(np.median(rep_ratio)),
+                label="Median ratio over the repeats (CV)", fmt=".3f")
+    demo.metric("repeat_single_ratio_median", float(np.median(rep_single)),
+                label="Median ratio over the repeats (single split)", fmt=".3f")
+    demo.metric("repeat_ratio_mean", float(np.mean(rep_ratio)),
+                label="Mean ratio over the repeats (CV)", fmt=".3f")
+    demo.metric("repeat_single_ratio_mean", float(np.mean(rep_single)),
+                label="Mean ratio over the repeats (single split)", fmt=".3g")
+    demo.metric("repeat_within_10pct", within, label="Repeats where CV is within 10% of best",
+                fmt=".0%")
+    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
+                fmt=".1e")
+
+    demo.claim(
+        "The λ chosen by 5-fold CV has a test error within 10% of the best λ on the grid",
+        holds=bool(ratio <= 1.10),
+        lambda_cv=lam_cv,
+        lambda_test_best=lam_test,
+        test_mse_at_cv=test_mse[i_cv],
+        test_mse_best=test_mse[i_test],
+        ratio=ratio,
+    )
+    demo.claim(
+        "Over fresh datasets, CV's choice is typically within 10% of the best test error",
+        holds=bool(np.median(rep_ratio) <= 1.10),
+        repeats=n_repeats,
+        median_ratio=float(np.median(rep_ratio)),
+        share_within_10pct=within,
+    )
+    demo.claim(
+        "Averaging over folds picks a better λ than a single 80/20 validation split "
+        "(lower median and lower mean ratio over the fresh datasets)",
+        holds=bool(np.median(rep_ratio) < np.median(rep_single)
+                   and np.mean(rep_ratio) < np.mean(rep_single)),
+        median_ratio_cv=float(np.median(rep_ratio)),
+        median_ratio_single_split=float(np.median(rep_single)),
+        mean_ratio_cv=float(np.mean(rep_ratio)),
+        mean_ratio_single_split=float(np.mean(rep_single)),
+    )

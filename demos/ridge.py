@@ -1,0 +1,170 @@
+"""Ridge regression: coefficient paths over λ, the shrinking norm, and a validation-chosen λ."""
+
+from __future__ import annotations
+
+import numpy as np
+from demolib import ridge_paths
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+
+def _correlated_features(rng: np.random.Generator, n: int, d: int, rho: float) -> np.ndarray:
+    """Standard-normal features with pairwise correlation ``rho`` (one shared factor)."""
+    return np.sqrt(1.0 - rho) * rng.standard_normal((n, d)) + np.sqrt(rho) * rng.standard_normal(
+        (n, 1)
+    )
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    n_train = int(opts.get("n_train", 30))
+    noise = float(opts.get("noise", 3.0))
+    lambdas = np.logspace(-3, 3, 31)
+
+    # 12 features (pairwise correlation 0.3); 7 matter, 5 have a true coefficient of exactly 0.
+    d, rho = 12, 0.3
+    w_true = np.zeros(d)
+    w_true[:7] = [3.0, -2.0, 1.5, 1.0, -1.0, 0.5, -0.5]
+    X = _correlated_features(rng, n_train, d, rho)
+    y = X @ w_true + noise * rng.standard_normal(n_train)
+    X_val = _correlated_features(rng, 300, d, rho)
+    y_val = X_val @ w_true + noise * rng.standard_normal(300)
+
+    # Objective: 1/(2n) ||y - Xw - b||^2 + λ/2 ||w||^2, solved for all λ with one SVD.
+    coefs, intercepts = ridge_paths.ridge_path(X, y, lambdas)
+    norms = np.linalg.norm(coefs, axis=1)
+
+    # One ONNX graph holds the whole path: output column k is the model fitted with lambdas[k].
+    graph = ridge_paths.export_linear_sweep(coefs, intercepts, name="ridge_path")
+    sess = demo.onnx("ridge_path", demo.make_model(graph))
+
+    def predict(inputs: np.ndarray) -> np.ndarray:
+        return sess.run(None, {"x": inputs.astype(np.float32)})[0].astype(np.float64)
+
+    pred_train, pred_val = predict(X), predict(X_val)
+    train_mse = np.mean((pred_train - y[:, None]) ** 2, axis=0)
+    val_mse = np.mean((pred_val - y_val[:, None]) ** 2, axis=0)
+    ort_diff = float(np.max(np.abs(pred_val - (X_val @ coefs.T + intercepts))))
+    i_best = int(np.argmin(val_mse))
+    lam_best = float(lambdas[i_best])
+
+    abs_coefs = np.abs(coefs)
+    min_abs = float(abs_coefs.min())  # smallest |w_j| anywhere on the grid
+    last = abs_coefs[-1]
+    smallest_to_largest_last = float(last.min() / last.max())
+    sign_changes = int(np.sum(np.diff(np.sign(coefs), axis=0) != 0))
+    norm_ratio = float(norms[-1] / norms[0])
+    relevant = w_true != 0
+
+    # ---- figures (draw only)
+    def log_lambda_axis(ax) -> None:
+        # plain-number ticks at the decades ("0.01", not 10^-2): easier to read, far cheaper
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(10.0 ** np.arange(-3, 4)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("penalty λ (log scale)")
+
+    @demo.figure(
+        "paths",
+        caption="Ridge coefficient paths: each line is one of the 12 coefficients as λ grows",
+        alt="Line chart of 12 coefficients against λ on a log axis. All start spread between about "
+        "−3 and 3 at small λ and shrink smoothly together toward zero at large λ; a few cross the "
+        "zero line once, none stays on it. A dashed vertical line marks the λ with the lowest "
+        "validation error.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        ax.axhline(0.0, color="C7", lw=1)
+        for j in range(d):
+            ax.plot(lambdas, coefs[:, j], color="C0" if relevant[j] else "C1",
+                    ls="-" if relevant[j] else "--", lw=1.6,
+                    label=None if j not in (0, d - 1) else
+                    ("true coefficient ≠ 0" if relevant[j] else "true coefficient = 0"))
+        ax.axvline(lam_best, color="C2", ls=":", lw=1.5, label="best λ (validation)")
+        log_lambda_axis(ax)
+        ax.set_ylabel("coefficient value")
+        ax.set_title("Ridge paths: shrink, but never to exactly 0")
+        ax.legend(loc="upper right")
+
+    @demo.figure(
+        "abs-paths",
+        caption="The same paths as |coefficient| on a log scale: a coefficient at exactly 0 would "
+        "fall off the bottom",
+        alt="Log-scale line chart of the absolute value of each coefficient against λ. All 12 "
+        "curves decline smoothly, roughly in parallel, by two to three orders of magnitude at the "
+        "largest λ; a few show a sharp narrow dip where the coefficient changes sign, and every "
+        "curve stays above zero.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        for j in range(d):
+            ax.plot(lambdas, abs_coefs[:, j], color="C0" if relevant[j] else "C1",
+                    ls="-" if relevant[j] else "--", lw=1.4)
+        ax.set_yscale("log")
+        lo = np.floor(np.log10(min_abs))
+        ax.yaxis.set_major_locator(FixedLocator(10.0 ** np.arange(lo, 2)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{round(np.log10(v))}"))
+        ax.yaxis.set_minor_locator(NullLocator())
+        log_lambda_axis(ax)
+        ax.set_ylabel("|coefficient| (log scale)")
+        ax.set_title("Shrinking toward 0 without reaching it")
+
+    @demo.figure(
+        "validation",
+        caption="Training and validation error (top) and the coefficient norm (bottom) against λ",
+        alt="Two panels sharing a log λ axis. Top: training error rises steadily with λ; "
+        "validation error falls a little, reaches its minimum at a middle λ, then climbs steeply. "
+        "Bottom: the norm of the coefficients falls monotonically toward zero.",
+        size=(6.4, 5.0),
+    )
+    def _(fig) -> None:
+        top, bottom = fig.subplots(2, 1, sharex=True)
+        top.plot(lambdas, train_mse, color="C0", label="train")
+        top.plot(lambdas, val_mse, color="C1", label="validation")
+        top.plot(lam_best, val_mse[i_best], "*", color="C3", ms=14, label="best λ")
+        top.axhline(noise**2, ls=":", color="C7", label=f"noise variance {noise**2:g}")
+        top.set_ylabel("mean squared error")
+        top.set_title("Error and weight norm along the ridge path")
+        top.legend(loc="upper left")
+        bottom.plot(lambdas, norms, color="C2")
+        bottom.set_ylabel("‖w‖")
+        log_lambda_axis(bottom)
+
+    # ---- metrics and claims
+    demo.metric("best_lambda", lam_best, label="Best λ (validation)", fmt=".3g")
+    demo.metric("val_mse_best", val_mse[i_best], label="Validation MSE at best λ", fmt=".3g")
+    demo.metric("val_mse_smallest_lambda", val_mse[0], label="Validation MSE at λ = 0.001",
+                fmt=".3g")
+    demo.metric("val_mse_largest_lambda", val_mse[-1], label="Validation MSE at λ = 1000",
+                fmt=".3g")
+    demo.metric("norm_smallest_lambda", norms[0], label="‖w‖ at λ = 0.001", fmt=".3g")
+    demo.metric("norm_largest_lambda", norms[-1], label="‖w‖ at λ = 1000", fmt=".2g")
+    demo.metric("norm_ratio", norm_ratio, label="‖w‖ at λ = 1000 / ‖w‖ at λ = 0.001", fmt=".2g")
+    demo.metric("min_abs_coef", min_abs, label="Smallest |w_j| anywhere on the path", fmt=".2g")
+    demo.metric("smallest_to_largest_last", smallest_to_largest_last,
+                label="Smallest / largest |w_j| at λ = 1000", fmt=".2g")
+    demo.metric("sign_changes", sign_changes, label="Times a path crosses zero", fmt=".0f")
+    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
+                fmt=".1e")
+
+    demo.claim(
+        "No coefficient is exactly zero at any λ, even the five whose true value is zero",
+        holds=bool(min_abs > 0.0),
+        min_abs_coef=min_abs,
+        smallest_to_largest_at_largest_lambda=smallest_to_largest_last,
+    )
+    demo.claim(
+        "The coefficient norm falls monotonically as λ grows",
+        holds=bool(np.all(np.diff(norms) < 0)),
+        norm_smallest_lambda=norms[0],
+        norm_largest_lambda=norms[-1],
+    )
+    demo.claim(
+        "A middle λ gives the lowest validation error",
+        holds=bool(0 < i_best < len(lambdas) - 1),
+        best_lambda=lam_best,
+        val_mse_best=val_mse[i_best],
+        val_mse_smallest_lambda=val_mse[0],
+        val_mse_largest_lambda=val_mse[-1],
+    )

@@ -1,0 +1,129 @@
+"""The built site in a real browser (Playwright + Debian's Chromium), as a reader uses it.
+
+Screenshots are saved under test-artifacts/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from tools import require
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url(real_site):
+    handler = functools.partial(_Quiet, directory=str(real_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    require(sync_playwright is not None and shutil.which("chromium") is not None, "Chromium + Playwright")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    context.close()
+
+
+def test_home_lists_terms(page, base_url):
+    page.goto(base_url)
+    links = page.locator("article a.termlab-term")
+    assert links.count() >= 13
+    assert page.locator("article").get_by_text("Dropout", exact=True).count() >= 1
+    page.screenshot(path=ARTIFACTS / "home.png", full_page=True)
+    assert page.errors == []
+
+
+def test_search_finds_dropout(page, base_url):
+    page.goto(base_url)
+    page.locator("label.md-search__icon, .md-search__input").first.click()
+    page.locator(".md-search__input").press_sequentially("dropout", delay=50)
+    result = page.locator(".md-search-result__item").filter(has_text="Dropout").first
+    result.wait_for(timeout=15000)
+    page.screenshot(path=ARTIFACTS / "search.png")
+    assert page.errors == []
+
+
+def test_figures_switch_with_the_palette(page, base_url):
+    page.goto(base_url + "terms/dropout/")
+    light = page.locator('article img[src$="#only-light"]').first
+    dark = page.locator('article img[src$="#only-dark"]').first
+    light.scroll_into_view_if_needed()
+    assert light.is_visible() and not dark.is_visible()
+    assert page.evaluate("(img) => img.naturalWidth > 0", light.element_handle())
+    page.screenshot(path=ARTIFACTS / "dropout-light.png", full_page=True)
+    page.locator('[data-md-component="palette"] label:visible').first.click()
+    page.wait_for_selector('body[data-md-color-scheme="slate"]')
+    dark.scroll_into_view_if_needed()
+    assert dark.is_visible() and not light.is_visible()
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=dark.element_handle())
+    page.screenshot(path=ARTIFACTS / "dropout-dark.png", full_page=True)
+    assert page.errors == []
+
+
+def test_hover_preview_on_a_term_link(page, base_url):
+    page.goto(base_url + "terms/weight-decay/")
+    link = page.locator("article a.termlab-term[data-term='l2-regularization']").first
+    link.hover()
+    preview = page.locator(".termlab-preview:not([hidden])")
+    preview.wait_for(timeout=5000)
+    assert "L2 regularization" in preview.inner_text()
+    assert link.get_attribute("aria-describedby") == "termlab-preview"
+    page.screenshot(path=ARTIFACTS / "preview.png")
+    page.keyboard.press("Escape")
+    assert page.locator(".termlab-preview:not([hidden])").count() == 0
+    other = page.locator("article a.termlab-term[data-term='overfitting']").first
+    other.focus()  # keyboard users get the same preview
+    page.locator(".termlab-preview:not([hidden])").filter(has_text="Overfitting").wait_for(timeout=5000)
+    assert page.errors == []
+
+
+def test_phone_width_has_no_horizontal_overflow(browser, base_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    for path in ["", "terms/dropout/", "terms/weight-decay/", "categories/"]:
+        page.goto(base_url + path)
+        page.wait_for_timeout(200)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, (path, overflow)
+    page.goto(base_url + "terms/dropout/")
+    page.screenshot(path=ARTIFACTS / "dropout-phone.png", full_page=True)
+    assert errors == []
+    context.close()
