@@ -72,8 +72,10 @@ def _run(job: dict[str, Any]) -> None:
     limit = int(job.get("memory_mb", 2048)) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (_address_space() + limit,) * 2)
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024 * 1024,) * 2)
-    os.chdir(tempfile.mkdtemp(prefix="termlab-demo-"))
+    scratch = job.get("scratch") or tempfile.mkdtemp(prefix="termlab-demo-")
+    os.chdir(scratch)
     sys.path.insert(0, str(demos_dir))
+    _guard_writes((out, Path(scratch)))
     path = Path(job["path"])
     try:
         module = _load(path, job["name"])
@@ -104,6 +106,50 @@ def _run(job: dict[str, Any]) -> None:
         if writer.dropped:
             writer.stream.write(f"\n[termlab: {writer.dropped} more characters of output dropped]\n")
         writer.flush()
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+_WRITE_EVENTS = {"os.remove", "os.rename", "os.mkdir", "os.rmdir", "shutil.rmtree", "os.truncate",
+                 "os.symlink", "os.link", "os.chmod"}
+
+
+class OutsideWrite(PermissionError):
+    """A demo tried to change a file outside its output folder."""
+
+
+def _guard_writes(allowed: tuple[Path, ...]) -> None:
+    """Refuse writes outside ``allowed`` folders (an audit hook cannot be removed).
+
+    Demos are trusted code from the repository: this catches mistakes (a demo writing into
+    the repo or the home folder), it is not a sandbox against hostile code.
+    """
+    roots = tuple(str(p.resolve()) + os.sep for p in allowed)
+
+    def inside(path) -> bool:
+        if isinstance(path, int):
+            return True  # an already open descriptor
+        try:
+            full = os.path.realpath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return True
+        return (full + os.sep).startswith(roots) or full.startswith(("/dev/", "/proc/"))
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open":
+            path, mode, flags = args
+            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(
+                isinstance(flags, int) and flags & _WRITE_FLAGS)
+            if writes and path is not None and not inside(path):
+                raise OutsideWrite(f"demo tried to write {os.fsdecode(path)!r} outside its output "
+                                   "folder; write relative paths (a scratch folder) or use demo.figure/"
+                                   "demo.onnx")
+        elif event in _WRITE_EVENTS:
+            for path in args[:2]:
+                if isinstance(path, str | bytes | os.PathLike) and not inside(path):
+                    raise OutsideWrite(f"demo tried to change {os.fsdecode(path)!r} outside its "
+                                       "output folder")
+
+    sys.addaudithook(hook)
 
 
 def _address_space() -> int:

@@ -10,8 +10,10 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     out = Path(job["out"])
     timeout = float(job.get("timeout") or 120)
     sys.stdout.flush()
+    scratch = tempfile.mkdtemp(prefix="termlab-demo-")
+    job = {**job, "scratch": scratch}
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -60,6 +64,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         _kill_group(pid)
     _, status, usage = os.wait4(pid, 0)
     _kill_group(pid)  # anything the demo started in its session goes too
+    shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.monotonic() - start
     reply: dict[str, Any] = {"id": job["id"], "seconds": round(seconds, 3),
                              "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)}

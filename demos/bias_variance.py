@@ -1,0 +1,144 @@
+"""Bias–variance decomposition: polynomials refitted on hundreds of resampled training sets."""
+
+from __future__ import annotations
+
+import numpy as np
+from demolib import datasets, polynomial
+from matplotlib.ticker import MaxNLocator
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    n_train = int(opts.get("n_train", 25))
+    n_sets = int(opts.get("n_sets", 200))
+    max_degree = int(opts.get("max_degree", 12))
+    noise = float(opts.get("noise", 0.4))
+    degrees = np.arange(max_degree + 1)
+    f = datasets.smooth_function
+
+    # Fixed training inputs (evenly spread), fresh noise for every training set; 200 test inputs
+    # drawn once, with fresh test noise for every set as well.
+    x_train = -1.0 + (np.arange(n_train) + 0.5) * 2.0 / n_train
+    Y_train = f(x_train)[:, None] + noise * rng.standard_normal((n_train, n_sets))
+    x_test = rng.uniform(-1.0, 1.0, 200)
+    Y_test = f(x_test)[:, None] + noise * rng.standard_normal((200, n_sets))
+
+    # Every degree refitted on every set: (max_degree + 1) * n_sets polynomials, one ONNX graph.
+    models = [m for d in degrees for m in polynomial.fit_many(x_train, Y_train, int(d))]
+    graph = polynomial.export_linear_sweep(
+        models, chebyshev=max_degree, name="resampled_polynomials",
+        doc_string=f"Column d*{n_sets}+r: least-squares polynomial of degree d fitted to "
+        f"training set r (Chebyshev basis)")
+    sess = demo.onnx("resampled_polynomials", demo.make_model(graph))
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        """Predictions as (points, degree, set)."""
+        return polynomial.run_sweep(sess, x).reshape(len(x), len(degrees), n_sets)
+
+    pred = predict(x_test)
+    mean_pred = pred.mean(axis=2)
+    bias2 = np.mean((mean_pred - f(x_test)[:, None]) ** 2, axis=0)
+    variance = np.mean(pred.var(axis=2), axis=0)
+    predicted_error = bias2 + variance + noise**2
+    test_error = np.mean((Y_test[:, None, :] - pred) ** 2, axis=(0, 2))
+    rel_gap = np.abs(test_error - predicted_error) / test_error
+    i_best = int(np.argmin(test_error))
+
+    grid = np.linspace(-1.0, 1.0, 61)
+    shown = [1, 3, max_degree]
+    n_curves = 15
+    grid_all = predict(grid)[:, shown, :]
+    grid_pred, grid_mean = grid_all[:, :, :n_curves], grid_all.mean(axis=2)
+
+    # ---- figures (draw only)
+    @demo.figure(
+        "decomposition",
+        caption=f"Squared bias, variance and noise against degree, over {n_sets} training sets",
+        alt="Line chart over polynomial degree. Squared bias falls in steps towards zero, variance "
+        "rises at every step, the noise variance is a flat line; their sum traces a U and lies on "
+        "top of the measured test error.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        ax.plot(degrees, test_error, "o", color="C7", ms=9, mfc="none", mew=1.5,
+                label="measured test error")
+        ax.plot(degrees, predicted_error, "-", color="C7", label="bias² + variance + noise")
+        ax.plot(degrees, bias2, "s-", color="C0", label="bias²")
+        ax.plot(degrees, variance, "^-", color="C1", label="variance")
+        ax.axhline(noise**2, ls=":", color="C2", label="noise σ²")
+        ax.set_ylim(0.0, 1.08 * max(test_error.max(), predicted_error.max()))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("polynomial degree")
+        ax.set_ylabel("squared error")
+        ax.set_title("Bias² + variance + noise = test error")
+        ax.legend(fontsize="small", loc="upper right")
+
+    @demo.figure(
+        "fits",
+        caption=f"{n_curves} of the {n_sets} fits for three degrees, with their average",
+        alt="Three panels. Degree 1: the fits are nearly identical straight lines, far from the "
+        "wavy true curve (high bias, low variance). Degree 3: they follow the curve's main shape "
+        f"with a little spread. Degree {max_degree}: their average matches the curve but single "
+        "fits scatter widely, most at the edges (low bias, high variance).",
+        size=(6.4, 3.4),
+    )
+    def _(fig) -> None:
+        axes = fig.subplots(1, 3, sharey=True)
+        for j, ax in enumerate(axes):
+            lines = ax.plot(grid, grid_pred[:, j, :], color="C0", lw=0.7, alpha=0.35)
+            if j == 0:
+                lines[0].set_label("single fits")
+            ax.plot(grid, grid_mean[:, j], color="C1", lw=2.2,
+                    label="average fit" if j == 0 else None)
+            ax.plot(grid, f(grid), "--", color="C7", lw=1.5, label="truth" if j == 0 else None)
+            ax.set_title(f"degree {shown[j]}")
+            ax.set_xlabel("x")
+            ax.set_ylim(-2.2, 2.2)
+        axes[0].set_ylabel("y")
+        fig.legend(loc="outside lower center", ncols=3, fontsize="small")
+
+    # ---- metrics and claims
+    demo.metric("n_sets", n_sets, label="Resampled training sets", fmt=".0f")
+    demo.metric("n_train", n_train, label="Points per training set", fmt=".0f")
+    demo.metric("max_degree", max_degree, label="Highest degree", fmt=".0f")
+    demo.metric("noise_variance", noise**2, label="Noise variance σ²", fmt=".3g")
+    demo.metric("bias2_degree_0", bias2[0], label="Bias² at degree 0", fmt=".3g")
+    demo.metric("bias2_max_degree", bias2[-1], label=f"Bias² at degree {max_degree}", fmt=".2g")
+    demo.metric("variance_degree_0", variance[0], label="Variance at degree 0", fmt=".3g")
+    demo.metric("variance_max_degree", variance[-1], label=f"Variance at degree {max_degree}",
+                fmt=".3g")
+    demo.metric("best_degree", degrees[i_best], label="Degree with lowest test error", fmt=".0f")
+    demo.metric("test_error_best", test_error[i_best], label="Lowest test error", fmt=".3g")
+    demo.metric("max_relative_gap", rel_gap.max(),
+                label="Largest |test error − (bias² + variance + σ²)| / test error", fmt=".2%")
+
+    demo.claim(
+        "Variance grows with every added degree",
+        holds=bool(np.all(np.diff(variance) > 0)),
+        variance_degree_0=variance[0],
+        variance_max_degree=variance[-1],
+    )
+    demo.claim(
+        f"Squared bias shrinks with complexity: degree {max_degree} has under 1% of the "
+        "constant model's bias²",
+        holds=bool(bias2[-1] < 0.01 * bias2[0]
+                   and np.all(bias2[1:] < bias2[0]) and bias2[3] < bias2[1]),
+        bias2_degree_0=bias2[0],
+        bias2_degree_1=bias2[1],
+        bias2_degree_3=bias2[3],
+        bias2_max_degree=bias2[-1],
+    )
+    demo.claim(
+        "Bias² + variance + noise matches the measured test error at every degree (within 2%)",
+        holds=bool(rel_gap.max() < 0.02),
+        max_relative_gap=rel_gap.max(),
+    )
+    demo.claim(
+        "The total traces a U: the lowest test error is at a middle degree",
+        holds=bool(0 < i_best < max_degree),
+        best_degree=int(degrees[i_best]),
+        test_error_best=test_error[i_best],
+        test_error_degree_0=test_error[0],
+        test_error_max_degree=test_error[-1],
+    )

@@ -1,0 +1,134 @@
+"""Overfitting: polynomials of rising degree on ten noisy points of a sine curve."""
+
+from __future__ import annotations
+
+import numpy as np
+from demolib import polynomial
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+
+
+def truth(x: np.ndarray) -> np.ndarray:
+    return np.sin(np.pi * x)
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    n_train = int(opts.get("n_train", 10))
+    noise = float(opts.get("noise", 0.25))
+    degrees = np.arange(0, n_train)  # degree n_train - 1 can pass through every point
+
+    # Ten training points and 500 fresh validation points from the same noisy sine.
+    x_train = np.sort(rng.uniform(-1.0, 1.0, n_train))
+    y_train = truth(x_train) + noise * rng.standard_normal(n_train)
+    x_val = rng.uniform(-1.0, 1.0, 500)
+    y_val = truth(x_val) + noise * rng.standard_normal(500)
+
+    models = [polynomial.fit(x_train, y_train, int(d)) for d in degrees]
+    graph = polynomial.export_linear_sweep(
+        models, chebyshev=int(degrees[-1]), name="polynomial_degree_sweep",
+        doc_string="Column k: least-squares polynomial of degree k (Chebyshev basis)")
+    sess = demo.onnx("polynomials", demo.make_model(graph))
+
+    def mse(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.mean((polynomial.run_sweep(sess, x) - y[:, None]) ** 2, axis=0)
+
+    train_mse = mse(x_train, y_train)
+    val_mse = mse(x_val, y_val)
+    grid = np.linspace(-1.0, 1.0, 300)
+    grid_pred = polynomial.run_sweep(sess, grid)
+    numpy_pred = np.column_stack([polynomial.predict(m, grid) for m in models])
+    ort_diff = float(np.max(np.abs(grid_pred - numpy_pred)))
+
+    i_best = int(np.argmin(val_mse))
+    d_max = int(degrees[-1])
+    shown = [1, i_best, d_max] if i_best not in (1, d_max) else [1, 3, d_max]
+
+    # ---- figures (draw only)
+    @demo.figure(
+        "error-vs-degree",
+        caption="Training and validation error against polynomial degree (log scale)",
+        alt="Line chart over degree 0 to 9. Training error falls at every step to almost zero at "
+        "degree 9. Validation error falls to a minimum at a middle degree, then climbs steeply.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        floor = 1e-4  # an exact fit has (almost) zero training error: draw it on the floor
+        ax.plot(degrees, np.maximum(train_mse, floor), "o-", color="C0", label="training")
+        if train_mse[-1] < floor:
+            ax.annotate("exact fit:\nerror ≈ 0", (degrees[-1], floor), xytext=(-12, 0),
+                        textcoords="offset points", ha="right", va="center", fontsize="small", color="C0")
+        ax.plot(degrees, val_mse, "s-", color="C1", label="validation")
+        ax.plot(degrees[i_best], val_mse[i_best], "*", color="C2", ms=16, label="best validation")
+        ax.axhline(noise**2, ls=":", color="C7", label="noise variance")
+        ax.set_yscale("log")
+        ax.set_ylim(floor * 0.25, None)
+        # plain decade labels ("0.01", not 10^-2): easier to read, and far cheaper to render
+        ax.yaxis.set_major_locator(FixedLocator(10.0 ** np.arange(-4, 2)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("polynomial degree")
+        ax.set_ylabel("mean squared error")
+        ax.set_title("Training error falls, validation error turns up")
+        ax.legend(fontsize="small", loc="lower left")
+
+    @demo.figure(
+        "fits",
+        caption=f"Fits of degree 1, {degrees[shown[1]]} and {d_max} to the {n_train} training points",
+        alt=f"Ten noisy points around a sine curve. The straight line misses the curve; the degree "
+        f"{degrees[shown[1]]} fit follows it; the degree {d_max} fit passes through every point "
+        "but swings far away from the curve between them.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        ax.plot(grid, truth(grid), "--", color="C7", lw=1.5, label="true curve")
+        for c, k in enumerate(shown):
+            ax.plot(grid, grid_pred[:, k], color=f"C{c}", label=f"degree {degrees[k]}")
+        ax.plot(x_train, y_train, "o", color="C4", ms=7, zorder=5, label="training points")
+        ax.set_ylim(-2.2, 2.2)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title("Same ten points, three degrees")
+        ax.legend(fontsize="small", ncols=2, loc="lower center")
+
+    # ---- metrics and claims
+    demo.metric("n_train", n_train, label="Training points", fmt=".0f")
+    demo.metric("best_degree", degrees[i_best], label="Degree with lowest validation error", fmt=".0f")
+    demo.metric("max_degree", d_max, label="Highest degree", fmt=".0f")
+    demo.metric("val_mse_best", val_mse[i_best], label="Validation MSE at best degree", fmt=".3g")
+    demo.metric("train_mse_best", train_mse[i_best], label="Training MSE at best degree", fmt=".3g")
+    demo.metric("val_mse_deg3", val_mse[3], label="Validation MSE, degree 3", fmt=".3g")
+    demo.metric("train_mse_deg3", train_mse[3], label="Training MSE, degree 3", fmt=".3g")
+    demo.metric("val_mse_max_degree", val_mse[-1], label=f"Validation MSE, degree {d_max}",
+                fmt=".3g")
+    demo.metric("train_mse_max_degree", train_mse[-1], label=f"Training MSE, degree {d_max}",
+                fmt=".2g")
+    demo.metric("val_ratio_max_vs_deg3", val_mse[-1] / val_mse[3],
+                label=f"Validation MSE ratio, degree {d_max} / degree 3", fmt=".3g")
+    demo.metric("noise_variance", noise**2, label="Noise variance", fmt=".3g")
+    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
+                fmt=".1e")
+
+    demo.claim(
+        "Training error never rises as the degree grows",
+        holds=bool(np.all(np.diff(train_mse) <= 1e-6 * train_mse[0])),
+        train_mse_degree_0=train_mse[0],
+        train_mse_max_degree=train_mse[-1],
+    )
+    demo.claim(
+        "Validation error is lowest at a middle degree and rises after it",
+        holds=bool(0 < i_best < d_max and val_mse[-1] > val_mse[i_best]),
+        best_degree=int(degrees[i_best]),
+        val_mse_best=val_mse[i_best],
+        val_mse_max_degree=val_mse[-1],
+    )
+    demo.claim(
+        f"The degree-{d_max} polynomial fits the training points almost exactly "
+        "but does far worse than the cubic on fresh points",
+        holds=bool(train_mse[-1] < 1e-3 * noise**2 and val_mse[-1] > 3 * val_mse[3]
+                   and train_mse[-1] < train_mse[3]),
+        train_mse_max_degree=train_mse[-1],
+        val_mse_max_degree=val_mse[-1],
+        val_mse_deg3=val_mse[3],
+    )

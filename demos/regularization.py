@@ -1,0 +1,232 @@
+"""Regularization side by side: none, L2, L1, early stopping and dropout on one polynomial task."""
+
+from __future__ import annotations
+
+import numpy as np
+from demolib import datasets, linear, nets, polynomial
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+METHODS = ("none", "L2 (ridge)", "L1 (lasso)", "early stopping", "dropout")
+
+
+def _decade_axis(axis, lo: float, hi: float) -> None:
+    """Log axis with plain decade labels ("0.01", not 10^-2): easier to read, cheaper to draw."""
+    axis.set_major_locator(FixedLocator(10.0 ** np.arange(np.floor(np.log10(lo)),
+                                                          np.ceil(np.log10(hi)) + 1)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    degree = int(opts.get("degree", 15))
+    n_train = int(opts.get("n_train", 40))
+    noise = float(opts.get("noise", 0.3))
+
+    # 40 noisy training points of a wavy curve, 60 for validation (every method picks its
+    # setting there), 300 held out for the final test. Features: Chebyshev polynomials T_1..T_15.
+    X, y = datasets.regression_1d(rng, n_train + 360, noise=noise)
+    data = datasets.split(rng, X, y, val=60 / len(y), test=300 / len(y))
+    F = polynomial.chebyshev_features(data.X_train[:, 0], degree)
+    yt = data.y_train
+    fm, ym = F.mean(axis=0), float(yt.mean())
+    Fc, yc = F - fm, yt - ym
+
+    def model(w: np.ndarray) -> linear.LinearModel:
+        return linear.LinearModel(w.copy(), ym - float(fm @ w))
+
+    # Candidates for every method; one ONNX graph holds them all, and every error below is
+    # measured on its predictions.
+    cands: dict[str, tuple[np.ndarray, list[linear.LinearModel]]] = {}
+    cands["none"] = (np.array([0.0]), [polynomial.least_squares(F, yt)])
+    ridge_lams = np.logspace(-6.0, 1.0, 15)
+    cands["L2 (ridge)"] = (ridge_lams, [linear.ridge(F, yt, float(lam)) for lam in ridge_lams])
+    lasso_lams = np.logspace(-0.5, -3.0, 11)  # warm-started path, strong to weak
+    path, w = [], None
+    for lam in lasso_lams:
+        m = linear.lasso(F, yt, float(lam), coef_init=w, tol=1e-8, max_iter=3000)
+        w = m.coef
+        path.append(m)
+    cands["L1 (lasso)"] = (lasso_lams, path)
+    # Early stopping: full-batch gradient descent on the plain squared error, from zero;
+    # a checkpoint at log-spaced steps.
+    lr = 1.0 / float(np.linalg.eigvalsh(Fc.T @ Fc / n_train).max())
+    steps = 5000
+    checkpoints = np.unique(np.round(np.logspace(0, np.log10(steps), 40)).astype(int))
+    w, snaps = np.zeros(degree), []
+    for s in range(1, steps + 1):
+        w -= lr * (Fc.T @ (Fc @ w - yc)) / n_train
+        if s in checkpoints:
+            snaps.append(model(w))
+    cands["early stopping"] = (checkpoints.astype(float), snaps)
+    # Dropout on the input features (demolib's inverted-dropout masks, a fresh mask each step);
+    # the weights are averaged over the second half of training.
+    drop_ps = np.array([0.05, 0.1, 0.2, 0.3, 0.5])
+    drop_models = []
+    for p in drop_ps:
+        w, acc, n_steps = np.zeros(degree), np.zeros(degree), 1500
+        for s in range(n_steps):
+            Fm = Fc * nets.dropout_mask(rng, Fc.shape, float(p))
+            w -= 0.5 * lr * (Fm.T @ (Fm @ w - yc)) / n_train
+            if s >= n_steps // 2:
+                acc += w
+        drop_models.append(model(acc / (n_steps - n_steps // 2)))
+    cands["dropout"] = (drop_ps, drop_models)
+
+    all_models = [m for name in METHODS for m in cands[name][1]]
+    offsets = np.cumsum([0] + [len(cands[name][1]) for name in METHODS])
+    graph = polynomial.export_linear_sweep(
+        all_models, chebyshev=degree, name="regularization_candidates",
+        doc_string="Every candidate model of every method, columns in the order "
+        + ", ".join(f"{name} {offsets[i]}..{offsets[i + 1] - 1}" for i, name in enumerate(METHODS)))
+    sess = demo.onnx("candidates", demo.make_model(graph))
+
+    def mse(Xp: np.ndarray, yp: np.ndarray) -> np.ndarray:
+        return np.mean((polynomial.run_sweep(sess, Xp) - yp[:, None]) ** 2, axis=0)
+
+    val_all = mse(data.X_val, data.y_val)
+    test_all = mse(data.X_test, data.y_test)
+    train_all = mse(data.X_train, data.y_train)
+    grid = np.linspace(-1.0, 1.0, 201)
+    grid_all = polynomial.run_sweep(sess, grid)
+    val, test, train, setting, curves, chosen = {}, {}, {}, {}, {}, {}
+    for i, name in enumerate(METHODS):
+        v = val_all[offsets[i]:offsets[i + 1]]
+        j = offsets[i] + int(np.argmin(v))
+        curves[name] = v
+        chosen[name] = j
+        setting[name] = float(cands[name][0][j - offsets[i]])
+        val[name], test[name], train[name] = val_all[j], test_all[j], train_all[j]
+    regs = METHODS[1:]
+    worst_reg_val = max(val[m] for m in regs)
+    worst_reg_test = max(test[m] for m in regs)
+    es_final_val = float(curves["early stopping"][-1])
+
+    # ---- figures (draw only)
+    @demo.figure(
+        "comparison",
+        caption="Validation and test error of each method at its best setting (log scale)",
+        alt="Horizontal bar chart. Without regularization the validation and test errors are "
+        "about a hundred times larger than with any of the four methods; L2, L1, early stopping "
+        "and dropout end close to each other, near the noise variance.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        pos = np.arange(len(METHODS))[::-1]
+        ax.barh(pos + 0.2, [val[m] for m in METHODS], 0.4, color="C0", label="validation")
+        ax.barh(pos - 0.2, [test[m] for m in METHODS], 0.4, color="C1", label="test")
+        ax.axvline(noise**2, ls=":", color="C7", label="noise variance")
+        ax.set_xscale("log")
+        lo = min(noise**2, min(val.values()), min(test.values())) * 0.7
+        hi = max(max(val.values()), max(test.values())) * 1.5
+        ax.set_xlim(lo, hi)
+        _decade_axis(ax.xaxis, lo, hi)
+        ax.set_yticks(pos, METHODS)
+        ax.set_axisbelow(True)
+        ax.set_xlabel("mean squared error")
+        ax.set_title("One task, five ways to regularize")
+        ax.legend(fontsize="small", loc="lower right")
+
+    @demo.figure(
+        "fits",
+        caption=f"Degree-{degree} polynomial fits: no regularization (left) and the four "
+        "methods at their chosen settings (right)",
+        alt="Two panels with the same training points and the true curve. Left: the "
+        "unregularized fit passes close to the points but swings wildly near the edges. Right: "
+        "the four regularized fits lie almost on top of each other and follow the true curve.",
+        size=(6.4, 4.2),
+    )
+    def _(fig) -> None:
+        left, right = fig.subplots(1, 2, sharey=True)
+        for ax in (left, right):
+            ax.plot(grid, datasets.smooth_function(grid), "--", color="C7", lw=1.5,
+                    label="truth" if ax is left else None)
+            ax.plot(data.X_train[:, 0], yt, "o", color="C7", ms=3.5, alpha=0.8)
+            ax.set_ylim(-2.5, 2.5)
+            ax.set_xlabel("x")
+        left.plot(grid, grid_all[:, chosen["none"]], color="C0", lw=1.8, label="no regularization")
+        left.set_title("No regularization")
+        left.set_ylabel("y")
+        for c, name in enumerate(regs, start=1):
+            right.plot(grid, grid_all[:, chosen[name]], color=f"C{c}", lw=1.6, label=name)
+        right.set_title("Regularized")
+        fig.legend(loc="outside lower center", ncols=3, fontsize="small")
+
+    @demo.figure(
+        "tuning",
+        caption="Validation error against each method's own setting; the star marks the choice",
+        alt="Four small panels. L2 and L1: validation error against the penalty λ, lowest at a "
+        "middle value. Early stopping: validation error against the gradient-descent step, "
+        "lowest early and rising later. Dropout: validation error against the drop rate p.",
+        size=(6.4, 4.6),
+    )
+    def _(fig) -> None:
+        axes = fig.subplots(2, 2).ravel()
+        labels = {"L2 (ridge)": "λ", "L1 (lasso)": "λ", "early stopping": "step",
+                  "dropout": "drop rate p"}
+        for c, (ax, name) in enumerate(zip(axes, regs, strict=True), start=1):
+            knob = cands[name][0]
+            ax.plot(knob, curves[name], "o-", color=f"C{c}", ms=3)
+            ax.plot(setting[name], val[name], "*", color="C6", ms=14)
+            if name != "dropout":
+                ax.set_xscale("log")
+                _decade_axis(ax.xaxis, knob.min(), knob.max())
+                if name == "L2 (ridge)":  # seven decades: label every second one
+                    ax.xaxis.set_major_locator(FixedLocator(10.0 ** np.arange(-6, 2, 2)))
+            ax.set_ylim(0.0, min(float(curves[name].max()), 4 * val[name]) * 1.05)
+            ax.set_title(name, fontsize="medium")
+            ax.set_xlabel(labels[name], labelpad=1)
+        axes[0].set_ylabel("validation MSE")
+        axes[2].set_ylabel("validation MSE")
+
+    # ---- metrics and claims
+    keys = {"none": "none", "L2 (ridge)": "l2", "L1 (lasso)": "l1",
+            "early stopping": "early_stopping", "dropout": "dropout"}
+    for name, key in keys.items():
+        demo.metric(f"val_mse_{key}", val[name], label=f"{name}: validation MSE", fmt=".3g")
+        demo.metric(f"test_mse_{key}", test[name], label=f"{name}: test MSE", fmt=".3g")
+    demo.metric("train_mse_none", train["none"], label="none: training MSE", fmt=".3g")
+    demo.metric("l2_lambda", setting["L2 (ridge)"], label="L2: chosen λ", fmt=".2g")
+    demo.metric("l1_lambda", setting["L1 (lasso)"], label="L1: chosen λ", fmt=".2g")
+    demo.metric("early_stopping_step", setting["early stopping"],
+                label="Early stopping: chosen step", fmt=".0f")
+    demo.metric("dropout_p", setting["dropout"], label="Dropout: chosen rate p", fmt=".2g")
+    demo.metric("noise_variance", noise**2, label="Noise variance", fmt=".3g")
+    demo.metric("degree", degree, label="Polynomial degree", fmt=".0f")
+    demo.metric("n_train", n_train, label="Training points", fmt=".0f")
+    demo.metric("gain_worst_method", test["none"] / worst_reg_test,
+                label="Test MSE of none / worst regularized method", fmt=".3g")
+
+    demo.claim(
+        "Every regularization method beats the unregularized fit on validation and test data, "
+        "each by more than a factor of 10",
+        holds=bool(val["none"] > 10 * worst_reg_val and test["none"] > 10 * worst_reg_test),
+        val_mse_none=val["none"],
+        worst_val_mse_regularized=worst_reg_val,
+        test_mse_none=test["none"],
+        worst_test_mse_regularized=worst_reg_test,
+    )
+    demo.claim(
+        "The unregularized fit has the lowest training error of all: it overfits",
+        holds=bool(all(train["none"] < train[m] for m in regs)),
+        train_mse_none=train["none"],
+        **{f"train_mse_{keys[m]}": train[m] for m in regs},
+    )
+    demo.claim(
+        "Each method's best setting lies strictly inside its range: too little regularization "
+        "and too much both do worse on validation data",
+        holds=bool(all(0 < chosen[m] - offsets[i] < len(cands[m][1]) - 1
+                       for i, m in enumerate(METHODS) if m != "none")),
+        **{keys[m]: setting[m] for m in regs},
+    )
+    demo.claim(
+        "Gradient descent left running past the early-stopping point does worse on "
+        "validation data",
+        holds=bool(es_final_val > 1.2 * val["early stopping"]),
+        val_mse_at_stop=val["early stopping"],
+        val_mse_after_all_steps=es_final_val,
+        steps=steps,
+    )
+    demo.metric("val_mse_early_stopping_end", es_final_val,
+                label=f"Early stopping: validation MSE after all {steps} steps", fmt=".3g")
