@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -47,6 +50,10 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
     def on_config(self, config):
         self.root = Path(config.config_file_path or ".").resolve().parent
         self.auto_nav = config.nav is None
+        self.publish = None
+        if not getattr(self, "serving", False):
+            self.publish = AtomicSite(Path(config.site_dir), strict=bool(config.strict))
+            config.site_dir = str(self.publish.staging)
         self.extension = TermlabExtension()
         names = [e if isinstance(e, str) else None for e in config.markdown_extensions]
         for name in REQUIRED_EXTENSIONS:
@@ -113,12 +120,69 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         self.extension.line_offset = raw[: max(raw.find(markdown[:40]), 0)].count("\n")
         return markdown
 
+    def on_post_build(self, *, config) -> None:
+        if self.publish is not None:
+            self.publish.finish()
+            config.site_dir = str(self.publish.final)
+
+    def on_build_error(self, *, error) -> None:
+        if getattr(self, "publish", None) is not None:
+            self.publish.abandon()
+
     def on_serve(self, server, *, config, builder):
         for folder in (self.config.glossary_dir, self.config.demos_dir):
             path = self.root / folder
             if path.exists():
                 server.watch(str(path))
         return server
+
+
+class _WarningCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+class AtomicSite:
+    """Build into a hidden sibling folder; swap it in only when the build succeeded, so a
+    crashed, killed or strict-failed build never leaves a half-written site."""
+
+    def __init__(self, final: Path, strict: bool):
+        from .demo.cache import _alive
+
+        self.final = final.resolve()
+        parent = self.final.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        for stale in parent.glob(f".{self.final.name}.termlab-*"):
+            pid = stale.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+        self.staging = parent / f".{self.final.name}.termlab-{os.getpid()}"
+        self.counter = _WarningCounter() if strict else None
+        if self.counter:
+            logging.getLogger("mkdocs").addHandler(self.counter)
+
+    def finish(self) -> None:
+        """Publish the staged site, unless strict mode is about to abort the build."""
+        self._detach()
+        if self.counter and self.counter.count:
+            log.info("strict build failed: %s left as it was", self.final.name)
+            self.abandon()
+            return
+        from .publish.tree import swap_in
+
+        swap_in(self.staging, self.final)
+
+    def abandon(self) -> None:
+        self._detach()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _detach(self) -> None:
+        if self.counter:
+            logging.getLogger("mkdocs").removeHandler(self.counter)
 
 
 def _nav(glossary, files: Files, generated: set[str]) -> list:

@@ -39,3 +39,18 @@ def test_every_demo_ran_and_every_claim_holds(real_site):
         html = page.read_text("utf-8")
         assert "termlab-fail" not in html, page
         assert "Demo not run" not in html and "failed</p>" not in html, page
+
+
+def test_properdocs_builds_the_same_site(tmp_path):
+    """ProperDocs (the maintained MkDocs fork) runs the termlab plugin unchanged."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "properdocs-site"
+    done = subprocess.run([sys.executable, "-m", "properdocs", "build", "--strict", "-f", "mkdocs.yml",
+                           "-d", str(site)], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert done.returncode == 0, done.stderr
+    assert (site / "terms" / "dropout" / "index.html").is_file()
+    assert (site / "objects.inv").is_file() and (site / "terms.json").is_file()
