@@ -44,13 +44,13 @@ def environment() -> jinja2.Environment:
         text=escape_text,
         md=escape_markdown_html,
         yamlstr=lambda s: json.dumps(plain(str(s)), ensure_ascii=False),
-        plainattr=lambda s: plain(str(s)).replace('"', "'").replace("[", "(").replace("]", ")"),
+        plainattr=lambda s: escape_text(plain(str(s))).replace('"', "&quot;"),
         codetext=lambda s: str(s).replace("`", "'").replace("\n", " "),
         cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "),
         urlsafe=lambda s: str(s).replace(" ", "%20").replace("(", "%28").replace(")", "%29"),
     )
     env.filters["midsentence"] = midsentence
-    env.globals.update(plain=plain, anchor=anchor)
+    env.globals.update(plain=plain, anchor=anchor, fenced=fenced)
     return env
 
 
@@ -101,6 +101,15 @@ def plain(markdown: str) -> str:
     text = _MD_LINK.sub(r"\1", text)
     text = _MD_MARKS.sub("", text)
     return " ".join(text.split())
+
+
+def fenced(text: str, lang: str = "text", indent: int = 0) -> str:
+    """A fenced code block whose fence is longer than any backtick run inside the text."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = "\n".join((" " * indent + line) if line else line for line in text.rstrip("\n").split("\n"))
+    pad = " " * indent
+    return f"{fence}{lang}\n{body}\n{pad}{fence}"
 
 
 def midsentence(name: str) -> str:

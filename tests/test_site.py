@@ -76,12 +76,20 @@ def test_hostile_text_is_escaped(project):
     project.term("x", "<img src=x onerror=alert(1)>",
                  summary="<script>alert(1)</script> summary",
                  body='Body <b onmouseover="alert(1)">bold</b> and `<code>` stays.',
-                 aliases=["<i>alias</i>"], tags=["<t>"])
+                 aliases=["<i>alias</i>"], tags=["<t>"],
+                 questions=[{"q": "<script>alert(2)</script>?", "a": "<img src=y onerror=alert(3)>"}],
+                 references=[{"title": "<b onclick=x>T</b>", "authors": ["<s>A</s>"], "year": 2000,
+                              "venue": "<script>v</script>", "url": "https://e.org/a b(c)"}],
+                 key_concepts=["<iframe src=z>"], example="<svg onload=alert(4)>",
+                 analogy="<style>body{}</style>")
     project.build()
     html = project.html("terms/x/index.html")
     article = html[html.find("<article"):html.find("</article>")]
     assert "<script>alert" not in article and "<img src=x" not in article
     assert "<b onmouseover" not in article and "<i>alias" not in article
+    for bad in ("<script", "<img", "<iframe", "<svg", "<style", "<b onclick", "<s>"):
+        assert bad not in article, bad
+    assert not re.search(r"<[a-z][^>]*\son[a-z]+=", article)  # no tag carries an event handler
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in article
     assert "<code>&lt;code&gt;</code>" in article
 

@@ -1,0 +1,77 @@
+"""`mkdocs serve` survives mistakes: the error shows on the page, a fix recovers it live."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from conftest import MKDOCS_YML, entry
+
+GOOD_DEMO = "def run(demo):\n    demo.metric('answer', 42, label='The answer')\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
+
+
+def wait_for(url: str, text: str, proc: subprocess.Popen, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "mkdocs serve exited"
+        page = fetch(url)
+        if text in page:
+            return page
+        time.sleep(0.3)
+    raise AssertionError(f"{text!r} never appeared at {url}")
+
+
+def test_serve_shows_errors_and_recovers_without_restart(project):
+    project.write("demos/answer.py", GOOD_DEMO)
+    project.write("glossary/x.yaml", entry("X", body="The answer is {{answer}}.") + "demo: answer\n")
+    project.write("mkdocs.yml", MKDOCS_YML.format(cache=project.root / ".cache"))
+    project.write("docs/.keep", "")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mkdocs", "serve", "-a",
+                             f"127.0.0.1:{port}"], cwd=project.root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    url = f"http://127.0.0.1:{port}/glossary/terms/x/"  # site_url in MKDOCS_YML ends in /glossary/
+    try:
+        wait_for(url, "The answer is 42.", proc)
+        seen = ["first build: 'The answer is 42.'"]
+
+        project.write("glossary/x.yaml", "term: [broken\n")
+        page = wait_for(url, "This entry could not be read", proc)
+        assert "glossary/x.yaml:2: malformed YAML" in page
+        seen.append("broken YAML: 'This entry could not be read' with glossary/x.yaml:2")
+
+        project.write("glossary/x.yaml", entry("X", body="The answer is {{answer}}.") + "demo: answer\n")
+        wait_for(url, "The answer is 42.", proc)
+        seen.append("fixed YAML: page back")
+
+        project.write("demos/answer.py", "def run(demo):\n    raise ValueError('demo broke')\n")
+        page = wait_for(url, "demo broke", proc)
+        assert "The demo <code>answer</code> failed" in page
+        seen.append("broken demo: failure admonition with the error")
+
+        project.write("demos/answer.py", GOOD_DEMO.replace("42", "43"))
+        wait_for(url, "The answer is 43.", proc)
+        seen.append("fixed demo: rerun, new number on the page")
+        assert proc.poll() is None
+        print("\n".join(seen))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
