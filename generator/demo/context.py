@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import numbers
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,14 +100,14 @@ class DemoContext:
 
     # -- figures -------------------------------------------------------------------------
     def figure(self, name: str, caption: str, alt: str,
-               size: tuple[float, float] = plots.FIGSIZE, fmt: str = "svg"
+               size: tuple[float, float] = plots.FIGSIZE, fmt: str = "auto"
                ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
         """Decorator: ``draw(fig)`` runs once per theme (light, dark); it must only draw."""
         self._check_name(name, [f.name for f in self.outputs.figures], "figure")
         if not caption.strip() or not alt.strip():
             raise DemoError(f"figure '{name}' needs a caption and alt text")
-        if fmt not in ("svg", "png"):
-            raise DemoError(f"figure '{name}': fmt must be 'svg' or 'png'")
+        if fmt not in ("auto", "svg", "png"):
+            raise DemoError(f"figure '{name}': fmt must be 'auto', 'svg' or 'png'")
 
         def decorator(draw: Callable[[Any], Any]) -> Callable[[Any], Any]:
             files = plots.render(draw, self.out, name, size, fmt)
@@ -114,6 +115,27 @@ class DemoContext:
             return draw
 
         return decorator
+
+    @contextlib.contextmanager
+    def pyplot_figures(self, prefix: str = "figure", captions: list[str] | None = None,
+                       alt: str = "") -> Iterator[None]:
+        """Capture the pyplot figures a block of code makes (e.g. an unchanged gallery script)
+        and publish each in a light and a dark variant (the dark one is a restyling, so the
+        code runs once)."""
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+        with plots.matplotlib_rc("light"):
+            yield
+        for i, number in enumerate(plt.get_fignums(), 1):
+            fig = plt.figure(number)
+            title = next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+            caption = (captions[i - 1] if captions and i <= len(captions) else "") or title or \
+                f"Figure {i} of {self.name}"
+            files = plots.save_captured(fig, self.out, f"{prefix}-{i}")
+            self.outputs.figures.append(FigureInfo(f"{prefix}-{i}", caption, alt or caption,
+                                                   files["light"], files["dark"]))
+        plt.close("all")
 
     # -- numbers and claims --------------------------------------------------------------
     def metric(self, name: str, value: Any, label: str = "", fmt: str = ".4g",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,31 +113,34 @@ class DemoEngine:
         if not todo:
             return results
         start = time.monotonic()
-        with ThreadPoolExecutor(max_workers=self.pool.size) as executor:
-            futures = {
-                executor.submit(self._run_one, key, spec, demos_dir, t, memory_mb): inv
-                for inv, key, spec, t in todo
-            }
+        pool = self.pool
+        futures = {}
+        for inv, key, spec, t in todo:
+            scratch = self.cache.scratch(key)
+            job = {"id": key, "name": spec.name, "path": str(spec.path.resolve()),
+                   "demos_dir": str(demos_dir.resolve()), "out": str(scratch),
+                   "options": spec.options, "timeout": t, "memory_mb": memory_mb}
+            futures[pool.submit(job)] = (inv, key, spec, scratch)
+        try:
             for done, future in enumerate(as_completed(futures), 1):
-                inv = futures[future]
-                result = future.result()
+                inv, key, spec, scratch = futures.pop(future)
+                result = self._store(key, spec, demos_dir, scratch, future.result())
                 results[inv] = result
                 status = "FAILED" if result.error else "ok"
                 log.info("termlab: [%d/%d] demo %s: %s in %.2f s (cpu %.2f s)", done, len(todo),
                          result.name, status, result.seconds, result.cpu_seconds)
+        finally:
+            for *_, scratch in futures.values():
+                self.cache.discard(scratch)
         failed = sum(1 for r in results.values() if r.error)
         log.info("termlab: demos done: %d ran in %.1f s, %d cached, %d failed", len(todo),
                  time.monotonic() - start, len(specs) - len(todo), failed)
         return results
 
-    def _run_one(self, key: str, spec: DemoSpec, demos_dir: Path, timeout: float,
-                 memory_mb: int) -> DemoResult:
-        scratch = self.cache.scratch(key)
+    def _store(self, key: str, spec: DemoSpec, demos_dir: Path, scratch: Path,
+               reply: dict[str, Any]) -> DemoResult:
+        """Move a finished run into the cache (atomically) and read it back."""
         try:
-            job = {"id": key, "name": spec.name, "path": str(spec.path.resolve()),
-                   "demos_dir": str(demos_dir.resolve()), "out": str(scratch),
-                   "options": spec.options, "timeout": timeout, "memory_mb": memory_mb}
-            reply = self.pool.run(job)
             outputs_file = scratch / "outputs.json"
             outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
             error = reply.get("error")

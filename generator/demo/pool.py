@@ -1,13 +1,14 @@
-"""A pool of persistent worker processes with pinned threads and malloc settings."""
+"""The worker pool: one warm process (imports once) that runs a forked child per demo, up to
+one per core at a time, with pinned threads and malloc settings."""
 
 from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import sys
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -40,72 +41,75 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-class Worker:
-    """One worker process and its pipes."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "generator.demo.worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=worker_env(), text=True,
-            bufsize=1, cwd="/")
-        self.ready = False
-
-    def call(self, job: dict[str, Any]) -> dict[str, Any] | None:
-        """Send one job and wait for its reply; None if the worker died."""
-        try:
-            if not self.ready:
-                if not self.proc.stdout.readline():
-                    return None
-                self.ready = True
-            self.proc.stdin.write(json.dumps(job) + "\n")
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
-        except (BrokenPipeError, OSError):
-            return None
-        return json.loads(line) if line else None
-
-    def close(self) -> None:
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
+def _died(job_id: Any) -> dict[str, Any]:
+    return {"id": job_id, "error": {"kind": "WorkerDied", "line": 0,
+                                    "message": "the worker process died while running the demo"}}
 
 
 class WorkerPool:
-    """``size`` workers started up front (their imports overlap other work)."""
+    """Submit jobs, get futures; ``size`` demos run at once in forked children."""
 
     def __init__(self, size: int | None = None):
         self.size = max(1, size or os.cpu_count() or 1)
-        self._idle: queue.Queue[Worker] = queue.Queue()
         self._lock = threading.Lock()
-        self._all: list[Worker] = []
-        for _ in range(self.size):
-            self._add()
+        self._futures: dict[Any, Future] = {}
+        self._proc: subprocess.Popen | None = None
+        self._start()
 
-    def _add(self) -> None:
-        worker = Worker()
+    def _start(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "generator.demo.worker", "--slots", str(self.size)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=worker_env(), cwd="/")
+        threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            reply = json.loads(line)
+            if "ready" in reply:
+                continue
+            with self._lock:
+                future = self._futures.pop(reply["id"], None)
+            if future is not None:
+                future.set_result(reply)
+        with self._lock:  # the worker is gone: every job still in flight failed
+            orphans = [(k, f) for k, f in self._futures.items() if getattr(f, "proc", None) is proc]
+            for key, _ in orphans:
+                self._futures.pop(key)
+            if self._proc is proc:
+                self._proc = None
+        for key, future in orphans:
+            future.set_result(_died(key))
+
+    def submit(self, job: dict[str, Any]) -> Future:
+        """Queue one demo run; the future resolves to the worker's reply."""
+        future: Future = Future()
         with self._lock:
-            self._all.append(worker)
-        self._idle.put(worker)
+            if self._proc is None:
+                self._start()
+            future.proc = self._proc  # type: ignore[attr-defined]
+            self._futures[job["id"]] = future
+            proc = self._proc
+        try:
+            proc.stdin.write((json.dumps(job) + "\n").encode())
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            with self._lock:
+                self._futures.pop(job["id"], None)
+            future.set_result(_died(job["id"]))
+        return future
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Run one job on a free worker; a dead worker is replaced and the job reported."""
-        worker = self._idle.get()
-        reply = worker.call(job)
-        if reply is None:
-            worker.close()
-            with self._lock:
-                self._all.remove(worker)
-            self._add()
-            return {"id": job["id"], "error": {"kind": "WorkerDied", "line": 0, "message":
-                                               "the worker process died while running the demo"}}
-        self._idle.put(worker)
-        return reply
+        return self.submit(job).result()
 
     def close(self) -> None:
         with self._lock:
-            workers, self._all = self._all, []
-        for worker in workers:
-            worker.close()
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()

@@ -1,11 +1,14 @@
-"""A persistent worker: imports the heavy libraries once, then forks one child per demo.
+"""The warm worker: imports the heavy libraries once, then forks one child per demo, running
+up to ``--slots`` children at a time (one per core by default).
 
-Protocol: the parent writes one JSON job a line on stdin; the worker answers one JSON line
-on stdout. The child's own output never reaches this pipe (it goes to a file).
+Protocol: the parent writes one JSON job a line on stdin; the worker answers one JSON line per
+job on stdout as each finishes (in completion order). A child's own output never reaches this
+pipe: it goes to a file. When stdin closes, running children are killed and the worker exits.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -15,6 +18,8 @@ import signal
 import sys
 import tempfile
 import time
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,32 +51,48 @@ def warm_up() -> None:
     from . import context  # noqa: F401
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Fork a child for one demo, wait for it with a timeout, describe how it ended."""
-    out = Path(job["out"])
-    timeout = float(job.get("timeout") or 120)
+@dataclass
+class Running:
+    """A demo child in flight."""
+
+    job: dict[str, Any]
+    pid: int
+    pidfd: int
+    scratch: str
+    start: float
+    deadline: float
+
+
+def start(job: dict[str, Any]) -> Running:
+    """Fork a child for one demo."""
     sys.stdout.flush()
     scratch = tempfile.mkdtemp(prefix="termlab-demo-")
     job = {**job, "scratch": scratch}
-    start = time.monotonic()
+    now = time.monotonic()
     pid = os.fork()
     if pid == 0:
         from .child import main
 
         main(job)
-    timed_out = not _wait(pid, timeout)
+    return Running(job, pid, os.pidfd_open(pid), scratch, now, now + float(job.get("timeout") or 120))
+
+
+def finish(run: Running, timed_out: bool) -> dict[str, Any]:
+    """Reap a child (killing it and its session on timeout) and describe how it ended."""
     if timed_out:
-        _kill_group(pid)
-    _, status, usage = os.wait4(pid, 0)
-    _kill_group(pid)  # anything the demo started in its session goes too
-    shutil.rmtree(scratch, ignore_errors=True)
-    seconds = time.monotonic() - start
-    reply: dict[str, Any] = {"id": job["id"], "seconds": round(seconds, 3),
+        _kill_group(run.pid)
+    _, status, usage = os.wait4(run.pid, 0)
+    os.close(run.pidfd)
+    _kill_group(run.pid)  # anything the demo started in its session goes too
+    shutil.rmtree(run.scratch, ignore_errors=True)
+    out = Path(run.job["out"])
+    reply: dict[str, Any] = {"id": run.job["id"], "seconds": round(time.monotonic() - run.start, 3),
                              "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)}
     error_file = out / ERROR_FILE
     if timed_out:
+        limit = float(run.job.get("timeout") or 120)
         reply["error"] = {"kind": "Timeout", "line": 0, "message":
-                          f"timed out after {timeout:g} s and was killed; make the demo faster "
+                          f"timed out after {limit:g} s and was killed; make the demo faster "
                           "or raise `timeout:` in the entry's demo options"}
     elif error_file.exists():
         reply["error"] = json.loads(error_file.read_text())
@@ -88,34 +109,62 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def _wait(pid: int, timeout: float) -> bool:
-    """True when the child ended within ``timeout`` seconds."""
-    fd = os.pidfd_open(pid)
-    try:
-        ready, _, _ = select.select([fd], [], [], timeout)
-        return bool(ready)
-    finally:
-        os.close(fd)
-
-
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
 
 
+def serve(slots: int) -> None:
+    """Read jobs, keep up to ``slots`` children running, answer as each one ends."""
+    pending: deque[dict[str, Any]] = deque()
+    running: dict[int, Running] = {}
+    buffer = b""
+    stdin_open = True
+    while stdin_open or pending or running:
+        while pending and len(running) < slots:
+            job = pending.popleft()
+            try:
+                run = start(job)
+            except OSError as exc:
+                _reply({"id": job.get("id"), "error": {"kind": "WorkerError", "line": 0,
+                                                       "message": f"could not start the demo: {exc}"}})
+                continue
+            running[run.pidfd] = run
+        now = time.monotonic()
+        timeout = max(0.0, min(r.deadline for r in running.values()) - now) if running else None
+        fds = ([0] if stdin_open else []) + list(running)
+        ready, _, _ = select.select(fds, [], [], timeout)
+        for fd in ready:
+            if fd == 0:
+                chunk = os.read(0, 65536)
+                if not chunk:
+                    stdin_open = False
+                    for run in running.values():  # the build is gone: stop its demos
+                        _kill_group(run.pid)
+                    continue
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                pending.extend(json.loads(line) for line in lines if line.strip())
+            else:
+                _reply(finish(running.pop(fd), timed_out=False))
+        now = time.monotonic()
+        for fd in [fd for fd, r in running.items() if r.deadline <= now]:
+            _reply(finish(running.pop(fd), timed_out=True))
+
+
+def _reply(reply: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--slots", type=int, default=os.cpu_count() or 1)
+    slots = parser.parse_args().slots
     warm_up()
-    print(json.dumps({"ready": os.getpid()}), flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        job = json.loads(line)
-        try:
-            reply = run_job(job)
-        except Exception as exc:  # noqa: BLE001 - the worker must keep serving
-            reply = {"id": job.get("id"), "error": {"kind": "WorkerError", "line": 0,
-                                                    "message": f"the worker failed: {exc}"}}
-        print(json.dumps(reply), flush=True)
+    _reply({"ready": os.getpid(), "slots": slots})
+    with contextlib.suppress(BrokenPipeError):
+        serve(slots)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,139 @@
+"""Issue 3 benchmark: the twelve gallery-parity scripts as an mkdocs-gallery gallery and as
+termlab demos, side by side in one run (medians of --repeat runs, BLAS pinned to 1 thread).
+
+- cold: no cache, no generated files;  warm: rebuild with nothing changed;
+- edit-one: rebuild after editing one script (termlab must rerun exactly that demo);
+- plain: a plain mkdocs-material build of the same termlab pages (from `termlab generate`),
+  the anchor for the warm rebuild.
+
+    .venv/bin/python bench/gallery_parity.py --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT.parent / "shared" / "bench" / "gallery-parity"
+BIN = Path(sys.executable).parent
+EDITED = "plot_05_pca.py"
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "NO_MKDOCS_2_WARNING": "1", "MPLBACKEND": "Agg"}
+THEME = "theme: {name: material, font: false}\n"
+
+ADAPTER = '''"""Runs the gallery script {script} unchanged and publishes its figures."""
+
+
+def run(demo):
+    with demo.pyplot_figures():
+        import gallery.{module}  # noqa: F401  (the script runs on import)
+'''
+
+
+def scripts() -> list[Path]:
+    return sorted(SCRIPTS.glob("plot_*.py"))
+
+
+def make_termlab(root: Path) -> None:
+    (root / "glossary").mkdir(parents=True)
+    (root / "demos" / "gallery").mkdir(parents=True)
+    (root / "docs").mkdir()
+    (root / "docs" / "about.md").write_text("# About\n")
+    (root / "demos" / "gallery" / "__init__.py").write_text("")
+    (root / "glossary" / "_categories.yaml").write_text(
+        "examples: {name: Examples, order: 1, description: Gallery-parity scripts.}\n")
+    for script in scripts():
+        shutil.copy(script, root / "demos" / "gallery" / script.name)
+        (root / "demos" / script.name).write_text(ADAPTER.format(script=script.name, module=script.stem))
+        title = script.read_text().split("\n")[1].lstrip("# ").strip()
+        (root / "glossary" / f"{script.stem.replace('_', '-')}.yaml").write_text(
+            f"term: {json.dumps(title)}\ncategory: examples\nsummary: The {title} example.\n"
+            f"body: The gallery script {script.name}, run as a termlab demo.\ndemo: {script.stem}\n")
+    (root / "mkdocs.yml").write_text(f"site_name: parity\n{THEME}plugins:\n  - termlab\n")
+
+
+def make_gallery(root: Path) -> None:
+    (root / "examples").mkdir(parents=True)
+    (root / "docs").mkdir()
+    (root / "docs" / "index.md").write_text("# Gallery parity\n")
+    (root / "examples" / "README.md").write_text("# Examples\n\nThe gallery-parity scripts.\n")
+    for script in scripts():
+        shutil.copy(script, root / "examples" / script.name)
+    (root / "mkdocs.yml").write_text(
+        f"site_name: parity\n{THEME}nav:\n  - index.md\n  - Gallery: generated/gallery\n"
+        "plugins:\n  - gallery:\n      examples_dirs: examples\n      gallery_dirs: docs/generated/gallery\n")
+
+
+def mkdocs_build(root: Path, config: str = "mkdocs.yml") -> float:
+    start = time.perf_counter()
+    done = subprocess.run([str(BIN / "mkdocs"), "build", "-q", "-f", config], cwd=root, env=ENV,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"build failed in {root}:\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def edit(path: Path, n: int) -> None:
+    path.write_text(path.read_text() + f"\n# edit {n}\n")
+
+
+def termlab_demos_run(root: Path) -> int:
+    report = json.loads((root / ".termlab-cache" / "build-report.json").read_text())
+    return sum(1 for r in report.values() if not r["cached"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    times: dict[str, list[float]] = {k: [] for k in (
+        "gallery cold", "gallery warm", "gallery edit-one",
+        "termlab cold", "termlab warm", "termlab edit-one", "plain (same pages)")}
+    reran: list[int] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            run_dir = Path(tmp) / f"run{i}"
+            gallery, termlab = run_dir / "gallery", run_dir / "termlab"
+            make_gallery(gallery)
+            make_termlab(termlab)
+            times["gallery cold"].append(mkdocs_build(gallery))
+            times["termlab cold"].append(mkdocs_build(termlab))
+            times["gallery warm"].append(mkdocs_build(gallery))
+            times["termlab warm"].append(mkdocs_build(termlab))
+            edit(gallery / "examples" / EDITED, i)
+            edit(termlab / "demos" / "gallery" / EDITED, i)
+            times["gallery edit-one"].append(mkdocs_build(gallery))
+            times["termlab edit-one"].append(mkdocs_build(termlab))
+            reran.append(termlab_demos_run(termlab))
+            generated = run_dir / "plain"
+            subprocess.run([str(BIN / "termlab"), "--root", str(termlab), "generate", str(generated)],
+                           env=ENV, check=True, capture_output=True)
+            mkdocs_build(generated)  # first build of the plain site, then the timed one
+            times["plain (same pages)"].append(mkdocs_build(generated))
+            print(f"run {i + 1}/{args.repeat}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
+                  flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print("\n| build | mkdocs-gallery (s) | termlab (s) | ratio termlab / anchor | goal |")
+    print("|---|--:|--:|--:|---|")
+    print(f"| cold | {med['gallery cold']:.2f} | {med['termlab cold']:.2f} | "
+          f"{med['termlab cold'] / med['gallery cold']:.2f} × gallery | ≤ 0.5 |")
+    print(f"| warm, nothing changed | {med['gallery warm']:.2f} | {med['termlab warm']:.2f} | "
+          f"{med['termlab warm'] / med['plain (same pages)']:.2f} × plain ({med['plain (same pages)']:.2f} s) "
+          "| ≤ 1.1 |")
+    print(f"| one script edited | {med['gallery edit-one']:.2f} | {med['termlab edit-one']:.2f} | "
+          f"{med['termlab edit-one'] / med['gallery edit-one']:.2f} × gallery | reruns only that demo |")
+    print(f"\ntermlab demos rerun after editing {EDITED}: {reran} (must be 1 every time)")
+
+
+if __name__ == "__main__":
+    main()
