@@ -58,10 +58,14 @@ def plain_site(termlab_root: Path, plain_root: Path) -> None:
             return f"[{m.group(2) or m.group(1)}]({target})"
 
         page.write_text(link.sub(repl, page.read_text()))
+    categories = sorted(p.parent.name for p in (generated / "categories").glob("*/index.md"))
+    nav = "".join(f"      - categories/{c}/index.md\n" for c in categories)
     (plain_root / "mkdocs.yml").write_text(MKDOCS_YML.format(
         plugin="", extra="markdown_extensions: [attr_list, md_in_html, admonition, "
                           "pymdownx.details, tables, toc, pymdownx.superfences]\n"
-                          "not_in_nav: |\n  /terms/**\n"))
+                          "not_in_nav: |\n  /terms/**\n"
+                          # the same nav termlab builds: home, categories; never the terms
+                          f"nav:\n  - index.md\n  - Categories:\n      - categories/index.md\n{nav}"))
 
 
 def main() -> None:
