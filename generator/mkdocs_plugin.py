@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import File, Files, InclusionLevel
 
@@ -89,7 +90,11 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             from .demo.engine import DemoEngine
 
             self.engine = DemoEngine(options.cache_dir, options.jobs)  # workers stay warm
-        site, glossary = build_site(options, engine=getattr(self, "engine", None))
+        try:
+            site, glossary = build_site(options, engine=getattr(self, "engine", None))
+        except Exception as exc:  # a termlab bug, not an input problem: say so, no traceback
+            raise PluginError(f"termlab failed with {type(exc).__name__}: {exc} — this is a bug in "
+                              "termlab, not in your glossary; please report it with this message") from exc
         self.extension._index = _index(glossary)
         for problem in site.problems:
             log.warning(str(problem))
