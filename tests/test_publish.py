@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 import subprocess
 import sys
 
@@ -117,3 +118,23 @@ def test_generated_project_builds_without_the_plugin(published, tmp_path):
     assert built.returncode == 0, built.stderr
     html = (out / "site" / "terms" / "l2-regularization" / "index.html").read_text()
     assert 'class="termlab-term" data-term="weight-decay" href="../weight-decay/"' in html
+
+
+def test_preview_shards_cover_every_term_and_match_the_script(published):
+    import shutil
+
+    from tools import require
+
+    from generator.publish.previews import shard_of
+
+    site = published.root / "site"
+    for tid in ("dropout", "weight-decay", "l2-regularization", "batch-normalization", "early-stopping"):
+        shard = json.loads((site / "previews" / f"{shard_of(tid):02x}.json").read_text())
+        assert shard[tid]["name"] and shard[tid]["summary"]
+    require(shutil.which("node") is not None, "node")
+    script = (Path(__file__).resolve().parents[1] / "generator" / "assets" / "termlab.js").read_text()
+    function = re.search(r"function shard\(id\) \{.*?\n  \}", script, re.S).group(0)
+    ids = ["dropout", "a", "z9-x"] + [f"term-{i:05d}" for i in range(500)]
+    done = subprocess.run(["node", "-e", function + f"\nconsole.log(JSON.stringify({json.dumps(ids)}.map(shard)))"],
+                          capture_output=True, text=True, timeout=60)
+    assert json.loads(done.stdout) == [f"{shard_of(i):02x}" for i in ids]

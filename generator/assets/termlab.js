@@ -1,5 +1,5 @@
 /* termlab hover previews: name and summary of a linked term, on hover, focus and tap.
- * The data is fetched lazily, once per index (terms.json), on the first preview. */
+ * The data is fetched lazily: one small shard (previews/<nn>.json) per hovered term's shard. */
 (function () {
   "use strict";
   var indexes = {};          // index URL -> Promise<{id: term}>
@@ -11,19 +11,26 @@
     try { if (el) base = JSON.parse(el.textContent).base || "."; } catch (e) { /* keep "." */ }
     return new URL(base.replace(/\/?$/, "/"), location.href);
   }
-  function indexUrl(link) {
-    var explicit = link.getAttribute("data-termlab-index");
-    return explicit ? new URL(explicit, location.href).href : new URL("terms.json", siteBase()).href;
+  // Must match generator/publish/previews.py: FNV-1a of the (ASCII) id, modulo 64.
+  function shard(id) {
+    var h = 0x811c9dc5;
+    for (var i = 0; i < id.length; i++) {
+      h ^= id.charCodeAt(i);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    var n = h % 64;
+    return (n < 16 ? "0" : "") + n.toString(16);
+  }
+  function shardUrl(link, id) {
+    var explicit = link.getAttribute("data-termlab-index");  // another site's terms.json
+    var base = explicit ? new URL(".", new URL(explicit, location.href)) : siteBase();
+    return new URL("previews/" + shard(id) + ".json", base).href;
   }
   function load(url) {
     if (!indexes[url]) {
       indexes[url] = fetch(url).then(function (r) {
         if (!r.ok) throw new Error(r.status);
         return r.json();
-      }).then(function (data) {
-        var byId = {};
-        (data.terms || []).forEach(function (t) { byId[t.id] = t; });
-        return byId;
       }).catch(function () { return {}; });
     }
     return indexes[url];
@@ -55,7 +62,7 @@
     if (!id) return;
     clearTimeout(hideTimer);
     current = link;
-    load(indexUrl(link)).then(function (terms) {
+    load(shardUrl(link, id)).then(function (terms) {
       var term = terms[id];
       if (!term || current !== link) return;
       var t = element();
@@ -64,7 +71,7 @@
       name.textContent = term.name;
       var category = document.createElement("span");
       category.className = "termlab-preview__category";
-      category.textContent = term.category ? term.category.name : "";
+      category.textContent = term.category || "";
       var summary = document.createElement("p");
       summary.textContent = term.summary;
       t.appendChild(name); t.appendChild(category); t.appendChild(summary);

@@ -7,14 +7,19 @@ from typing import Any
 
 from ..model import Glossary
 from ..render import Site
+import json
+
 from .inventory import inventory_bytes
+from .previews import preview_files
 from .redirects import redirect_pages
-from .terms_json import terms_json_bytes
+from .terms_json import terms_index
 
 
 def add_published_files(site: Site, glossary: Glossary, demos: Mapping[str, Any],
                         project: str = "termlab", version: str = "", site_url: str = "") -> None:
-    """Add objects.inv, terms.json and redirect pages to the site's files."""
+    """Add objects.inv, terms.json, preview shards and redirect pages to the site's files."""
     site.files["objects.inv"] = inventory_bytes(glossary, project, version)
-    site.files["terms.json"] = terms_json_bytes(glossary, demos, site_url)
+    index = terms_index(glossary, demos, site_url)
+    site.files["terms.json"] = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode()
+    site.files.update(preview_files(glossary, index))
     site.files.update(redirect_pages(glossary, site_url))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,8 +55,3 @@ def _fill(text: str, result: Any) -> str:
     from ..render import fill_metrics
 
     return fill_metrics(text, result.formatted_metrics())
-
-
-def terms_json_bytes(glossary: Glossary, demos: Mapping[str, Any], site_url: str = "") -> bytes:
-    data = terms_index(glossary, demos, site_url)
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=False).encode()
