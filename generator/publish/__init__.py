@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from ..model import Glossary
 from ..render import Site
-import json
-
 from .inventory import inventory_bytes
 from .previews import preview_files
 from .redirects import redirect_pages
