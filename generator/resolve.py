@@ -13,6 +13,7 @@ from .safety import unsafe_urls
 from .textscan import iter_wikilinks
 
 REF_FIELDS = ("related", "see_also", "prerequisites")
+SCAFFOLD_TODO = "TODO"
 
 
 def text_fields(term: Term) -> Iterator[tuple[tuple, str]]:
@@ -87,6 +88,11 @@ def resolve(loaded: Loaded) -> Glossary:
                                     f"{did_you_mean(term.category, members)}; declare it in "
                                     "glossary/_categories.yaml or use one of: "
                                     f"{', '.join(members) or '(none declared)'}", "category"))
+        for i, ref in enumerate(term.references):
+            if ref.title.startswith(SCAFFOLD_TODO) or any(a.startswith(SCAFFOLD_TODO) for a in ref.authors):
+                problems.append(Problem(where, term.line("references", i), "still holds the TODO "
+                                        "written by `termlab new`; cite a real primary source",
+                                        "references"))
         for fieldname in REF_FIELDS:
             resolved: list[str] = []
             for i, name in enumerate(getattr(term, fieldname)):
@@ -112,6 +118,9 @@ def resolve(loaded: Loaded) -> Glossary:
                                             f"{did_you_mean(name, all_names)}", path[0]))
                 elif target != term.id and target in backlinks:
                     backlinks[target].add(term.id)
+            if text.lstrip().startswith(SCAFFOLD_TODO):
+                problems.append(Problem(where, term.line(*path), "still holds the TODO written by "
+                                        "`termlab new`; replace it with the real text", path[0]))
             for url, _offset in unsafe_urls(text):
                 problems.append(Problem(where, locate(term, path, url),
                                         f"unsafe URL '{url[:60]}' refused; use an http(s) link",

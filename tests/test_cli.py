@@ -1,0 +1,59 @@
+"""The termlab command line: check, new, demos."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import entry
+
+from generator.cli import main
+
+
+def test_check_lists_every_problem_and_exits_1(project, capsys):
+    project.term("a", "A", related=["nope"])
+    project.write("glossary/b.yaml", "term: [\n")
+    assert main(["--root", str(project.root), "check"]) == 1
+    err = capsys.readouterr().err
+    assert "glossary/a.yaml:6: related: unknown term 'nope'" in err
+    assert "glossary/b.yaml:2: malformed YAML" in err
+    assert err.strip().endswith("2 problems found")
+
+
+def test_check_passes_a_valid_glossary(project, capsys):
+    project.term("a", "A")
+    assert main(["--root", str(project.root), "check"]) == 0
+    assert "1 terms in 2 categories: ok" in capsys.readouterr().out
+
+
+def test_new_scaffolds_an_entry_that_passes_once_filled_in(project, capsys):
+    assert main(["--root", str(project.root), "new", "Label smoothing", "--category", "deep-learning"]) == 0
+    path = project.glossary / "label-smoothing.yaml"
+    demo = project.demos / "label_smoothing.py"
+    assert path.is_file() and demo.is_file()
+    assert path.read_text().startswith("# yaml-language-server: $schema=")
+    capsys.readouterr()
+    assert main(["--root", str(project.root), "check"]) == 1  # the TODOs are reported
+    err = capsys.readouterr().err
+    for field in ("summary", "body", "references"):
+        assert re.search(rf"glossary/label-smoothing.yaml:\d+: {field}: still holds the TODO", err), field
+    text = path.read_text()
+    text = text.replace("TODO: one or two sentences that say what Label smoothing is.",
+                        "Softens one-hot targets so a classifier is not pushed to certainty.")
+    text = re.sub(r"body: \|\n(  .*\n)+", "body: |\n  Mixes the one-hot target with a uniform one.\n", text)
+    text = text.replace('"TODO: title of the primary source"', '"Rethinking the Inception Architecture"')
+    text = text.replace('["TODO Author"]', '["Christian Szegedy"]').replace("year: 2000", "year: 2016")
+    text = text.replace("https://doi.org/TODO", "https://arxiv.org/abs/1512.00567")
+    path.write_text(text)
+    assert main(["--root", str(project.root), "check"]) == 0, capsys.readouterr().err
+    assert main(["--root", str(project.root), "new", "Label smoothing"]) == 2  # never overwrites
+
+
+def test_demos_runs_one_demo_and_writes_its_outputs(project, capsys, tmp_path):
+    project.write("demos/hello.py", "def run(demo):\n    demo.metric('x', 2.5)\n"
+                  "    demo.claim('x is positive', True, x=2.5)\n")
+    project.write("glossary/h.yaml", entry("H") + "demo: hello\n")
+    out = tmp_path / "out"
+    assert main(["--root", str(project.root), "demos", "hello", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "x = 2.5" in printed and "[PASS] x is positive (x=2.5)" in printed
+    assert (out / "hello" / "hello.py").is_file() and (out / "hello" / "summary.json").is_file()
