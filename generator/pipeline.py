@@ -21,6 +21,7 @@ def gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        gc.freeze()  # what was loaded lives for the whole build: later collections skip it
         if was_enabled:
             gc.enable()
 

@@ -104,43 +104,62 @@ def _yaml_message(exc: yaml.MarkedYAMLError, text: str, line: int) -> str:
 
 
 class _Walker:
-    """Turns a node tree into plain data, recording lines and rejecting aliases."""
+    """Turns a node tree into plain data, recording lines and rejecting aliases.
+
+    Only collections are tracked for aliases: an alias of a collection is what an alias bomb
+    multiplies (an aliased scalar is harmless). Scalars are read inline: this walk is the
+    hot loop of `termlab check`."""
 
     def __init__(self, lines: dict[tuple, int]):
         self.lines = lines
         self.seen: set[int] = set()
         self.constructor = SafeConstructor()
 
-    def walk(self, node: yaml.Node, path: tuple, depth: int) -> Any:
-        line = node.start_mark.line + 1
-        if id(node) in self.seen:
-            at = path
-            while at and at not in self.lines:
-                at = at[:-1]
-            raise YamlProblem(self.lines.get(at, line),
-                              "YAML aliases (*name) are not allowed in entries; write the value out")
-        self.seen.add(id(node))
-        if depth > MAX_DEPTH:
-            raise YamlProblem(line, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)")
-        self.lines.setdefault(path, line)
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise YamlProblem(key_node.start_mark.line + 1, "a mapping key must be a plain name")
-                key = self.walk(key_node, path + ("<key>",), depth + 1)
-                if not isinstance(key, str | int | float | bool):
-                    key = str(key)
-                if key in result:
-                    raise YamlProblem(key_node.start_mark.line + 1, f"duplicate key '{key}'")
-                self.lines[path + (key,)] = key_node.start_mark.line + 1
-                result[key] = self.walk(value_node, path + (key,), depth + 1)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+    def scalar(self, node: yaml.ScalarNode) -> Any:
         if node.tag == _STR_TAG:
             return node.value
         try:
             return self.constructor.construct_object(node)
         except yaml.YAMLError as exc:
-            raise YamlProblem(line, f"cannot read value: {exc}") from None
+            raise YamlProblem(node.start_mark.line + 1, f"cannot read value: {exc}") from None
+
+    def value(self, node: yaml.Node, path: tuple, depth: int) -> Any:
+        if type(node) is yaml.ScalarNode:
+            return self.scalar(node)
+        return self.walk(node, path, depth)
+
+    def walk(self, node: yaml.Node, path: tuple, depth: int) -> Any:
+        line = node.start_mark.line + 1
+        lines = self.lines
+        if type(node) is yaml.ScalarNode:
+            lines.setdefault(path, line)
+            return self.scalar(node)
+        if id(node) in self.seen:  # an alias: its marks point at the anchor, so use the parent's line
+            at = path[:-1] if path and isinstance(path[-1], int) else path
+            while at and at not in lines:
+                at = at[:-1]
+            raise YamlProblem(lines.get(at, line),
+                              "YAML aliases (*name) are not allowed in entries; write the value out")
+        self.seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise YamlProblem(line, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)")
+        lines.setdefault(path, line)
+        if type(node) is yaml.MappingNode:
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if type(key_node) is not yaml.ScalarNode:
+                    raise YamlProblem(key_line, "a mapping key must be a plain name")
+                key = self.scalar(key_node)
+                if not isinstance(key, str | int | float | bool):
+                    key = str(key)
+                if key in result:
+                    raise YamlProblem(key_line, f"duplicate key '{key}'")
+                lines[path + (key,)] = key_line
+                result[key] = self.value(value_node, path + (key,), depth + 1)
+            return result
+        items = []
+        for i, item in enumerate(node.value):
+            lines[path + (i,)] = item.start_mark.line + 1
+            items.append(self.value(item, path + (i,), depth + 1))
+        return items
