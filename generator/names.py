@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
-_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015]+")
+_SEPARATORS = str.maketrans({c: " " for c in "-_\u2010\u2011\u2012\u2013\u2014\u2015"})
 
 
 def normalize(name: str) -> str:
     """Lowercase, with runs of spaces, hyphens, dashes and underscores folded into one space."""
-    return _SEPARATORS.sub(" ", name.strip().lower()).strip()
+    return " ".join(name.lower().translate(_SEPARATORS).split())
 
 
 def singulars(key: str) -> list[str]:
