@@ -244,11 +244,20 @@ def _load_categories(path: Path, root: Path, problems: list[Problem]) -> dict[st
     except (YamlProblem, OSError) as exc:
         problems.append(Problem(rel, getattr(exc, "line", 0), getattr(exc, "message", str(exc))))
         return {}
-    found, bad = _schema_problems(doc.data, doc, rel, "categories")
+    found, _ = _schema_problems(doc.data, doc, rel, "categories")
     problems.extend(found)
     if not isinstance(doc.data, dict):
         return {}
-    return {
-        cid: Category(id=cid, name=c["name"], description=c["description"], order=c["order"])
-        for cid, c in doc.data.items() if cid not in bad and isinstance(c, dict)
-    }
+    # A category with a bad field is still a category: entries that use it must not cascade
+    # into "unknown category" errors (the bad field is reported once, above).
+    categories = {}
+    for cid, c in doc.data.items():
+        if not isinstance(cid, str) or not ID_PATTERN.match(cid):
+            continue
+        c = c if isinstance(c, dict) else {}
+        name, description, order = c.get("name"), c.get("description"), c.get("order")
+        categories[cid] = Category(
+            id=cid, name=name if isinstance(name, str) and name else cid,
+            description=description if isinstance(description, str) else "",
+            order=order if isinstance(order, int) and not isinstance(order, bool) else 0)
+    return categories

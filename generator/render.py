@@ -15,7 +15,7 @@ import jinja2
 from .model import Glossary, Term
 from .problems import Problem
 from .resolve import locate, text_fields
-from .safety import escape_markdown_html, escape_text
+from .safety import attribute_text, escape_markdown_html, escape_text, title_text
 from .textscan import PLACEHOLDER, iter_placeholders
 
 MORE_IN_CATEGORY = 8
@@ -43,7 +43,8 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         text=escape_text,
         md=escape_markdown_html,
-        yamlstr=lambda s: json.dumps(plain(str(s)), ensure_ascii=False),
+        page_title=lambda s: json.dumps(title_text(plain(str(s))), ensure_ascii=False),
+        page_description=lambda s: json.dumps(attribute_text(plain(str(s))), ensure_ascii=False),
         plainattr=lambda s: escape_text(plain(str(s))).replace('"', "&quot;"),
         codetext=lambda s: str(s).replace("`", "'").replace("\n", " "),
         cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "),

@@ -47,26 +47,29 @@ def resolve(loaded: Loaded) -> Glossary:
 
     for stem in loaded.broken:
         names[normalize(stem)] = stem
-    for term in sorted(terms.values(), key=lambda t: t.id):
-        where = term.where
-        candidates = [(term.id, ("term",)), (term.term, ("term",))]
-        candidates += [(a, ("aliases", i)) for i, a in enumerate(term.aliases)]
-        for name, path in candidates:
+    ordered = sorted(terms.values(), key=lambda t: t.id)
+    # Ids and names claim first, aliases after: an alias that takes another term's name is
+    # the one to blame, whichever file sorts first.
+    passes = [[(t, t.id, ("term",)) for t in ordered] + [(t, t.term, ("term",)) for t in ordered],
+              [(t, a, ("aliases", i)) for t in ordered for i, a in enumerate(t.aliases)]]
+    for candidates in passes:
+        for term, name, path in candidates:
             key = normalize(name)
             other = names.get(key)
             if other is None:
                 names[key] = term.id
-                owner_line[key] = (where, term.line(*path))
+                owner_line[key] = (term.where, term.line(*path))
             elif other != term.id:
                 first = owner_line.get(key, (other, 0))
                 problems.append(Problem(
-                    where, term.line(*path),
+                    term.where, term.line(*path),
                     f"'{name}' is already a name of '{other}' ({first[0]}:{first[1]}); "
                     "names and aliases must be unique (case-insensitive): rename or remove one",
                     path[0]))
+    for term in ordered:
         for i, old in enumerate(term.redirect_from):
             if old in terms:
-                problems.append(Problem(where, term.line("redirect_from", i),
+                problems.append(Problem(term.where, term.line("redirect_from", i),
                                         f"'{old}' is the id of an existing term; remove it here",
                                         "redirect_from"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from .textscan import mask_code
@@ -44,3 +45,19 @@ def escape_text(text: str) -> str:
     text = " ".join(str(text).split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(lambda m: f"&#{ord(m.group(1))};", text)
+
+
+_TITLE_CHARS = str.maketrans({"<": "‹", ">": "›", '"': "”", "`": "ʼ"})
+_ENTITY_START = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+
+
+def title_text(text: str) -> str:
+    """A page title that stays text wherever a theme prints it: Material prints titles raw in
+    the header and through ``striptags`` (which decodes entities) in ``<title>``, so escaping
+    cannot work for both; characters that could form markup become look-alikes instead."""
+    return _ENTITY_START.sub("＆", " ".join(text.split()).translate(_TITLE_CHARS))
+
+
+def attribute_text(text: str) -> str:
+    """Text for an HTML attribute a theme fills in without escaping (the page description)."""
+    return html.escape(" ".join(text.split()), quote=True)

@@ -64,6 +64,11 @@ def parse(text: str) -> Document:
         node = yaml.compose(text, Loader=_loader_for(text))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        # An unclosed bracket or quote fails where the parser gives up (often the end of the
+        # file); the author has to fix the line where it was opened.
+        if exc.context_mark and exc.context and any(
+                w in exc.context for w in ("quoted scalar", "flow sequence", "flow mapping", "flow node")):
+            mark = exc.context_mark
         line = mark.line + 1 if mark else 1
         raise YamlProblem(line, _yaml_message(exc, text, line)) from None
     except yaml.YAMLError as exc:
@@ -100,6 +105,11 @@ def _yaml_message(exc: yaml.MarkedYAMLError, text: str, line: int) -> str:
         return "tab character in indentation; YAML indents with spaces only"
     problem = (exc.problem or "malformed YAML").strip()
     context = f" ({exc.context.strip()})" if exc.context else ""
+    if exc.context and "quoted scalar" in exc.context:
+        return f"malformed YAML: a quote opened on this line is never closed{context}; close it"
+    if exc.context and "flow" in exc.context:
+        return (f"malformed YAML: a bracket opened on this line is never closed properly: "
+                f"{problem}{context}; check the commas and closing brackets")
     return f"malformed YAML: {problem}{context}; check the indentation and quoting on this line"
 
 

@@ -20,7 +20,7 @@ def test_valid_entry_loads_with_all_fields(project):
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("term: [unclosed\n", "glossary/bad.yaml:2: malformed YAML"),
+    ("term: [unclosed\n", "glossary/bad.yaml:1: malformed YAML: a bracket opened on this line"),
     ("term: x\n\tsummary: y\n", "glossary/bad.yaml:2: tab character in indentation"),
     ("", "glossary/bad.yaml:1: file is empty"),
     ("term: a\nterm: b\n", "glossary/bad.yaml:2: duplicate key 'term'"),

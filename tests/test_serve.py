@@ -55,8 +55,8 @@ def test_serve_shows_errors_and_recovers_without_restart(project):
 
         project.write("glossary/x.yaml", "term: [broken\n")
         page = wait_for(url, "This entry could not be read", proc)
-        assert "glossary/x.yaml:2: malformed YAML" in page
-        seen.append("broken YAML: 'This entry could not be read' with glossary/x.yaml:2")
+        assert "glossary/x.yaml:1: malformed YAML" in page
+        seen.append("broken YAML: 'This entry could not be read' with glossary/x.yaml:1")
 
         project.write("glossary/x.yaml", entry("X", body="The answer is {{answer}}.") + "demo: answer\n")
         wait_for(url, "The answer is 42.", proc)
