@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from demolib import datasets, nets, onnx_export
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from demolib import datasets, nets, onnx_export, plotting
 
 SIZES = (2, 32, 32, 32, 32, 2)  # four hidden ReLU layers
 
@@ -94,10 +93,7 @@ def run(demo) -> None:
                 ax.plot(eval_steps, curve, color=color, lw=1.8 if k == 0 else 1.0,
                         alpha=1.0 if k == 0 else 0.6, label=label if k == 0 else None)
         ax.axhline(threshold, color="C7", ls="--", lw=1.2, label=f"loss {threshold:g}")
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(FixedLocator([0.003, 0.01, 0.03, 0.1, 0.3, 1.0]))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_locator(NullLocator())
+        plotting.plain_log_axis(ax.yaxis, [0.003, 0.01, 0.03, 0.1, 0.3, 1.0])
         ax.set_xlabel("training step")
         ax.set_ylabel("training loss (cross-entropy)")
         ax.set_xlim(0, steps)

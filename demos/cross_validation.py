@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from demolib import datasets, ridge_paths
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from demolib import datasets, plotting, ridge_paths
 
 CENTERS = np.linspace(-1.0, 1.0, 40)  # 40 Gaussian bumps of width 0.1 as features
 WIDTH = 0.1
@@ -106,10 +105,7 @@ def run(demo) -> None:
 
     # ---- figures (draw only)
     def lam_axis(ax) -> None:
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(FixedLocator(10.0 ** np.arange(-8, 1, 2)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{round(np.log10(v))}"))
-        ax.xaxis.set_minor_locator(NullLocator())
+        plotting.plain_log_axis(ax.xaxis, 10.0 ** np.arange(-8, 1, 2), fmt=plotting.exponent_label)
         ax.set_xlabel("penalty λ (log scale)")
 
     @demo.figure(
@@ -134,12 +130,8 @@ def run(demo) -> None:
         ax.plot(lam_cv, cv_mse[i_cv], "*", color="C0", ms=15, label="CV choice")
         ax.plot(lam_test, test_mse[i_test], "D", color="C1", ms=8, label="best on test")
         ax.axhline(noise**2, ls=":", color="C7", lw=1)
-        ax.set_yscale("log")
         top = max(2.0, float(np.quantile(fold_mse, 0.97)))
-        ax.yaxis.set_major_locator(FixedLocator(
-            [v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if v <= top]))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_locator(NullLocator())
+        plotting.plain_log_axis(ax.yaxis, [v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if v <= top])
         ax.set_ylim(0.05, top)
         ax.set_ylabel("mean squared error")
         lam_axis(ax)
@@ -184,12 +176,9 @@ def run(demo) -> None:
                 alpha=0.7)
         ax.axvline(1.0, color="C7", lw=1)
         ax.set_yticks([0, 1], ["single\nsplit", f"{k_folds}-fold\nCV"])
-        ax.set_xscale("log")
         ticks = [1, 1.25, 1.5, 2, 3, 5, 10, 20, 50, 100, 200, 500]
         top = max(float(rep_single.max()), float(rep_ratio.max())) * 1.2
-        ax.xaxis.set_major_locator(FixedLocator([t for t in ticks if t <= top]))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
-        ax.xaxis.set_minor_locator(NullLocator())
+        plotting.plain_log_axis(ax.xaxis, [t for t in ticks if t <= top], fmt="{:g}×")
         ax.set_xlim(0.97, top)
         ax.set_ylim(-0.5, 1.5)
         ax.set_xlabel("test MSE at chosen λ / best test MSE (log scale)")

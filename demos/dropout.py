@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from demolib import datasets, nets, onnx_export
-from matplotlib.ticker import FuncFormatter, NullLocator
+from demolib import datasets, nets, onnx_export, plotting
 
 
 def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -134,9 +133,7 @@ def run(demo) -> None:
             h = hist[name]
             ax.plot(h.step, h.train_loss, "--", color=f"C{c}", label=f"{labels[name]}: train")
             ax.plot(h.step, h.val_loss, "-", color=f"C{c}", label=f"{labels[name]}: validation")
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_locator(NullLocator())  # no unlabelled minor ticks (and faster)
+        plotting.plain_log_axis(ax.yaxis)  # matplotlib's own decades, plain labels, no minor ticks
         ax.set_xlabel("training step")
         ax.set_ylabel("cross-entropy")
         ax.set_title("The train/validation gap with and without dropout")

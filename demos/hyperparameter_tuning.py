@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from demolib import datasets, ridge_paths
+from demolib import datasets, plotting, ridge_paths
 from matplotlib import rcParams
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 LOG_LAMBDAS = np.linspace(-9.0, 1.0, 81)  # λ from 1e-9 to 10 in steps of 1/8 decade
 N_FEATURES = np.arange(20, 61, 4)  # 20, 24, ..., 60 Gaussian-bump features
@@ -102,9 +101,8 @@ def run(demo) -> None:
 
     # ---- figures (draw only)
     def lam_axis(ax) -> None:
-        ax.xaxis.set_major_locator(FixedLocator(np.arange(-8, 2, 2)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{round(v)}"))
-        ax.xaxis.set_minor_locator(NullLocator())
+        # the axis holds log10 λ (a linear axis): label each exponent as the power of ten
+        plotting.plain_ticks(ax.xaxis, np.arange(-8, 2, 2), fmt=lambda v: f"1e{round(v)}")
         ax.set_xlabel("penalty λ (log scale)")
 
     @demo.figure(
@@ -156,11 +154,8 @@ def run(demo) -> None:
                      label="one curve per m (20 … 60)" if a == 0 else None)
         top.axhspan(best, best * (1 + GOOD), color="C2", alpha=0.25, lw=0,
                     label=f"within {GOOD:.0%} of best")
-        top.set_yscale("log")
         yt = [v for v in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0) if table.min() / 1.2 <= v <= table.max()]
-        top.yaxis.set_major_locator(FixedLocator(yt))
-        top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        top.yaxis.set_minor_locator(NullLocator())
+        plotting.plain_log_axis(top.yaxis, yt)
         top.set_ylabel("validation MSE")
         top.set_title("Projected onto λ: 3 distinct values vs 9")
         top.legend(loc="upper center")
@@ -188,10 +183,7 @@ def run(demo) -> None:
         ax.plot(grid_budgets, np.maximum(grid_best, floor), "s-", color="C3", ms=7,
                 label="grid g × g")
         ax.axhline(GOOD, color="C2", ls="--", lw=1.2, label=f"good: within {GOOD:.0%}")
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}" if v >= 0.01
-                                                   else f"{v:.1%}"))
-        ax.yaxis.set_minor_locator(NullLocator())
+        plotting.plain_log_axis(ax.yaxis, fmt=lambda v: f"{v:.0%}" if v >= 0.01 else f"{v:.1%}")
         ax.set_xlabel("number of trials")
         ax.set_ylabel("best so far: excess over optimum")
         ax.set_xlim(0, max_trials + 1)

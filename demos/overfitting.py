@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from demolib import polynomial
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+from demolib import plotting, polynomial
+from matplotlib.ticker import MaxNLocator
 
 
 def truth(x: np.ndarray) -> np.ndarray:
@@ -61,12 +61,8 @@ def run(demo) -> None:
         ax.plot(degrees, val_mse, "s-", color="C1", label="validation")
         ax.plot(degrees[i_best], val_mse[i_best], "*", color="C2", ms=16, label="best validation")
         ax.axhline(noise**2, ls=":", color="C7", label="noise variance")
-        ax.set_yscale("log")
+        plotting.plain_log_axis(ax.yaxis, 10.0 ** np.arange(-4, 2))
         ax.set_ylim(floor * 0.25, None)
-        # plain decade labels ("0.01", not 10^-2): easier to read, and far cheaper to render
-        ax.yaxis.set_major_locator(FixedLocator(10.0 ** np.arange(-4, 2)))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("polynomial degree")
         ax.set_ylabel("mean squared error")

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from demolib import datasets, linear, nets, polynomial
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from demolib import datasets, linear, nets, plotting, polynomial
 
 METHODS = ("none", "L2 (ridge)", "L1 (lasso)", "early stopping", "dropout")
 
 
-def _decade_axis(axis, lo: float, hi: float) -> None:
-    """Log axis with plain decade labels ("0.01", not 10^-2): easier to read, cheaper to draw."""
-    axis.set_major_locator(FixedLocator(10.0 ** np.arange(np.floor(np.log10(lo)),
-                                                          np.ceil(np.log10(hi)) + 1)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_locator(NullLocator())
+def _decades(lo: float, hi: float) -> np.ndarray:
+    """The powers of ten from just below ``lo`` to just above ``hi``: log-axis ticks."""
+    return 10.0 ** np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
 
 
 def run(demo) -> None:
@@ -117,11 +113,10 @@ def run(demo) -> None:
         ax.barh(pos + 0.2, [val[m] for m in METHODS], 0.4, color="C0", label="validation")
         ax.barh(pos - 0.2, [test[m] for m in METHODS], 0.4, color="C1", label="test")
         ax.axvline(noise**2, ls=":", color="C7", label="noise variance")
-        ax.set_xscale("log")
         lo = min(noise**2, min(val.values()), min(test.values())) * 0.7
         hi = max(max(val.values()), max(test.values())) * 1.5
+        plotting.plain_log_axis(ax.xaxis, _decades(lo, hi))
         ax.set_xlim(lo, hi)
-        _decade_axis(ax.xaxis, lo, hi)
         ax.set_yticks(pos, METHODS)
         ax.set_axisbelow(True)
         ax.set_xlabel("mean squared error")
@@ -169,11 +164,10 @@ def run(demo) -> None:
             knob = cands[name][0]
             ax.plot(knob, curves[name], "o-", color=f"C{c}", ms=3)
             ax.plot(setting[name], val[name], "*", color="C6", ms=14)
-            if name != "dropout":
-                ax.set_xscale("log")
-                _decade_axis(ax.xaxis, knob.min(), knob.max())
-                if name == "L2 (ridge)":  # seven decades: label every second one
-                    ax.xaxis.set_major_locator(FixedLocator(10.0 ** np.arange(-6, 2, 2)))
+            if name == "L2 (ridge)":  # seven decades: label every second one
+                plotting.plain_log_axis(ax.xaxis, 10.0 ** np.arange(-6, 2, 2))
+            elif name != "dropout":
+                plotting.plain_log_axis(ax.xaxis, _decades(knob.min(), knob.max()))
             ax.set_ylim(0.0, min(float(curves[name].max()), 4 * val[name]) * 1.05)
             ax.set_title(name, fontsize="medium")
             ax.set_xlabel(labels[name], labelpad=1)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from demolib import ridge_paths
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from demolib import plotting, ridge_paths
 
 
 def _correlated_features(rng: np.random.Generator, n: int, d: int, rho: float) -> np.ndarray:
@@ -58,11 +57,7 @@ def run(demo) -> None:
 
     # ---- figures (draw only)
     def log_lambda_axis(ax) -> None:
-        # plain-number ticks at the decades ("0.01", not 10^-2): easier to read, far cheaper
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(FixedLocator(10.0 ** np.arange(-3, 4)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_locator(NullLocator())
+        plotting.plain_log_axis(ax.xaxis, 10.0 ** np.arange(-3, 4))
         ax.set_xlabel("penalty λ (log scale)")
 
     @demo.figure(
@@ -101,11 +96,8 @@ def run(demo) -> None:
         for j in range(d):
             ax.plot(lambdas, abs_coefs[:, j], color="C0" if relevant[j] else "C1",
                     ls="-" if relevant[j] else "--", lw=1.4)
-        ax.set_yscale("log")
         lo = np.floor(np.log10(min_abs))
-        ax.yaxis.set_major_locator(FixedLocator(10.0 ** np.arange(lo, 2)))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{round(np.log10(v))}"))
-        ax.yaxis.set_minor_locator(NullLocator())
+        plotting.plain_log_axis(ax.yaxis, 10.0 ** np.arange(lo, 2), fmt=plotting.exponent_label)
         log_lambda_axis(ax)
         ax.set_ylabel("|coefficient| (log scale)")
         ax.set_title("Shrinking toward 0 without reaching it")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from demolib import datasets, nets, onnx_export
-from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+from demolib import datasets, nets, onnx_export, plotting
+from matplotlib.ticker import LogLocator
 
 LAMBDAS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
@@ -117,10 +117,7 @@ def run(demo) -> None:
         bottom.plot(lambdas, norms, "o-", color="C2")
         bottom.set_ylabel("‖W‖")
         bottom.set_xscale("symlog", linthresh=lambdas[lambdas > 0].min())
-        # plain-number ticks ("0.01", not 10^-2): easier to read, and far cheaper to render
-        bottom.xaxis.set_major_locator(FixedLocator(lambdas))
-        bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        bottom.xaxis.set_minor_locator(NullLocator())
+        plotting.plain_ticks(bottom.xaxis, lambdas)  # one tick per λ, "0.01" rather than 10^-2
         bottom.set_xlabel("weight decay λ")
 
     @demo.figure(
@@ -135,10 +132,7 @@ def run(demo) -> None:
         floor = 1e-17  # a difference of exactly 0 cannot be drawn on a log axis
         ax.plot(cmp_steps, np.maximum(rel_diff["SGD"], floor), color="C0", label="SGD: L2 vs weight decay")
         ax.plot(cmp_steps, np.maximum(rel_diff["Adam"], floor), color="C1", label="Adam (L2) vs AdamW")
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(numticks=6))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{round(np.log10(v))}"))
-        ax.yaxis.set_minor_locator(NullLocator())
+        plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
         ax.set_xlabel("training step")
         ax.set_ylabel("‖w_L2 − w_decay‖ / ‖w_decay‖")
         ax.set_title("Same λ, same start: coupled vs decoupled")

@@ -49,12 +49,13 @@ def _paths(root: Path) -> tuple[Path, Path]:
 
 
 def _check(args, root: Path) -> int:
+    from .demo.static import demo_file_problems
     from .pipeline import load_and_resolve
     from .render import placeholder_problems
 
     glossary_dir, demos_dir = _paths(root)
     glossary = load_and_resolve(glossary_dir, demos_dir, root)
-    problems = list(glossary.problems)
+    problems = list(glossary.problems) + demo_file_problems(glossary, root)
     # Placeholders can only be filled by a run, but a term without a demo can never fill one.
     for term in glossary.terms.values():
         if not term.demo:

@@ -115,6 +115,15 @@ def _schema_problems(data: Any, doc: Document, rel: str, name: str) -> tuple[lis
         fieldname = ".".join(str(p) for p in path) if path else ""
         if path:
             bad_fields.add(path[0])
+        if error.validator == "oneOf" and isinstance(error.instance, dict) and error.context:
+            # `demo:` as a mapping: report what is wrong inside it, not "matches no branch".
+            for sub in error.context:
+                if sub.relative_schema_path[0] != 1 or sub.validator == "type" and not sub.path:
+                    continue
+                sub_path = tuple(sub.absolute_path)
+                problems.append(Problem(rel, _line(doc.lines, sub_path), _explain(sub),
+                                        ".".join(str(p) for p in sub_path)))
+            continue
         if error.validator == "additionalProperties":
             allowed = list(error.schema.get("properties", {}))
             for key in error.instance:

@@ -2,6 +2,8 @@
 
 Demos import what they need, e.g. ``from demolib import datasets, nets, onnx_export``.
 Everything is deterministic given a ``numpy.random.Generator`` and runs in well under a second.
+``from demolib import plotting`` adds matplotlib helpers (log axes with plain tick labels); it is
+not imported here, so the rest works without matplotlib.
 """
 
 from demolib import datasets, linear, nets, onnx_export

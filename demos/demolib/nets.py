@@ -299,20 +299,18 @@ def _decay_vector(params: Sequence[np.ndarray], decay_mask: Sequence[bool] | Non
     return _flat([np.full(p.shape, float(m)) for p, m in zip(params, mask, strict=True)])
 
 
-@dataclass
-class SGD:
-    """Stochastic gradient descent with optional momentum, coupled L2 and decoupled decay.
+class _FlatStep:
+    """The step SGD and Adam share, on all parameters as one flat vector.
 
-    Per step: ``g += l2 * w`` (coupled), momentum ``buf = momentum * buf + g``, then
-    ``w = w * (1 - lr * weight_decay) - lr * buf`` (decoupled). State is kept as flat vectors.
+    ``g += l2 * w`` (coupled L2), then the optimiser's own ``_delta(g)``, then decoupled decay
+    ``w *= 1 - lr * weight_decay`` and ``w -= delta``. Only the arrays marked by ``decay_mask``
+    (weight matrices, see ``MLP.decay_mask``) get L2 and decay.
     """
 
-    lr: float = 0.1
-    momentum: float = 0.0
-    l2: float = 0.0
-    weight_decay: float = 0.0
-    _decay: np.ndarray | None = field(default=None, repr=False)
-    _buf: np.ndarray | None = field(default=None, repr=False)
+    lr: float
+    l2: float
+    weight_decay: float
+    _decay: np.ndarray | None
 
     def step(
         self,
@@ -327,17 +325,41 @@ class SGD:
         g = _flat(grads)
         if self.l2:
             g += self.l2 * self._decay * w
-        if self.momentum:
-            self._buf = g if self._buf is None else self.momentum * self._buf + g
-            g = self._buf
+        delta = self._delta(g)
         if self.weight_decay:
             w *= 1.0 - self.lr * self.weight_decay * self._decay
-        w -= self.lr * g
+        w -= delta
         _write_back(params, w)
+
+    def _delta(self, g: np.ndarray) -> np.ndarray:
+        """What to subtract from the flat weights for gradient ``g`` (updates the state)."""
+        raise NotImplementedError
 
 
 @dataclass
-class Adam:
+class SGD(_FlatStep):
+    """Stochastic gradient descent with optional momentum, coupled L2 and decoupled decay.
+
+    Per step: ``g += l2 * w`` (coupled), momentum ``buf = momentum * buf + g``, then
+    ``w = w * (1 - lr * weight_decay) - lr * buf`` (decoupled). State is kept as flat vectors.
+    """
+
+    lr: float = 0.1
+    momentum: float = 0.0
+    l2: float = 0.0
+    weight_decay: float = 0.0
+    _decay: np.ndarray | None = field(default=None, repr=False)
+    _buf: np.ndarray | None = field(default=None, repr=False)
+
+    def _delta(self, g: np.ndarray) -> np.ndarray:
+        if self.momentum:
+            self._buf = g if self._buf is None else self.momentum * self._buf + g
+            g = self._buf
+        return self.lr * g
+
+
+@dataclass
+class Adam(_FlatStep):
     """Adam; ``l2`` = coupled L2 (added to the gradient), ``weight_decay`` = decoupled (AdamW).
 
     Decoupled decay follows PyTorch: ``w *= 1 - lr * weight_decay`` before the Adam step.
@@ -354,32 +376,18 @@ class Adam:
     _m: np.ndarray | None = field(default=None, repr=False)
     _v: np.ndarray | None = field(default=None, repr=False)
 
-    def step(
-        self,
-        params: Sequence[np.ndarray],
-        grads: Sequence[np.ndarray],
-        decay_mask: Sequence[bool] | None = None,
-    ) -> None:
-        """Update ``params`` in place (``decay_mask`` marks the arrays L2/decay applies to)."""
-        if self._decay is None or self._m is None or self._v is None:
-            self._decay = _decay_vector(params, decay_mask)
+    def _delta(self, g: np.ndarray) -> np.ndarray:
+        if self._m is None or self._v is None:
             self._m = np.zeros_like(self._decay)
             self._v = np.zeros_like(self._decay)
         self.t += 1
-        w = _flat(params)
-        g = _flat(grads)
-        if self.l2:
-            g += self.l2 * self._decay * w
         m, v = self._m, self._v
         m *= self.beta1
         m += (1.0 - self.beta1) * g
         v *= self.beta2
         v += (1.0 - self.beta2) * (g * g)
-        if self.weight_decay:
-            w *= 1.0 - self.lr * self.weight_decay * self._decay
         step = self.lr / (1.0 - self.beta1**self.t)
-        w -= step * m / (np.sqrt(v / (1.0 - self.beta2**self.t)) + self.eps)
-        _write_back(params, w)
+        return step * m / (np.sqrt(v / (1.0 - self.beta2**self.t)) + self.eps)
 
 
 def AdamW(lr: float = 1e-3, weight_decay: float = 1e-2, **kwargs: float) -> Adam:  # noqa: N802

@@ -7,6 +7,7 @@ working directory, a memory limit, and its stdout/stderr go to a size-limited fi
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import importlib.util
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any
 from .context import DemoContext
 
 OUTPUT_FILE = "output.txt"
+STACK_FILE = "stack.txt"
 ERROR_FILE = "error.json"
 
 
@@ -69,6 +71,10 @@ def _run(job: dict[str, Any]) -> None:
     os.close(fd)
     writer = _LimitedWriter(1, int(job.get("output_limit", 20_000)))
     sys.stdout = sys.stderr = writer
+    # Where a crash or a hang happened: the stack on a fatal signal, or just before the kill.
+    stack = open(out / STACK_FILE, "w")  # noqa: SIM115 - open until the process ends
+    faulthandler.enable(file=stack)
+    faulthandler.dump_traceback_later(max(float(job.get("timeout") or 120) - 0.25, 0.05), file=stack)
     limit = int(job.get("memory_mb", 2048)) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (_address_space() + limit,) * 2)
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024 * 1024,) * 2)
@@ -103,6 +109,7 @@ def _run(job: dict[str, Any]) -> None:
         where = _where(exc, demos_dir, path)
         _fail(out, *where, type(exc).__name__, str(exc) or type(exc).__name__, _tb(exc, demos_dir))
     finally:
+        faulthandler.cancel_dump_traceback_later()
         if writer.dropped:
             writer.stream.write(f"\n[termlab: {writer.dropped} more characters of output dropped]\n")
         writer.flush()

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .child import ERROR_FILE, OUTPUT_FILE
+from .child import ERROR_FILE, OUTPUT_FILE, STACK_FILE
+
+_FRAME = re.compile(r'^\s*File "(.+)", line (\d+)', re.M)
 
 SIGNALS = {
     signal.SIGSEGV: "crashed with a segmentation fault (SIGSEGV)",
@@ -104,9 +107,24 @@ def finish(run: Running, timed_out: bool) -> dict[str, Any]:
         reply["error"] = {"kind": "Crash", "line": 0, "message":
                           f"the demo process exited with code {os.WEXITSTATUS(status)} "
                           "before saving its outputs"}
+    if "error" in reply and not reply["error"].get("file"):
+        reply["error"].update(_where(out / STACK_FILE, run.job["demos_dir"]))
     output = out / OUTPUT_FILE
     reply["output"] = output.read_text("utf-8", errors="replace")[-25_000:] if output.exists() else ""
     return reply
+
+
+def _where(stack: Path, demos_dir: str) -> dict[str, Any]:
+    """The innermost demos/ frame faulthandler wrote (most recent call first), if any."""
+    try:
+        text = stack.read_text("utf-8", errors="replace")
+    except OSError:
+        return {}
+    root = str(Path(demos_dir).resolve()) + os.sep
+    for path, line in _FRAME.findall(text):
+        if os.path.realpath(path).startswith(root):
+            return {"file": path, "line": int(line)}
+    return {}
 
 
 def _kill_group(pid: int) -> None:

@@ -1,0 +1,32 @@
+"""What can be checked in a demo file without running it: syntax, and a ``run`` function."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from ..model import Glossary
+from ..problems import Problem
+
+
+def demo_file_problems(glossary: Glossary, root: Path) -> list[Problem]:
+    """A Problem for each demo an entry names that cannot compile or defines no ``run``."""
+    problems = []
+    for path in sorted({t.demo.path for t in glossary.terms.values() if t.demo}):
+        try:
+            rel = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            rel = path.as_posix()
+        try:
+            tree = ast.parse(path.read_bytes(), filename=rel)
+        except SyntaxError as exc:
+            problems.append(Problem(rel, exc.lineno or 1, f"syntax error: {exc.msg}"))
+            continue
+        except (OSError, ValueError) as exc:
+            problems.append(Problem(rel, 1, f"cannot read the demo: {exc}"))
+            continue
+        if not any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "run"
+                   for node in tree.body):
+            problems.append(Problem(rel, 1, f"{path.name} defines no run(demo) function; "
+                                    "add `def run(demo): ...`"))
+    return problems

@@ -1,0 +1,5 @@
+import time
+
+
+def run(demo):
+    time.sleep(60)

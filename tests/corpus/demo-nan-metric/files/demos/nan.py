@@ -1,0 +1,2 @@
+def run(demo):
+    demo.metric('loss', float('nan'))

@@ -1,0 +1,2 @@
+def run(demo):
+    raise ValueError('boom')

@@ -1,0 +1,5 @@
+import sys
+
+
+def run(demo):
+    sys.exit(3)
