@@ -10,8 +10,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from .model import Category, DemoSpec, Question, Reference, Term
 from .problems import Problem, did_you_mean
 from .yamlnodes import Document, YamlProblem, load
@@ -29,7 +27,10 @@ def schema(name: str = "term") -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> jsonschema.Draft202012Validator:
+def _validator(name: str):
+    """The full validator, for the slow path that names every problem (imported lazily)."""
+    import jsonschema
+
     return jsonschema.Draft202012Validator(schema(name))
 
 
@@ -138,7 +139,7 @@ def _schema_problems(data: Any, doc: Document, rel: str, name: str) -> tuple[lis
     return problems, bad_fields
 
 
-def _explain(error: jsonschema.ValidationError) -> str:
+def _explain(error) -> str:
     """A short, actionable sentence for a schema error."""
     v, inst = error.validator, error.instance
     if v == "required":

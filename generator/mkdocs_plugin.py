@@ -20,7 +20,7 @@ from .markdown_ext import TermlabExtension
 log = get_plugin_logger("termlab")
 
 REQUIRED_EXTENSIONS = ("attr_list", "md_in_html", "admonition", "pymdownx.details", "tables",
-                       "toc", "pymdownx.superfences", "pymdownx.emoji")
+                       "toc", "pymdownx.superfences")
 ASSETS = ("termlab.css", "termlab.js")
 
 
@@ -60,10 +60,6 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         for name in REQUIRED_EXTENSIONS:
             if name not in names:
                 config.markdown_extensions.append(name)
-        config.mdx_configs.setdefault("pymdownx.emoji", {
-            "emoji_index": _material_emoji("twemoji"),
-            "emoji_generator": _material_emoji("to_svg"),
-        })
         config.markdown_extensions.append(self.extension)
         if "assets/termlab/termlab.css" not in config.extra_css:
             config.extra_css.append("assets/termlab/termlab.css")
@@ -210,9 +206,3 @@ def _index(glossary):
     from .indexes import GlossaryIndex
 
     return GlossaryIndex(glossary)
-
-
-def _material_emoji(name: str):
-    from material.extensions import emoji
-
-    return getattr(emoji, name)
