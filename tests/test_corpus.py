@@ -34,32 +34,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CATEGORIES, MKDOCS_YML
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "corpus"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.yaml").is_file())
 
-CATEGORIES = """\
-machine-learning: {name: Machine Learning, order: 1, description: Learning from data.}
-deep-learning: {name: Deep Learning, order: 2, description: Many-layered networks.}
-"""
 BASELINE = """\
 term: Baseline
 category: machine-learning
 summary: Baseline in one sentence.
 body: The long story of Baseline.
-"""
-MKDOCS_YML = """\
-site_name: Test glossary
-site_url: https://example.org/glossary/
-docs_dir: docs
-theme:
-  name: material
-plugins:
-  - search
-  - termlab:
-      cache_dir: {cache}
-      jobs: 2
 """
 PROBLEM_PREFIX = "WARNING -  termlab: "
 TIMEOUT = 120  # seconds per subprocess; the slowest case (a 2 s demo timeout) needs ~5
