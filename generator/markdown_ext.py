@@ -18,7 +18,6 @@ import posixpath
 import re
 import xml.etree.ElementTree as etree
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from markdown import Extension, Markdown
@@ -208,9 +207,3 @@ class _SafeUrls(Treeprocessor):
 def makeExtension(**kwargs) -> TermlabExtension:  # noqa: N802 (Markdown API)
     return TermlabExtension(**kwargs)
 
-
-def glossary_index(glossary_dir: str | Path):
-    """A TermIndex over a local glossary folder (loaded and resolved once)."""
-    from .indexes import GlossaryIndex
-
-    return GlossaryIndex.from_dir(Path(glossary_dir))

@@ -21,14 +21,6 @@ class Problem:
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
-class ProblemsError(Exception):
-    """Raised by entry points that must stop when the inputs have problems."""
-
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems = sorted(problems)
-        super().__init__(format_problems(self.problems))
-
-
 def format_problems(problems: Iterable[Problem]) -> str:
     """All problems, one a line, followed by a count."""
     items = sorted(problems)

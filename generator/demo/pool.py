@@ -99,9 +99,6 @@ class WorkerPool:
             future.set_result(_died(job["id"]))
         return future
 
-    def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        return self.submit(job).result()
-
     def close(self) -> None:
         with self._lock:
             proc, self._proc = self._proc, None
