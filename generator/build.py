@@ -33,9 +33,12 @@ class BuildOptions:
     site_url: str = ""
 
 
-def build_site(options: BuildOptions, engine=None) -> tuple[Site, Glossary]:
-    """Load, resolve, run demos (through ``engine`` when given) and render."""
-    glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
+def build_site(options: BuildOptions, engine=None, glossary: Glossary | None = None
+               ) -> tuple[Site, Glossary]:
+    """Load and resolve (unless ``glossary`` is given), run demos (through ``engine`` when
+    given) and render."""
+    if glossary is None:
+        glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
     demos = {}
     problems = list(glossary.problems)
     if options.run_demos and any(t.demo for t in glossary.terms.values()):

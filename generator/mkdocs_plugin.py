@@ -61,14 +61,18 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             if name not in names:
                 config.markdown_extensions.append(name)
         config.markdown_extensions.append(self.extension)
+        try:
+            self._prepare_demos(config)
+        except Exception:  # noqa: BLE001 - on_files reloads and reports it properly
+            self.glossary = None
         if "assets/termlab/termlab.css" not in config.extra_css:
             config.extra_css.append("assets/termlab/termlab.css")
         if "assets/termlab/termlab.js" not in [str(s) for s in config.extra_javascript]:
             config.extra_javascript.append("assets/termlab/termlab.js")
         return config
 
-    def on_files(self, files: Files, config) -> Files:
-        options = BuildOptions(
+    def _options(self, config) -> BuildOptions:
+        return BuildOptions(
             root=self.root,
             glossary_dir=self.root / self.config.glossary_dir,
             demos_dir=self.root / self.config.demos_dir,
@@ -82,12 +86,30 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             description=config.site_description or "",
             site_url=config.site_url or "",
         )
-        if getattr(self, "serving", False) and getattr(self, "engine", None) is None:
-            from .demo.engine import DemoEngine
 
-            self.engine = DemoEngine(options.cache_dir, options.jobs)  # workers stay warm
+    def _prepare_demos(self, config) -> None:
+        """Load the glossary once, here, and start the warm worker if any demo must run, so
+        its imports overlap MkDocs' own start-up. Under serve the worker stays alive."""
+        self.glossary = None
+        options = self._options(config)
+        if not options.run_demos:
+            return
+        from .demo.engine import DemoEngine, demo_specs
+        from .pipeline import load_and_resolve
+
+        self.glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
+        specs = demo_specs(self.glossary)
+        if specs:
+            if getattr(self, "engine", None) is None:
+                self.engine = DemoEngine(options.cache_dir, options.jobs)
+            self.engine.prepare(specs, options.demos_dir, timeout=options.timeout,
+                                memory_mb=options.memory_limit_mb, force=options.force)
+
+    def on_files(self, files: Files, config) -> Files:
+        options = self._options(config)
         try:
-            site, glossary = build_site(options, engine=getattr(self, "engine", None))
+            site, glossary = build_site(options, engine=getattr(self, "engine", None),
+                                        glossary=getattr(self, "glossary", None))
         except Exception as exc:  # a termlab bug, not an input problem: say so, no traceback
             raise PluginError(f"termlab failed with {type(exc).__name__}: {exc} — this is a bug in "
                               "termlab, not in your glossary; please report it with this message") from exc
@@ -122,6 +144,9 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         return markdown
 
     def on_post_build(self, *, config) -> None:
+        if not getattr(self, "serving", False) and getattr(self, "engine", None) is not None:
+            self.engine.close()  # a one-off build: the worker is not needed any more
+            self.engine = None
         if self.publish is not None:
             self.publish.finish()
             config.site_dir = str(self.publish.final)
@@ -129,6 +154,8 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
     def on_build_error(self, *, error) -> None:
         if getattr(self, "publish", None) is not None:
             self.publish.abandon()
+        if not getattr(self, "serving", False):
+            self.on_shutdown()
 
     def on_serve(self, server, *, config, builder):
         for folder in (self.config.glossary_dir, self.config.demos_dir):

@@ -90,6 +90,19 @@ class DemoEngine:
             self._pool.close()
             self._pool = None
 
+    def prepare(self, specs: dict[str, DemoSpec], demos_dir: Path, *, timeout: float,
+                memory_mb: int, force: bool = False) -> bool:
+        """Start the warm worker now if any demo will have to run (its imports then overlap
+        the rest of the build's start-up). True if it was started."""
+        if self._pool is not None:
+            return True
+        missing = force or any(
+            self.cache.get(demo_key(s.path, demos_dir, s.name, s.options, s.timeout or timeout,
+                                    memory_mb)) is None for s in specs.values())
+        if missing:
+            _ = self.pool
+        return missing
+
     def run(self, specs: dict[str, DemoSpec], demos_dir: Path, *, timeout: float,
             memory_mb: int, force: bool = False) -> dict[str, DemoResult]:
         """Results by invocation id (a demo name plus its options)."""
@@ -172,12 +185,17 @@ def invocation(spec: DemoSpec) -> str:
     return spec.name + ("" if not spec.options else json.dumps(spec.options, sort_keys=True))
 
 
+def demo_specs(glossary: Glossary) -> dict[str, DemoSpec]:
+    """One run per distinct demo invocation."""
+    return {invocation(t.demo): t.demo for t in glossary.terms.values() if t.demo}
+
+
 def run_demos(glossary: Glossary, options: Any, engine: DemoEngine | None = None
               ) -> tuple[dict[str, DemoResult], list[Problem]]:
     """Run (or fetch) every term's demo; failures and failed claims become Problems."""
     own = engine is None
     engine = engine or DemoEngine(options.cache_dir, options.jobs)
-    specs = {invocation(t.demo): t.demo for t in glossary.terms.values() if t.demo}
+    specs = demo_specs(glossary)
     try:
         by_inv = engine.run(specs, options.demos_dir, timeout=options.timeout,
                             memory_mb=options.memory_limit_mb, force=options.force)
