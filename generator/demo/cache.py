@@ -80,6 +80,27 @@ def local_imports(path: Path, demos_dir: Path) -> set[Path]:
     return seen
 
 
+def external_imports(paths: set[Path], demos_dir: Path) -> set[str]:
+    """Modules (dotted, absolute) that these files import from outside ``demos_dir``: what a
+    warm worker should import before it forks."""
+    found: set[str] = set()
+    local = {p.stem for p in demos_dir.iterdir()} if demos_dir.is_dir() else set()
+    for path in paths:
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (SyntaxError, ValueError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            found.update(n for n in names if n.split(".")[0] not in local)
+    return found
+
+
 def _module_files(base: Path, dotted: list[str]) -> list[Path]:
     files = []
     for name in dotted:

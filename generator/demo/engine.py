@@ -12,7 +12,7 @@ from typing import Any
 
 from ..model import DemoSpec, Glossary
 from ..problems import Problem
-from .cache import DemoCache, demo_key
+from .cache import DemoCache, demo_key, external_imports, local_imports
 from .context import Claim, FigureInfo, Metric
 
 log = logging.getLogger("mkdocs.plugins.termlab.demos")
@@ -75,6 +75,7 @@ class DemoEngine:
     def __init__(self, cache_dir: Path, jobs: int | None = None):
         self.cache = DemoCache(cache_dir)
         self.jobs = jobs
+        self.preload: list[str] = []
         self._pool = None
 
     @property
@@ -82,8 +83,20 @@ class DemoEngine:
         if self._pool is None:
             from .pool import WorkerPool
 
-            self._pool = WorkerPool(self.jobs)
+            self._pool = WorkerPool(self.jobs, self.preload)
         return self._pool
+
+    def plan_preload(self, specs: dict[str, DemoSpec], demos_dir: Path) -> None:
+        """What the warm worker imports: every outside module these demos (and the local
+        modules they import) import. Demos that need something else import it themselves."""
+        if self._pool is None:
+            files = {s.path.resolve() for s in specs.values()}
+            for spec in specs.values():
+                files |= local_imports(spec.path, demos_dir)
+            modules = external_imports(files, demos_dir)
+            if any(m.split(".")[0] == "onnx" for m in modules):
+                modules.add("onnxruntime")  # demo.onnx() opens an ONNX Runtime session
+            self.preload = sorted(modules)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -100,6 +113,7 @@ class DemoEngine:
             self.cache.get(demo_key(s.path, demos_dir, s.name, s.options, s.timeout or timeout,
                                     memory_mb)) is None for s in specs.values())
         if missing:
+            self.plan_preload(specs, demos_dir)
             _ = self.pool
         return missing
 
@@ -126,6 +140,7 @@ class DemoEngine:
         if not todo:
             return results
         start = time.monotonic()
+        self.plan_preload({inv: spec for inv, _, spec, _ in todo}, demos_dir)
         pool = self.pool
         futures = {}
         for inv, key, spec, t in todo:

@@ -49,8 +49,9 @@ def _died(job_id: Any) -> dict[str, Any]:
 class WorkerPool:
     """Submit jobs, get futures; ``size`` demos run at once in forked children."""
 
-    def __init__(self, size: int | None = None):
+    def __init__(self, size: int | None = None, preload: list[str] | None = None):
         self.size = max(1, size or os.cpu_count() or 1)
+        self.preload = sorted(preload or [])
         self._lock = threading.Lock()
         self._futures: dict[Any, Future] = {}
         self._proc: subprocess.Popen | None = None
@@ -58,7 +59,8 @@ class WorkerPool:
 
     def _start(self) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "generator.demo.worker", "--slots", str(self.size)],
+            [sys.executable, "-m", "generator.demo.worker", "--slots", str(self.size),
+             "--preload", ",".join(self.preload)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=worker_env(), cwd="/")
         threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()

@@ -39,20 +39,22 @@ SIGNALS = {
 }
 
 
-def warm_up() -> None:
-    """Import what demos use so each forked child starts with it loaded."""
+def warm_up(preload: list[str]) -> None:
+    """Import what the demos use (numpy and matplotlib always, plus ``preload``: the modules
+    the pending demos import) so each forked child starts with it loaded."""
+    import importlib
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.figure  # noqa: F401
-    import matplotlib.pyplot  # noqa: F401
     import numpy  # noqa: F401
-    import onnx  # noqa: F401
-    import onnx.helper  # noqa: F401
-    import onnx.numpy_helper  # noqa: F401
-    import onnxruntime  # noqa: F401
 
     from . import context  # noqa: F401
+
+    for name in preload:
+        with contextlib.suppress(Exception):  # a demo that imports a missing module says so itself
+            importlib.import_module(name)
 
     # Children are forks: move everything imported so far out of the collector's reach, so a
     # child's GC does not touch (and so copy) every inherited page.
@@ -184,8 +186,10 @@ def _reply(reply: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slots", type=int, default=os.cpu_count() or 1)
-    slots = parser.parse_args().slots
-    warm_up()
+    parser.add_argument("--preload", default="", help="comma-separated modules to import first")
+    args = parser.parse_args()
+    slots = args.slots
+    warm_up([m for m in args.preload.split(",") if m])
     _reply({"ready": os.getpid(), "slots": slots})
     with contextlib.suppress(BrokenPipeError):
         serve(slots)
