@@ -67,11 +67,11 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None)
     root = root or glossary_dir.parent
     out = Loaded()
     if not glossary_dir.is_dir():
-        out.problems.append(Problem(_rel(glossary_dir, root), 0,
+        out.problems.append(Problem(rel_path(glossary_dir, root), 0,
                                     "glossary folder not found; create it or set glossary_dir"))
         return out
     out.categories = _load_categories(glossary_dir / CATEGORIES_FILE, root, out.problems)
-    prefix = _rel(glossary_dir, root)  # resolved once: Path.resolve() per file cost ~0.5 s at 10k
+    prefix = rel_path(glossary_dir, root)  # resolved once: Path.resolve() per file cost ~0.5 s at 10k
     demo_files = {p.stem for p in demos_dir.glob("*.py")} if demos_dir.is_dir() else set()
     for path in sorted(glossary_dir.glob("*.y*ml")):
         if path.name.startswith("_") or path.suffix not in (".yaml", ".yml"):
@@ -97,7 +97,8 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None)
     return out
 
 
-def _rel(path: Path, root: Path) -> str:
+def rel_path(path: Path, root: Path) -> str:
+    """``path`` relative to the project root, as problems name it."""
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
@@ -237,14 +238,14 @@ def _demo_spec(value: Any, demos_dir: Path, demo_files: set[str], root: Path, re
     if name not in demo_files:
         known = sorted(demo_files)
         problems.append(Problem(rel, _line(doc.lines, ("demo",)),
-                                f"no demo file {_rel(path, root)}{did_you_mean(name, known)}; "
+                                f"no demo file {rel_path(path, root)}{did_you_mean(name, known)}; "
                                 "create it (termlab new) or fix the name", "demo"))
         return None
     return DemoSpec(name=name, path=path, options=options, timeout=timeout)
 
 
 def _load_categories(path: Path, root: Path, problems: list[Problem]) -> dict[str, Category]:
-    rel = _rel(path, root)
+    rel = rel_path(path, root)
     if not path.is_file():
         problems.append(Problem(rel, 0, "categories file not found; create it with "
                                 "`my-category: {name: ..., order: 1, description: ...}`"))

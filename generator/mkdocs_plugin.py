@@ -38,10 +38,17 @@ class TermlabConfig(Config):
 class TermlabPlugin(BasePlugin[TermlabConfig]):
     """Adds the glossary's generated pages to an MkDocs (Material) site."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.serving = False
+        self.engine = None
+        self.glossary = None
+        self.publish = None
+        self.generated: set[str] = set()
+
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining on_startup keeps this instance alive across `mkdocs serve` rebuilds.
         self.serving = command == "serve"
-        self.engine = None
 
     def on_shutdown(self) -> None:
         if self.engine is not None:
@@ -52,7 +59,7 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         self.root = Path(config.config_file_path or ".").resolve().parent
         self.auto_nav = config.nav is None
         self.publish = None
-        if not getattr(self, "serving", False):
+        if not self.serving:
             self.publish = AtomicSite(Path(config.site_dir), strict=bool(config.strict))
             config.site_dir = str(self.publish.staging)
         self.extension = TermlabExtension()
@@ -100,7 +107,7 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         self.glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
         specs = demo_specs(self.glossary)
         if specs:
-            if getattr(self, "engine", None) is None:
+            if self.engine is None:
                 self.engine = DemoEngine(options.cache_dir, options.jobs)
             self.engine.prepare(specs, options.demos_dir, timeout=options.timeout,
                                 memory_mb=options.memory_limit_mb, force=options.force)
@@ -108,8 +115,7 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
     def on_files(self, files: Files, config) -> Files:
         options = self._options(config)
         try:
-            site, glossary = build_site(options, engine=getattr(self, "engine", None),
-                                        glossary=getattr(self, "glossary", None))
+            site, glossary = build_site(options, engine=self.engine, glossary=self.glossary)
         except Exception as exc:  # a termlab bug, not an input problem: say so, no traceback
             raise PluginError(f"termlab failed with {type(exc).__name__}: {exc} — this is a bug in "
                               "termlab, not in your glossary; please report it with this message") from exc
@@ -139,12 +145,13 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         generated = src in self.generated
         self.extension.problems = [] if generated else None  # entries were checked already
         self.extension.source_name = f"{Path(config.docs_dir).name}/{src}"
-        raw = page.file.content_string if not generated else markdown
-        self.extension.line_offset = raw[: max(raw.find(markdown[:40]), 0)].count("\n")
+        if not generated:  # front matter is stripped: count its lines back in
+            raw = page.file.content_string
+            self.extension.line_offset = raw[: max(raw.find(markdown[:40]), 0)].count("\n")
         return markdown
 
     def on_post_build(self, *, config) -> None:
-        if not getattr(self, "serving", False) and getattr(self, "engine", None) is not None:
+        if not self.serving and self.engine is not None:
             self.engine.close()  # a one-off build: the worker is not needed any more
             self.engine = None
         if self.publish is not None:
@@ -152,9 +159,9 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             config.site_dir = str(self.publish.final)
 
     def on_build_error(self, *, error) -> None:
-        if getattr(self, "publish", None) is not None:
+        if self.publish is not None:
             self.publish.abandon()
-        if not getattr(self, "serving", False):
+        if not self.serving:
             self.on_shutdown()
 
     def on_serve(self, server, *, config, builder):
@@ -179,14 +186,14 @@ class AtomicSite:
     crashed, killed or strict-failed build never leaves a half-written site."""
 
     def __init__(self, final: Path, strict: bool):
-        from .demo.cache import _alive
+        from .demo.cache import pid_alive
 
         self.final = final.resolve()
         parent = self.final.parent
         parent.mkdir(parents=True, exist_ok=True)
         for stale in parent.glob(f".{self.final.name}.termlab-*"):
             pid = stale.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
         self.staging = parent / f".{self.final.name}.termlab-{os.getpid()}"
         self.counter = _WarningCounter() if strict else None

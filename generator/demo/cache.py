@@ -179,11 +179,12 @@ class DemoCache:
             return
         for path in self.tmp.iterdir():
             pid = path.name.split("-")[-2] if path.name.count("-") >= 2 else ""
-            if not (pid.isdigit() and _alive(int(pid))):
+            if not (pid.isdigit() and pid_alive(int(pid))):
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while a process with this id exists (scratch folders of live builds are kept)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..load import rel_path
 from ..model import DemoSpec, Glossary
 from ..problems import Problem
 from .cache import DemoCache, demo_key, external_imports, local_imports
@@ -173,7 +174,7 @@ class DemoEngine:
             outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
             error = reply.get("error")
             if error and error.get("file"):
-                error["file"] = _rel(Path(error["file"]), demos_dir)
+                error["file"] = rel_path(Path(error["file"]), demos_dir.parent)
             result = {"outputs": outputs if not error else {}, "error": error,
                       "output": reply.get("output", ""), "seconds": reply.get("seconds", 0.0),
                       "cpu_seconds": reply.get("cpu_seconds", 0.0)}
@@ -186,13 +187,6 @@ class DemoEngine:
 
 def _source(spec: DemoSpec) -> str:
     return spec.path.read_text("utf-8", errors="replace")
-
-
-def _rel(path: Path, demos_dir: Path) -> str:
-    try:
-        return (demos_dir.name / path.resolve().relative_to(demos_dir.resolve())).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def invocation(spec: DemoSpec) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from ..load import rel_path
 from ..model import Glossary
 from ..problems import Problem
 
@@ -13,10 +14,7 @@ def demo_file_problems(glossary: Glossary, root: Path) -> list[Problem]:
     """A Problem for each demo an entry names that cannot compile or defines no ``run``."""
     problems = []
     for path in sorted({t.demo.path for t in glossary.terms.values() if t.demo}):
-        try:
-            rel = path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            rel = path.as_posix()
+        rel = rel_path(path, root)
         try:
             tree = ast.parse(path.read_bytes(), filename=rel)
         except SyntaxError as exc:
