@@ -6,13 +6,13 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
 import jinja2
 
-from .model import Glossary, Term
+from .model import Glossary, Question, Term
 from .problems import Problem
 from .resolve import locate, text_fields
 from .safety import attribute_text, escape_markdown_html, escape_text, title_text
@@ -231,10 +231,6 @@ def _with_metrics(term: Term, metrics: Mapping[str, str]) -> Term:
     """A copy of the term with metric placeholders filled in every text field."""
     if not metrics:
         return term
-    from dataclasses import replace
-
-    from .model import Question
-
     return replace(
         term,
         summary=fill_metrics(term.summary, metrics),

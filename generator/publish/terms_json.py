@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..model import Glossary
-from ..render import plain
+from ..render import fill_metrics, plain
 
 FORMAT_VERSION = 1
 
@@ -52,6 +52,4 @@ def terms_index(glossary: Glossary, demos: Mapping[str, Any], site_url: str = ""
 
 
 def _fill(text: str, result: Any) -> str:
-    from ..render import fill_metrics
-
     return fill_metrics(text, result.formatted_metrics())
