@@ -55,26 +55,33 @@ THEMES: dict[str, dict[str, Any]] = {
 }
 
 
-# SVG writes every marker as its own element: past this many points (or with raster images)
-# a figure is saved as PNG, which is smaller and about ten times faster to write.
+# SVG writes every marker as its own element (~150 bytes) and every path vertex as text
+# (~25 bytes): past about 1,500 markers' worth (~250 KB), or with raster images, a figure is
+# saved as PNG, which is then smaller and faster to write.
 SVG_MAX_POINTS = 1500
+VERTICES_PER_POINT = 6
 
 
 def choose_format(fig: Any) -> str:
-    """``svg`` for line charts and small scatters, ``png`` for dense or raster figures."""
-    from matplotlib.collections import Collection
-    from matplotlib.image import AxesImage
-    from matplotlib.lines import Line2D
+    """``svg`` for line charts and small scatters, ``png`` for dense or raster figures.
 
-    points = 0
-    for artist in fig.findobj():
-        if isinstance(artist, AxesImage):
-            return "png"
-        if isinstance(artist, Collection):
-            points += max(len(artist.get_offsets()), len(artist.get_paths()))
-        elif isinstance(artist, Line2D) and artist.get_marker() not in (None, "None", "", " "):
-            points += len(artist.get_xdata())
-    return "png" if points > SVG_MAX_POINTS else "svg"
+    Looks only at what the axes hold (``fig.findobj()`` would build every tick of every axis
+    just to count them, which cost more than saving a small figure)."""
+    if fig.images or any(ax.images for ax in fig.axes):
+        return "png"
+    markers = vertices = 0
+    for ax in fig.axes:
+        for collection in ax.collections:
+            offsets = len(collection.get_offsets())
+            if offsets > 1:  # one marker path stamped at each offset (a scatter)
+                markers += offsets
+            else:  # polygons drawn as they are (contours, fill_between)
+                vertices += sum(len(path.vertices) for path in collection.get_paths())
+        for line in ax.lines:
+            vertices += len(line.get_xdata())
+            if line.get_marker() not in (None, "None", "", " "):
+                markers += len(line.get_xdata())
+    return "png" if markers + vertices / VERTICES_PER_POINT > SVG_MAX_POINTS else "svg"
 
 
 def _style(theme: str) -> dict[str, Any]:

@@ -41,8 +41,14 @@ SIGNALS = {
 
 def warm_up(preload: list[str]) -> None:
     """Import what the demos use (numpy and matplotlib always, plus ``preload``: the modules
-    the pending demos import) so each forked child starts with it loaded."""
+    the pending demos import) so each forked child starts with it loaded.
+
+    The collector stays off while importing (imports make objects, not garbage: collections
+    there only cost time), and everything imported is then frozen out of its reach, so a
+    child's GC does not touch (and so copy) every inherited page. Children collect normally."""
     import importlib
+
+    gc.disable()
 
     import matplotlib
 
@@ -56,10 +62,8 @@ def warm_up(preload: list[str]) -> None:
         with contextlib.suppress(Exception):  # a demo that imports a missing module says so itself
             importlib.import_module(name)
 
-    # Children are forks: move everything imported so far out of the collector's reach, so a
-    # child's GC does not touch (and so copy) every inherited page.
-    gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 @dataclass
