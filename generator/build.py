@@ -10,7 +10,7 @@ from . import __version__
 from .model import Glossary
 from .pipeline import load_and_resolve
 from .publish import add_published_files
-from .render import Site, render_site
+from .render import Site, SiteRenderer
 
 log = logging.getLogger("mkdocs.plugins.termlab.build")
 
@@ -39,15 +39,24 @@ def build_site(options: BuildOptions, engine=None, glossary: Glossary | None = N
     given) and render."""
     if glossary is None:
         glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
-    demos = {}
-    problems = list(glossary.problems)
-    if options.run_demos and any(t.demo for t in glossary.terms.values()):
+    demos, demo_problems = {}, []
+    if options.run_demos and has_demos(glossary):
         from .demo.engine import run_demos
 
         demos, demo_problems = run_demos(glossary, options, engine)
-        problems += demo_problems
-    site = render_site(glossary, demos, title=options.title, description=options.description)
-    add_published_files(site, glossary, demos, project=options.title, version=__version__,
+    renderer = SiteRenderer(glossary, demos, title=options.title, description=options.description)
+    return assemble(glossary, renderer, demo_problems, options), glossary
+
+
+def has_demos(glossary: Glossary) -> bool:
+    return any(t.demo for t in glossary.terms.values())
+
+
+def assemble(glossary: Glossary, renderer: SiteRenderer, demo_problems: list, options: BuildOptions
+             ) -> Site:
+    """The rendered pages plus the published files, with every problem known so far."""
+    site = renderer.site()
+    add_published_files(site, glossary, renderer.demos, project=options.title, version=__version__,
                         site_url=options.site_url)
-    site.problems = sorted(set(problems + site.problems))
-    return site, glossary
+    site.problems = sorted(set(glossary.problems + demo_problems + site.problems))
+    return site

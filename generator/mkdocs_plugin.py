@@ -11,8 +11,9 @@ from pathlib import Path
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files, InclusionLevel
+from mkdocs.utils.meta import get_data
 
 from .build import BuildOptions, build_site
 from .markdown_ext import TermlabExtension
@@ -42,6 +43,9 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         super().__init__()
         self.serving = False
         self.engine = None
+        self.batch = None  # this build's demos in flight
+        self.deferred = None  # pages waiting for them
+        self.files: Files | None = None
         self.glossary = None
         self.publish = None
         self.generated: set[str] = set()
@@ -95,27 +99,35 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         )
 
     def _prepare_demos(self, config) -> None:
-        """Load the glossary once, here, and start the warm worker if any demo must run, so
-        its imports overlap MkDocs' own start-up. Under serve the worker stays alive."""
+        """Load the glossary once, here, and send the demos that must run to the warm worker
+        now: its imports and the runs overlap MkDocs' own work (start-up, every page), and
+        each page waits only for the demos it shows. Under serve the worker stays alive."""
         self.glossary = None
+        self.batch = None
+        self.deferred = None
         options = self._options(config)
         if not options.run_demos:
             return
-        from .demo.engine import DemoEngine, demo_specs
+        from .build import has_demos
+        from .demo.engine import DemoEngine, start_demos
         from .pipeline import load_and_resolve
 
         self.glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
-        specs = demo_specs(self.glossary)
-        if specs:
+        if has_demos(self.glossary):
             if self.engine is None:
                 self.engine = DemoEngine(options.cache_dir, options.jobs)
-            self.engine.prepare(specs, options.demos_dir, timeout=options.timeout,
-                                memory_mb=options.memory_limit_mb, force=options.force)
+            self.batch = start_demos(self.glossary, options, self.engine)
 
     def on_files(self, files: Files, config) -> Files:
         options = self._options(config)
         try:
-            site, glossary = build_site(options, engine=self.engine, glossary=self.glossary)
+            if self.batch is not None:
+                from .deferred import DeferredBuild
+
+                self.deferred = DeferredBuild(self.glossary, options, self.batch)
+                site, glossary = self.deferred.site, self.glossary
+            else:
+                site, glossary = build_site(options, engine=self.engine, glossary=self.glossary)
         except Exception as exc:  # a termlab bug, not an input problem: say so, no traceback
             raise PluginError(f"termlab failed with {type(exc).__name__}: {exc} — this is a bug in "
                               "termlab, not in your glossary; please report it with this message") from exc
@@ -140,6 +152,10 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         return files
 
     def on_page_markdown(self, markdown: str, *, page, config, files) -> str:
+        self._point_extension_at(page, markdown, config)
+        return markdown
+
+    def _point_extension_at(self, page, markdown: str, config) -> None:
         src = page.file.src_uri
         self.extension.page_src = src
         generated = src in self.generated
@@ -148,9 +164,43 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         if not generated:  # front matter is stripped: count its lines back in
             raw = page.file.content_string
             self.extension.line_offset = raw[: max(raw.find(markdown[:40]), 0)].count("\n")
-        return markdown
+
+    def on_env(self, env, *, config, files: Files):
+        self.files = files
+        return env
+
+    @event_priority(100)  # before search and every other plugin reads the page
+    def on_page_context(self, context, *, page, config, nav):
+        """The last moment before a page is written: wait for the demos it shows, and if
+        they change it, render it again (through MkDocs, as any page)."""
+        if self.deferred is None or page.file.src_uri not in self.generated:
+            return context
+        markdown, files = self.deferred.settle(page.file.src_uri)
+        self._write(files, config, register=True)
+        if markdown is not None:
+            page.markdown, page.meta = get_data(markdown)
+            self._point_extension_at(page, page.markdown, config)
+            page.render(config, self.files)
+        return context
+
+    def _write(self, files: dict[str, bytes], config, register: bool) -> None:
+        """Write files that arrived after MkDocs copied the others (``register``: also make
+        them known, so links to them from pages rendered later resolve)."""
+        for src_uri, data in files.items():
+            file = File.generated(config, src_uri, content=data)
+            file.copy_file()
+            if register and self.files is not None:
+                self.files.append(file)
 
     def on_post_build(self, *, config) -> None:
+        if self.deferred is not None:
+            try:
+                problems, files = self.deferred.finish()
+                self._write(files, config, register=False)
+                for problem in problems:
+                    log.warning(str(problem))
+            finally:
+                self._end_batch()
         if not self.serving and self.engine is not None:
             self.engine.close()  # a one-off build: the worker is not needed any more
             self.engine = None
@@ -158,7 +208,13 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             self.publish.finish()
             config.site_dir = str(self.publish.final)
 
+    def _end_batch(self) -> None:
+        if self.batch is not None:
+            self.batch.close()
+        self.batch = self.deferred = None
+
     def on_build_error(self, *, error) -> None:
+        self._end_batch()
         if self.publish is not None:
             self.publish.abandon()
         if not self.serving:

@@ -156,66 +156,134 @@ def placeholder_problems(term: Term, metrics: Mapping[str, str] | None) -> list[
 def render_site(glossary: Glossary, demos: Mapping[str, Any] | None = None,
                 title: str = "termlab", description: str = "") -> Site:
     """All generated pages. ``demos`` maps term id -> DemoResult (or None if not run)."""
-    demos = demos or {}
-    env = environment()
-    site = Site()
-    terms = glossary.terms
-    summaries: dict[str, str] = {}
+    return SiteRenderer(glossary, demos, title=title, description=description).site()
 
-    def link(tid: str) -> str:
+
+class SiteRenderer:
+    """Renders the generated pages, all at once or one at a time.
+
+    Terms listed in ``pending`` have a demo still running: their pages say so and their
+    placeholders stay unfilled (and unreported) until ``add_result`` brings the run, after
+    which any page can be rendered again, exactly as if the result had been there at first."""
+
+    def __init__(self, glossary: Glossary, demos: Mapping[str, Any] | None = None, *,
+                 title: str = "termlab", description: str = "", pending: set[str] | None = None):
+        self.glossary = glossary
+        self.demos: dict[str, Any] = dict(demos or {})
+        self.pending = set(pending or ())
+        self.title = title
+        self.description = description
+        self.env = environment()
+        self.filled: dict[str, Term] = {}
+        self.summaries: dict[str, str] = {}
+        self.placeholder_problems: dict[str, list[Problem]] = {}
+        self.by_file: dict[str, list[Problem]] = {}
+        for p in glossary.problems:
+            self.by_file.setdefault(p.path, []).append(p)
+        for tid in glossary.terms:
+            self._fill(tid)
+
+    def _fill(self, tid: str) -> None:
+        """The term with its metrics filled in (and its unfillable placeholders as problems)."""
+        term = self.glossary.terms[tid]
+        result = self.demos.get(tid)
+        metrics = result.formatted_metrics() if result is not None and not result.error else None
+        extra = [] if tid in self.pending else placeholder_problems(term, metrics)
+        self.placeholder_problems[tid] = extra
+        self.filled[tid] = _with_metrics(term, metrics or {})
+        self.summaries[tid] = self.filled[tid].summary.strip()
+
+    def add_result(self, tid: str, result: Any) -> None:
+        """A pending demo finished."""
+        self.pending.discard(tid)
+        self.demos[tid] = result
+        self._fill(tid)
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Placeholders that cannot be filled, term by term."""
+        return [p for tid in self.glossary.terms for p in self.placeholder_problems[tid]]
+
+    def link(self, tid: str) -> str:
+        terms = self.glossary.terms
         name = terms[tid].term if tid in terms else tid
         return f"[[{tid}|{escape_text(name)}]]"
 
-    def summary(tid: str) -> str:
-        return summaries.get(tid, "")
+    def summary(self, tid: str) -> str:
+        return self.summaries.get(tid, "")
 
-    by_file: dict[str, list[Problem]] = {}
-    for p in glossary.problems:
-        by_file.setdefault(p.path, []).append(p)
+    def site(self) -> Site:
+        """Every page, plus each demo's files next to its term's page."""
+        site = Site(problems=self.problems)
+        for tid in self.glossary.terms:
+            site.pages[f"terms/{tid}/index.md"] = self.term_page(tid)
+            site.files.update(self.demo_files(tid))
+        for stem in self.glossary.broken_files:
+            site.pages[f"terms/{stem}/index.md"] = self.broken_page(stem)
+        site.pages["index.md"] = self.index_page()
+        site.pages["categories/index.md"] = self.categories_page()
+        for cid in self.glossary.categories:
+            site.pages[f"categories/{cid}/index.md"] = self.category_page(cid)
+        return site
 
-    filled: dict[str, Term] = {}
-    for tid, term in terms.items():
-        result = demos.get(tid)
-        metrics = result.formatted_metrics() if result is not None and not result.error else None
-        extra = placeholder_problems(term, metrics)
-        if extra:
-            site.problems.extend(extra)
-            by_file.setdefault(term.where, []).extend(extra)
-        filled[tid] = _with_metrics(term, metrics or {})
-        summaries[tid] = filled[tid].summary.strip()
+    def page(self, src_uri: str) -> str | None:
+        """The page at ``src_uri`` (None if it is not one of ours)."""
+        parts = src_uri.split("/")
+        if src_uri == "index.md":
+            return self.index_page()
+        if src_uri == "categories/index.md":
+            return self.categories_page()
+        if len(parts) == 3 and parts[2] == "index.md":
+            if parts[0] == "terms" and parts[1] in self.glossary.terms:
+                return self.term_page(parts[1])
+            if parts[0] == "terms" and parts[1] in self.glossary.broken_files:
+                return self.broken_page(parts[1])
+            if parts[0] == "categories" and parts[1] in self.glossary.categories:
+                return self.category_page(parts[1])
+        return None
 
-    term_tpl = env.get_template("term.md.j2")
-    for tid, term in filled.items():
-        category = glossary.categories.get(term.category)
-        members = glossary.members.get(term.category, [])
-        others = _neighbours(members, tid, MORE_IN_CATEGORY)
-        site.pages[f"terms/{tid}/index.md"] = term_tpl.render(
-            term=term, category=category, problems=by_file.get(term.where, []),
-            backlinks=glossary.backlinks.get(tid, []), next_up=glossary.next_up.get(tid, []),
-            more_in_category=others, more_count=len(members) - 1,
-            demo=demos.get(tid), link=link, summary=summary)
-        result = demos.get(tid)
-        if result is not None:
-            site.files.update({f"terms/{tid}/{name}": data for name, data in result.files.items()})
+    def demo_files(self, tid: str) -> dict[str, bytes]:
+        result = self.demos.get(tid)
+        if result is None:
+            return {}
+        return {f"terms/{tid}/{name}": data for name, data in result.files.items()}
 
-    broken_tpl = env.get_template("broken.md.j2")
-    for stem, problems in glossary.broken_files.items():
-        site.pages[f"terms/{stem}/index.md"] = broken_tpl.render(stem=stem, problems=problems)
+    def term_page(self, tid: str) -> str:
+        g = self.glossary
+        term = self.filled[tid]
+        category = g.categories.get(term.category)
+        members = g.members.get(term.category, [])
+        problems = self.by_file.get(term.where, []) + self.placeholder_problems[tid]
+        return self.env.get_template("term.md.j2").render(
+            term=term, category=category, problems=problems,
+            backlinks=g.backlinks.get(tid, []), next_up=g.next_up.get(tid, []),
+            more_in_category=_neighbours(members, tid, MORE_IN_CATEGORY),
+            more_count=len(members) - 1, demo=self.demos.get(tid),
+            link=self.link, summary=self.summary)
 
-    letters: dict[str, list[str]] = {}
-    for tid in sorted(terms, key=lambda t: (terms[t].term.casefold(), t)):
-        letters.setdefault(initial(terms[tid].term), []).append(tid)
-    site.pages["index.md"] = env.get_template("index.md.j2").render(
-        title=title, description=description or "An ML glossary where every term runs.",
-        count=len(terms), categories=glossary.categories, letters=sorted(letters.items()),
-        problems=glossary.problems + site.problems, link=link, summary=summary)
-    site.pages["categories/index.md"] = env.get_template("categories.md.j2").render(
-        categories=list(glossary.categories.values()), members=glossary.members)
-    cat_tpl = env.get_template("category.md.j2")
-    for cid, category in glossary.categories.items():
-        site.pages[f"categories/{cid}/index.md"] = cat_tpl.render(
-            category=category, ids=glossary.members[cid], link=link, summary=summary)
-    return site
+    def broken_page(self, stem: str) -> str:
+        return self.env.get_template("broken.md.j2").render(
+            stem=stem, problems=self.glossary.broken_files[stem])
+
+    def index_page(self) -> str:
+        g = self.glossary
+        terms = g.terms
+        letters: dict[str, list[str]] = {}
+        for tid in sorted(terms, key=lambda t: (terms[t].term.casefold(), t)):
+            letters.setdefault(initial(terms[tid].term), []).append(tid)
+        return self.env.get_template("index.md.j2").render(
+            title=self.title, description=self.description or "An ML glossary where every term runs.",
+            count=len(terms), categories=g.categories, letters=sorted(letters.items()),
+            problems=g.problems + self.problems, link=self.link, summary=self.summary)
+
+    def categories_page(self) -> str:
+        return self.env.get_template("categories.md.j2").render(
+            categories=list(self.glossary.categories.values()), members=self.glossary.members)
+
+    def category_page(self, cid: str) -> str:
+        return self.env.get_template("category.md.j2").render(
+            category=self.glossary.categories[cid], ids=self.glossary.members[cid],
+            link=self.link, summary=self.summary)
 
 
 def _neighbours(members: list[str], tid: str, n: int) -> list[str]:

@@ -194,3 +194,38 @@ def test_unknown_placeholder_is_an_error(project, caplog_mkdocs):
         project.build()
     assert ("glossary/b.yaml:4: body: placeholder {{scor}} cannot be filled: its demo has no "
             "metric 'scor' (it has: score)") in caplog_mkdocs.text
+
+
+def _site_bytes(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*"))
+            if p.is_file()}
+
+
+def test_cold_build_renders_pages_while_demos_run_and_matches_a_warm_build(project, caplog_mkdocs):
+    """Pages are rendered before the demos finish and settled one by one; the result must be
+    what a build with every result cached renders: the term pages, a summary quoting a metric
+    on other pages, the index's problem list, terms.json and the previews."""
+    project.write("demos/slow.py", "import time\ndef run(demo):\n    time.sleep(1.0)\n"
+                  "    demo.metric('score', 0.75)\n    demo.claim('score is high', True, score=0.75)\n")
+    project.write("demos/fast.py", "def run(demo):\n    demo.metric('loss', 0.125)\n")
+    project.write("demos/broken.py", "def run(demo):\n    raise RuntimeError('bad thing')\n")
+    project.write("glossary/a.yaml", entry("A", summary="A scores {{score}} on the test.",
+                                           related=["b"]) + "demo: slow\n")
+    project.write("glossary/b.yaml", entry("B", body="Loss {{loss}}; [[a]].", related=["a"])
+                  + "demo: fast\n")
+    project.write("glossary/c.yaml", entry("C", body="Nothing: {{nothing}}.") + "demo: broken\n")
+    project.write("glossary/d.yaml", entry("D", related=["a"]))
+    cold = _site_bytes(project.build(strict=False))
+    assert "termlab: demos: 3 total, 0 cached, 3 to run" in caplog_mkdocs.text
+    caplog_mkdocs.clear()
+    warm = _site_bytes(project.build(strict=False))
+    assert "termlab: demos: 3 total, 3 cached, 0 to run" in caplog_mkdocs.text
+    assert cold.keys() == warm.keys()
+    assert [name for name in cold if cold[name] != warm[name]] == []
+    page_d = cold["terms/d/index.html"].decode()
+    assert "A scores 0.75 on the test." in page_d
+    assert "score is high" in cold["terms/a/index.html"].decode()
+    index = cold["index.html"].decode()
+    assert "bad thing" in index or "placeholder {{nothing}} cannot be filled" in index
+    terms = json.loads(cold["terms.json"])
+    assert "0.75" in json.dumps(terms)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import as_completed
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,69 +104,46 @@ class DemoEngine:
             self._pool.close()
             self._pool = None
 
-    def prepare(self, specs: dict[str, DemoSpec], demos_dir: Path, *, timeout: float,
-                memory_mb: int, force: bool = False) -> bool:
-        """Start the warm worker now if any demo will have to run (its imports then overlap
-        the rest of the build's start-up). True if it was started."""
-        if self._pool is not None:
-            return True
-        missing = force or any(
-            self.cache.get(demo_key(s.path, demos_dir, s.name, s.options, s.timeout or timeout,
-                                    memory_mb)) is None for s in specs.values())
-        if missing:
-            self.plan_preload(specs, demos_dir)
-            _ = self.pool
-        return missing
-
     def run(self, specs: dict[str, DemoSpec], demos_dir: Path, *, timeout: float,
             memory_mb: int, force: bool = False) -> dict[str, DemoResult]:
-        """Results by invocation id (a demo name plus its options)."""
+        """Results by invocation id (a demo name plus its options), once all are in."""
+        batch = self.start(specs, demos_dir, timeout=timeout, memory_mb=memory_mb, force=force)
+        try:
+            return batch.wait_all()
+        finally:
+            batch.close()
+
+    def start(self, specs: dict[str, DemoSpec], demos_dir: Path, *, timeout: float,
+              memory_mb: int, force: bool = False) -> DemoBatch:
+        """Take what the cache has and send the rest to the pool, without waiting."""
         self.cache.clean_tmp()
-        keyed: dict[str, tuple[str, DemoSpec]] = {}
-        results: dict[str, DemoResult] = {}
+        batch = DemoBatch(self, demos_dir)
         todo = []
         for inv, spec in specs.items():
             spec_timeout = spec.timeout or timeout
             key = demo_key(spec.path, demos_dir, spec.name, spec.options, spec_timeout, memory_mb)
-            keyed[inv] = (key, spec)
             if force:
                 self.cache.evict(key)
             entry = self.cache.get(key)
             if entry is not None:
-                results[inv] = DemoResult.from_entry(entry, _source(spec), spec.name, cached=True)
+                batch.results[inv] = DemoResult.from_entry(entry, _source(spec), spec.name, cached=True)
             else:
                 todo.append((inv, key, spec, spec_timeout))
-        log.info("termlab: demos: %d total, %d cached, %d to run", len(specs), len(results),
+        log.info("termlab: demos: %d total, %d cached, %d to run", len(specs), len(batch.results),
                  len(todo))
         if not todo:
-            return results
-        start = time.monotonic()
+            return batch
         self.plan_preload({inv: spec for inv, _, spec, _ in todo}, demos_dir)
         pool = self.pool
-        futures = {}
         for inv, key, spec, t in todo:
             scratch = self.cache.scratch(key)
             job = {"id": key, "name": spec.name, "path": str(spec.path.resolve()),
                    "demos_dir": str(demos_dir.resolve()), "out": str(scratch),
                    "options": spec.options, "timeout": t, "memory_mb": memory_mb}
-            futures[pool.submit(job)] = (inv, key, spec, scratch)
-        try:
-            for done, future in enumerate(as_completed(futures), 1):
-                inv, key, spec, scratch = futures.pop(future)
-                result = self._store(key, spec, demos_dir, scratch, future.result())
-                results[inv] = result
-                status = "FAILED" if result.error else "ok"
-                log.info("termlab: [%d/%d] demo %s: %s in %.2f s (cpu %.2f s)", done, len(todo),
-                         result.name, status, result.seconds, result.cpu_seconds)
-        finally:
-            for *_, scratch in futures.values():
-                self.cache.discard(scratch)
-        failed = sum(1 for r in results.values() if r.error)
-        log.info("termlab: demos done: %d ran in %.1f s, %d cached, %d failed", len(todo),
-                 time.monotonic() - start, len(specs) - len(todo), failed)
-        return results
+            batch.futures[pool.submit(job)] = (inv, key, spec, scratch)
+        return batch
 
-    def _store(self, key: str, spec: DemoSpec, demos_dir: Path, scratch: Path,
+    def store(self, key: str, spec: DemoSpec, demos_dir: Path, scratch: Path,
                reply: dict[str, Any]) -> DemoResult:
         """Move a finished run into the cache (atomically) and read it back."""
         try:
@@ -183,6 +160,56 @@ class DemoEngine:
             self.cache.discard(scratch)
             raise
         return DemoResult.from_entry(entry, _source(spec), spec.name, cached=False)
+
+
+class DemoBatch:
+    """One build's demos in flight: cached results at once, the others as they finish.
+
+    Finished runs are stored and logged on the caller's thread, in the order they finish,
+    whenever the caller waits; so a build can render its other pages meanwhile."""
+
+    def __init__(self, engine: DemoEngine, demos_dir: Path):
+        self.engine = engine
+        self.demos_dir = demos_dir
+        self.results: dict[str, DemoResult] = {}
+        self.futures: dict[Future, tuple[str, str, DemoSpec, Path]] = {}
+        self.started = time.monotonic()
+        self._ran = 0
+
+    @property
+    def pending(self) -> set[str]:
+        """Invocations still running (or queued)."""
+        return {inv for inv, *_ in self.futures.values()}
+
+    def wait(self, invocations: set[str]) -> None:
+        """Block until every one of ``invocations`` has a result."""
+        if not invocations & self.pending:
+            return
+        total = self._ran + len(self.futures)
+        for future in as_completed(list(self.futures)):
+            inv, key, spec, scratch = self.futures.pop(future)
+            result = self.engine.store(key, spec, self.demos_dir, scratch, future.result())
+            self.results[inv] = result
+            self._ran += 1
+            log.info("termlab: [%d/%d] demo %s: %s in %.2f s (cpu %.2f s)", self._ran, total,
+                     result.name, "FAILED" if result.error else "ok", result.seconds,
+                     result.cpu_seconds)
+            if not self.futures:
+                failed = sum(1 for r in self.results.values() if r.error)
+                log.info("termlab: demos done: %d ran in %.1f s, %d cached, %d failed", self._ran,
+                         time.monotonic() - self.started, len(self.results) - self._ran, failed)
+            if not invocations & self.pending:
+                return
+
+    def wait_all(self) -> dict[str, DemoResult]:
+        self.wait(self.pending)
+        return self.results
+
+    def close(self) -> None:
+        """Forget runs still in flight (their scratch folders go; the cache never saw them)."""
+        for *_, scratch in self.futures.values():
+            self.engine.cache.discard(scratch)
+        self.futures.clear()
 
 
 def _source(spec: DemoSpec) -> str:
@@ -204,22 +231,45 @@ def run_demos(glossary: Glossary, options: Any, engine: DemoEngine | None = None
     """Run (or fetch) every term's demo; failures and failed claims become Problems."""
     own = engine is None
     engine = engine or DemoEngine(options.cache_dir, options.jobs)
-    specs = demo_specs(glossary)
     try:
-        by_inv = engine.run(specs, options.demos_dir, timeout=options.timeout,
+        by_inv = engine.run(demo_specs(glossary), options.demos_dir, timeout=options.timeout,
                             memory_mb=options.memory_limit_mb, force=options.force)
     finally:
         if own:
             engine.close()
-    results: dict[str, DemoResult] = {}
+    return finish_demos(glossary, by_inv, options)
+
+
+def start_demos(glossary: Glossary, options: Any, engine: DemoEngine) -> DemoBatch:
+    """Send every term's demo to ``engine`` (cached ones are ready at once)."""
+    return engine.start(demo_specs(glossary), options.demos_dir, timeout=options.timeout,
+                        memory_mb=options.memory_limit_mb, force=options.force)
+
+
+def results_by_term(glossary: Glossary, by_inv: dict[str, DemoResult]) -> dict[str, DemoResult]:
+    """Each term's result (terms naming the same invocation share it), for those that have one."""
+    return {tid: by_inv[inv] for tid, term in glossary.terms.items()
+            if term.demo and (inv := invocation(term.demo)) in by_inv}
+
+
+def pending_terms(glossary: Glossary, batch: DemoBatch) -> set[str]:
+    """Terms whose demo is still running in ``batch``."""
+    pending = batch.pending
+    return {tid for tid, term in glossary.terms.items()
+            if term.demo and invocation(term.demo) in pending}
+
+
+def finish_demos(glossary: Glossary, by_inv: dict[str, DemoResult], options: Any
+                 ) -> tuple[dict[str, DemoResult], list[Problem]]:
+    """Results by term, the problems they show (failed demos and claims), and the build
+    report (timings live there, never on pages)."""
+    results = results_by_term(glossary, by_inv)
     problems: list[Problem] = []
     reported: set[str] = set()
     demos_rel = options.demos_dir.name
-    for tid, term in glossary.terms.items():
-        if not term.demo:
-            continue
+    for tid, result in results.items():
+        term = glossary.terms[tid]
         inv = invocation(term.demo)
-        result = results[tid] = by_inv[inv]
         if inv in reported:
             continue
         reported.add(inv)
