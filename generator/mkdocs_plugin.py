@@ -112,11 +112,17 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         from .demo.engine import DemoEngine, start_demos
         from .pipeline import load_and_resolve
 
+        if self.engine is None and options.demos_dir.is_dir():
+            self.engine = DemoEngine(options.cache_dir, options.jobs)
+            self.engine.start_worker()  # a cold build needs it as early as possible
         self.glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
         if has_demos(self.glossary):
             if self.engine is None:
                 self.engine = DemoEngine(options.cache_dir, options.jobs)
             self.batch = start_demos(self.glossary, options, self.engine)
+        if self.engine is not None and not self.serving and not (self.batch and self.batch.pending):
+            self.engine.close()  # everything was cached: the worker is not needed
+            self.engine = None
 
     def on_files(self, files: Files, config) -> Files:
         options = self._options(config)

@@ -87,17 +87,24 @@ class DemoEngine:
             self._pool = WorkerPool(self.jobs, self.preload)
         return self._pool
 
+    def start_worker(self) -> None:
+        """Start the warm worker now, before knowing whether any demo must run: its imports
+        (numpy, matplotlib) then overlap the build's own start-up. ``close`` it if not needed."""
+        _ = self.pool
+
     def plan_preload(self, specs: dict[str, DemoSpec], demos_dir: Path) -> None:
         """What the warm worker imports: every outside module these demos (and the local
         modules they import) import. Demos that need something else import it themselves."""
+        files = {s.path.resolve() for s in specs.values()}
+        for spec in specs.values():
+            files |= local_imports(spec.path, demos_dir)
+        modules = external_imports(files, demos_dir)
+        if any(m.split(".")[0] == "onnx" for m in modules):
+            modules.add("onnxruntime")  # demo.onnx() opens an ONNX Runtime session
         if self._pool is None:
-            files = {s.path.resolve() for s in specs.values()}
-            for spec in specs.values():
-                files |= local_imports(spec.path, demos_dir)
-            modules = external_imports(files, demos_dir)
-            if any(m.split(".")[0] == "onnx" for m in modules):
-                modules.add("onnxruntime")  # demo.onnx() opens an ONNX Runtime session
             self.preload = sorted(modules)
+        else:
+            self._pool.add_preload(modules)
 
     def close(self) -> None:
         if self._pool is not None:

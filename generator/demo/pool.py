@@ -52,12 +52,14 @@ class WorkerPool:
     def __init__(self, size: int | None = None, preload: list[str] | None = None):
         self.size = max(1, size or os.cpu_count() or 1)
         self.preload = sorted(preload or [])
+        self._ready = threading.Event()
         self._lock = threading.Lock()
         self._futures: dict[Any, Future] = {}
         self._proc: subprocess.Popen | None = None
         self._start()
 
     def _start(self) -> None:
+        self._ready.clear()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "generator.demo.worker", "--slots", str(self.size),
              "--preload", ",".join(self.preload)],
@@ -69,6 +71,7 @@ class WorkerPool:
         for line in proc.stdout:
             reply = json.loads(line)
             if "ready" in reply:
+                self._ready.set()
                 continue
             with self._lock:
                 future = self._futures.pop(reply["id"], None)
@@ -82,6 +85,25 @@ class WorkerPool:
                 self._proc = None
         for key, future in orphans:
             future.set_result(_died(key))
+
+    def add_preload(self, modules: set[str]) -> None:
+        """Have the worker import these too (once) before it starts the next demo."""
+        extra = sorted(set(modules) - set(self.preload))
+        if extra:
+            self.preload = sorted(set(self.preload) | set(extra))
+            self._send({"preload": extra})
+
+    def _send(self, message: dict[str, Any]) -> bool:
+        with self._lock:
+            if self._proc is None:
+                self._start()
+            proc = self._proc
+        try:
+            proc.stdin.write((json.dumps(message) + "\n").encode())
+            proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
 
     def submit(self, job: dict[str, Any]) -> Future:
         """Queue one demo run; the future resolves to the worker's reply."""
@@ -107,6 +129,8 @@ class WorkerPool:
         if proc is None:
             return
         try:
+            if not self._ready.is_set():
+                raise OSError("still importing: nothing to finish")
             proc.stdin.close()
             proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):

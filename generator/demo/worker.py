@@ -174,7 +174,11 @@ def serve(slots: int) -> None:
                     continue
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
-                pending.extend(json.loads(line) for line in lines if line.strip())
+                for message in (json.loads(line) for line in lines if line.strip()):
+                    if "preload" in message:  # more imports, before the jobs that need them
+                        warm_up(message["preload"])
+                    else:
+                        pending.append(message)
             else:
                 _reply(finish(running.pop(fd), timed_out=False))
         now = time.monotonic()
