@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the look changes: it is part of every demo's cache key.
-STYLE_VERSION = 4
+STYLE_VERSION = 5
 FIGSIZE = (6.4, 4.0)
 
 _COMMON = {
@@ -115,9 +115,16 @@ def dark_svg(light_svg: bytes) -> bytes:
     return pattern.sub(lambda m: mapping[m.group(0).lower()], text).encode("utf-8")
 
 
+# zlib level 3 writes a figure's PNG in half the time of the default 6, about 10% larger.
+PNG_COMPRESSION = 3
+
+
 def _save(fig: Any, out: Path, filename: str, kind: str) -> None:
-    metadata = {"Date": None} if kind == "svg" else {"Software": None}
-    fig.savefig(out / filename, format=kind, metadata=metadata)
+    if kind == "svg":
+        fig.savefig(out / filename, format="svg", metadata={"Date": None})
+    else:
+        fig.savefig(out / filename, format="png", metadata={"Software": None},
+                    pil_kwargs={"compress_level": PNG_COMPRESSION})
 
 
 def render(draw: Callable[[Any], Any], out: Path, name: str, size: tuple[float, float],
