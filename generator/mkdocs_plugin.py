@@ -134,9 +134,8 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
                 site, glossary = self.deferred.site, self.glossary
             else:
                 site, glossary = build_site(options, engine=self.engine, glossary=self.glossary)
-        except Exception as exc:  # a termlab bug, not an input problem: say so, no traceback
-            raise PluginError(f"termlab failed with {type(exc).__name__}: {exc} — this is a bug in "
-                              "termlab, not in your glossary; please report it with this message") from exc
+        except Exception as exc:
+            raise _bug(exc) from exc
         self.extension._index = _index(glossary)
         for problem in site.problems:
             log.warning(str(problem))
@@ -181,12 +180,15 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         they change it, render it again (through MkDocs, as any page)."""
         if self.deferred is None or page.file.src_uri not in self.generated:
             return context
-        markdown, files = self.deferred.settle(page.file.src_uri)
-        self._write(files, config, register=True)
-        if markdown is not None:
-            page.markdown, page.meta = get_data(markdown)
-            self._point_extension_at(page, page.markdown, config)
-            page.render(config, self.files)
+        try:
+            markdown, files = self.deferred.settle(page.file.src_uri)
+            self._write(files, config, register=True)
+            if markdown is not None:
+                page.markdown, page.meta = get_data(markdown)
+                self._point_extension_at(page, page.markdown, config)
+                page.render(config, self.files)
+        except Exception as exc:
+            raise _bug(exc) from exc
         return context
 
     def _write(self, files: dict[str, bytes], config, register: bool) -> None:
@@ -203,10 +205,12 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             try:
                 problems, files = self.deferred.finish()
                 self._write(files, config, register=False)
-                for problem in problems:
-                    log.warning(str(problem))
+            except Exception as exc:
+                raise _bug(exc) from exc
             finally:
                 self._end_batch()
+            for problem in problems:
+                log.warning(str(problem))
         if not self.serving and self.engine is not None:
             self.engine.close()  # a one-off build: the worker is not needed any more
             self.engine = None
@@ -232,6 +236,12 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             if path.exists():
                 server.watch(str(path))
         return server
+
+
+def _bug(exc: Exception) -> PluginError:
+    """A failure of termlab itself, not of the glossary: said so, without a traceback."""
+    return PluginError(f"termlab failed with {type(exc).__name__}: {exc} — this is a bug in termlab, "
+                       "not in your glossary; please report it with this message")
 
 
 class _WarningCounter(logging.Handler):

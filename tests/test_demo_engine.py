@@ -229,3 +229,23 @@ def test_cold_build_renders_pages_while_demos_run_and_matches_a_warm_build(proje
     assert "bad thing" in index or "placeholder {{nothing}} cannot be filled" in index
     terms = json.loads(cold["terms.json"])
     assert "0.75" in json.dumps(terms)
+
+
+def test_a_termlab_bug_while_settling_a_page_is_named_and_loses_nothing(project, caplog_mkdocs,
+                                                                          monkeypatch):
+    from generator.deferred import DeferredBuild
+
+    project.write("demos/fast.py", "def run(demo):\n    demo.metric('loss', 0.125)\n")
+    project.write("glossary/a.yaml", entry("A") + "demo: fast\n")
+    site = project.build()
+    before = _site_bytes(site)
+
+    def broken(self, src_uri):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(DeferredBuild, "settle", broken)
+    with pytest.raises(Abort):
+        project.build(force=True)
+    assert "termlab failed with KeyError: 'oops' — this is a bug in termlab" in caplog_mkdocs.text
+    assert "Traceback" not in caplog_mkdocs.text
+    assert _site_bytes(site) == before  # the published site is untouched
