@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -131,8 +132,20 @@ class WorkerPool:
         try:
             if not self._ready.is_set():
                 raise OSError("still importing: nothing to finish")
-            proc.stdin.close()
-            proc.wait(timeout=10)
+            proc.stdin.close()  # the worker stops its children and exits
+            _wait_exit(proc, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
+
+
+def _wait_exit(proc: subprocess.Popen, timeout: float) -> None:
+    """Reap ``proc`` the moment it exits (``Popen.wait(timeout)`` polls with sleeps of up to
+    50 ms, which sat at the end of every build)."""
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        if not select.select([pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(pidfd)
+    proc.wait()

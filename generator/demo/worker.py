@@ -201,6 +201,10 @@ def main() -> None:
     _reply({"ready": os.getpid(), "slots": slots})
     with contextlib.suppress(BrokenPipeError):
         serve(slots)
+        sys.stdout.flush()
+    # Nothing is left to clean up; tearing down numpy, matplotlib and the rest module by module
+    # would only keep the build waiting.
+    os._exit(0)
 
 
 if __name__ == "__main__":
