@@ -66,6 +66,24 @@ def warm_up(preload: list[str]) -> None:
     gc.enable()
 
 
+def prepare_figures() -> None:
+    """Do once what every demo would otherwise do in its own child: import what a seeded
+    generator and a saved figure need (numpy and PIL load these lazily), and build
+    mathtext's grammar, which every log-scale axis parses its tick labels with.
+    (~40 ms here; it saved 10-40 ms in each child.)"""
+    gc.disable()
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.backends.backend_svg  # noqa: F401
+    import numpy.random  # noqa: F401
+    from matplotlib import mathtext
+    from PIL import Image
+
+    Image.preinit()
+    mathtext.MathTextParser("path").parse(r"$\mathdefault{10^{-1}}$")
+    gc.freeze()
+    gc.enable()
+
+
 @dataclass
 class Running:
     """A demo child in flight."""
@@ -198,6 +216,7 @@ def main() -> None:
     args = parser.parse_args()
     slots = args.slots
     warm_up([m for m in args.preload.split(",") if m])
+    prepare_figures()
     _reply({"ready": os.getpid(), "slots": slots})
     with contextlib.suppress(BrokenPipeError):
         serve(slots)
