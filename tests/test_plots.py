@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -15,17 +17,70 @@ def _figure(draw) -> Figure:
     return fig
 
 
-@pytest.mark.parametrize(("draw", "expected"), [
-    (lambda ax: ax.plot(np.arange(5_000), np.arange(5_000)), "svg"),  # a long line is cheap text
-    (lambda ax: ax.scatter(np.arange(300), np.arange(300)), "svg"),
-    (lambda ax: ax.scatter(np.arange(2_000), np.arange(2_000)), "png"),  # a marker per point
-    (lambda ax: ax.plot(np.arange(2_000), np.arange(2_000), "o"), "png"),
-    (lambda ax: ax.contourf(*np.meshgrid(np.linspace(-3, 3, 200), np.linspace(-3, 3, 200)),
-                            np.random.default_rng(0).normal(size=(200, 200))), "png"),
-    (lambda ax: ax.imshow(np.eye(3)), "png"),  # raster data is never SVG
+def _grid(n: int = 200):
+    return np.meshgrid(np.linspace(-3, 3, n), np.linspace(-3, 3, n))
+
+
+@pytest.mark.parametrize(("draw", "kind", "rasterized"), [
+    (lambda ax: ax.plot(np.arange(5_000), np.arange(5_000)), "svg", 0),  # a long line is cheap text
+    (lambda ax: ax.scatter(np.arange(300), np.arange(300)), "svg", 0),
+    (lambda ax: ax.scatter(np.arange(300), np.arange(300), c=np.arange(300)), "svg", 0),
+    # dense layers in theme colours: drawn once per theme, as PNG
+    (lambda ax: ax.scatter(np.arange(2_000), np.arange(2_000)), "png", 0),
+    (lambda ax: ax.plot(np.arange(2_000), np.arange(2_000), "o"), "png", 0),
+    # dense colour-mapped layers look the same in both themes: one raster inside the SVG
+    (lambda ax: ax.scatter(np.arange(2_000), np.arange(2_000), c=np.arange(2_000)), "svg", 1),
+    (lambda ax: ax.contourf(*_grid(), np.random.default_rng(0).normal(size=(200, 200))), "svg", 1),
+    (lambda ax: ax.imshow(np.eye(3)), "svg", 1),  # raster data stays raster
+    (lambda ax: (ax.contourf(*_grid(), _grid()[0]), ax.scatter(np.arange(2_000), np.arange(2_000))),
+     "png", 0),
 ])
-def test_dense_or_raster_figures_become_png(draw, expected):
-    assert plots.choose_format(_figure(draw)) == expected
+def test_format_follows_what_the_figure_holds(draw, kind, rasterized):
+    form = plots.choose_format(_figure(draw))
+    assert (form.kind, len(form.rasterize)) == (kind, rasterized)
+
+
+def _dense_draw(fig):
+    """A decision map whose colour map follows the theme, with points and a legend on top."""
+    from matplotlib import rcParams
+
+    rng = np.random.default_rng(0)
+    ax = fig.subplots()
+    cmap = "RdBu_r" if rcParams["text.color"] == plots.THEMES["light"]["text.color"] else "PuOr"
+    ax.contourf(*_grid(), _grid()[0] * _grid()[1], levels=20, cmap=cmap)
+    ax.scatter(*rng.normal(size=(2, 3_000)), c=rng.integers(0, 3, 3_000), s=2, cmap="tab10")
+    ax.plot([-3, 3], [3, -3], color="C0", label="boundary")
+    ax.set_xlabel("feature 1")
+    ax.legend()
+
+
+def _rasters(svg: str) -> list[str]:
+    return re.findall(r"data:image/png;base64,\s*([A-Za-z0-9+/=\s]+)", svg)
+
+
+def test_dense_colour_mapped_layers_become_one_raster_inside_an_svg(tmp_path):
+    files = plots.render(_dense_draw, tmp_path, "dense", (4, 4))
+    assert files == {"light": "dense-light.svg", "dark": "dense-dark.svg"}
+    light = (tmp_path / files["light"]).read_text()
+    dark = (tmp_path / files["dark"]).read_text()
+    assert len(_rasters(light)) == 1 and len(_rasters(dark)) == 1  # both layers in one raster
+    assert "feature 1" in light  # text stays text
+    assert "#1f77b4" in light and "#58a6ff" in dark and "#1f77b4" not in dark
+    assert len(light) < 400_000  # a vector scatter of 3,000 markers would be ~500 KB
+    # draw() may pick its colour map from the theme, so the dark variant is drawn again
+    assert _rasters(light) != _rasters(dark)
+
+
+def test_captured_figure_reuses_its_raster_in_the_dark_variant(tmp_path):
+    fig = Figure(figsize=(4, 4))
+    with plots.matplotlib_rc("light"):
+        _dense_draw(fig)
+    files = plots.save_captured(fig, tmp_path, "captured")
+    light = (tmp_path / files["light"]).read_text()
+    dark = (tmp_path / files["dark"]).read_text()
+    assert files == {"light": "captured-light.svg", "dark": "captured-dark.svg"}
+    assert _rasters(light) == _rasters(dark) and len(_rasters(light)) == 1
+    assert "#1f77b4" in light and "#58a6ff" in dark and "#1f77b4" not in dark
 
 
 def test_dark_svg_swaps_the_palette_and_nothing_else(tmp_path):

@@ -102,7 +102,9 @@ class DemoContext:
     def figure(self, name: str, caption: str, alt: str,
                size: tuple[float, float] = plots.FIGSIZE, fmt: str = "auto"
                ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-        """Decorator: ``draw(fig)`` runs once per theme (light, dark); it must only draw."""
+        """Decorator: ``draw(fig)`` runs in the light theme, and again in the dark one when the
+        figure has raster parts (else the dark variant is the light SVG with its palette
+        swapped); it must only draw."""
         self._check_name(name, [f.name for f in self.outputs.figures], "figure")
         if not caption.strip() or not alt.strip():
             raise DemoError(f"figure '{name}' needs a caption and alt text")

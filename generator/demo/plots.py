@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 # Bump when the look changes: it is part of every demo's cache key.
-STYLE_VERSION = 5
+STYLE_VERSION = 6
 FIGSIZE = (6.4, 4.0)
 
 _COMMON = {
@@ -56,32 +57,60 @@ THEMES: dict[str, dict[str, Any]] = {
 
 
 # SVG writes every marker as its own element (~150 bytes) and every path vertex as text
-# (~25 bytes): past about 1,500 markers' worth (~250 KB), or with raster images, a figure is
-# saved as PNG, which is then smaller and faster to write.
+# (~25 bytes): past about 1,500 markers' worth (~250 KB) a figure would be huge as vector.
 SVG_MAX_POINTS = 1500
 VERTICES_PER_POINT = 6
 
 
-def choose_format(fig: Any) -> str:
-    """``svg`` for line charts and small scatters, ``png`` for dense or raster figures.
+@dataclass
+class Format:
+    """How to save a figure: ``kind`` (svg or png) and, for an SVG, the artists drawn as one
+    embedded raster inside it (dense colour-mapped layers, images)."""
 
-    Looks only at what the axes hold (``fig.findobj()`` would build every tick of every axis
-    just to count them, which cost more than saving a small figure)."""
-    if fig.images or any(ax.images for ax in fig.axes):
-        return "png"
-    markers = vertices = 0
+    kind: str
+    rasterize: list[Any] = field(default_factory=list)
+
+
+def choose_format(fig: Any) -> Format:
+    """SVG for line charts and small scatters; SVG with its dense layers rasterized when those
+    look the same in both themes; PNG for the rest.
+
+    Colour-mapped collections (``c=`` scatters, contours, meshes) and images keep their
+    colours in the dark theme, so drawn as an embedded raster they need no second drawing:
+    the dark variant is still the light SVG with its palette swapped, and text stays sharp.
+    A dense layer in theme colours (a plain scatter of many points) makes the figure a PNG,
+    drawn once per theme. Looks only at what the axes hold (``fig.findobj()`` would build
+    every tick of every axis just to count them)."""
+    vector = 0.0
+    raster: list[Any] = list(fig.images)
+    raster_weight = 0.0
     for ax in fig.axes:
+        raster += ax.images
         for collection in ax.collections:
-            offsets = len(collection.get_offsets())
-            if offsets > 1:  # one marker path stamped at each offset (a scatter)
-                markers += offsets
-            else:  # polygons drawn as they are (contours, fill_between)
-                vertices += sum(len(path.vertices) for path in collection.get_paths())
+            weight = _weight(collection)
+            if collection.get_array() is not None:
+                raster.append(collection)
+                raster_weight += weight
+            else:
+                vector += weight
         for line in ax.lines:
-            vertices += len(line.get_xdata())
-            if line.get_marker() not in (None, "None", "", " "):
-                markers += len(line.get_xdata())
-    return "png" if markers + vertices / VERTICES_PER_POINT > SVG_MAX_POINTS else "svg"
+            points = len(line.get_xdata())
+            marked = line.get_marker() not in (None, "None", "", " ")
+            vector += points / VERTICES_PER_POINT + (points if marked else 0)
+    if vector > SVG_MAX_POINTS:
+        return Format("png")
+    if vector + raster_weight > SVG_MAX_POINTS or any(ax.images for ax in fig.axes) or fig.images:
+        return Format("svg", raster)
+    return Format("svg")
+
+
+def _weight(collection: Any) -> float:
+    """Markers' worth of a collection: one per marker stamped at an offset (a scatter), or
+    its polygons' vertices (contours, fill_between)."""
+    offsets = len(collection.get_offsets())
+    if offsets > 1:
+        return offsets
+    return sum(len(path.vertices) for path in collection.get_paths()) / VERTICES_PER_POINT
 
 
 def _style(theme: str) -> dict[str, Any]:
@@ -119,8 +148,15 @@ def dark_svg(light_svg: bytes) -> bytes:
 PNG_COMPRESSION = 3
 
 
-def _save(fig: Any, out: Path, filename: str, kind: str) -> None:
-    if kind == "svg":
+def _format(fig: Any, fmt: str) -> Format:
+    """The author's format, or the one that suits ``fig`` for ``auto``."""
+    return choose_format(fig) if fmt == "auto" else Format(fmt)
+
+
+def _save(fig: Any, out: Path, filename: str, form: Format) -> None:
+    for artist in form.rasterize:  # consecutive ones become a single embedded image
+        artist.set_rasterized(True)
+    if form.kind == "svg":
         fig.savefig(out / filename, format="svg", metadata={"Date": None})
     else:
         fig.savefig(out / filename, format="png", metadata={"Software": None},
@@ -129,21 +165,24 @@ def _save(fig: Any, out: Path, filename: str, kind: str) -> None:
 
 def render(draw: Callable[[Any], Any], out: Path, name: str, size: tuple[float, float],
            fmt: str = "auto") -> dict[str, str]:
-    """Call ``draw(fig)`` and save ``name-light.svg`` / ``name-dark.svg``. An SVG's dark variant
-    is the light one with the palette swapped; a PNG (dense figures, when ``fmt`` is ``auto``)
-    is drawn a second time in the dark style."""
+    """Call ``draw(fig)`` and save ``name-light.svg`` / ``name-dark.svg``. A vector SVG's dark
+    variant is the light one with the palette swapped; a figure with raster parts (a PNG, or
+    an SVG with a dense colour-mapped layer) is drawn a second time in the dark style, since
+    ``draw`` may pick its colours, colour maps included, from the theme."""
     import matplotlib
     from matplotlib.figure import Figure
 
     files: dict[str, str] = {}
+    kind = ""
     for theme in THEMES:
         with matplotlib.rc_context(_style(theme)):
             fig = Figure(figsize=size, layout="constrained")
             draw(fig)
-            kind = choose_format(fig) if fmt == "auto" else fmt
-            filename = files[theme] = f"{name}-{theme}.{kind}"
-            _save(fig, out, filename, kind)
-        if kind == "svg":
+            form = _format(fig, fmt)
+            form.kind = kind = kind or form.kind  # both variants in the light one's format
+            filename = files[theme] = f"{name}-{theme}.{form.kind}"
+            _save(fig, out, filename, form)
+        if form.kind == "svg" and not form.rasterize:
             files["dark"] = f"{name}-dark.svg"
             (out / files["dark"]).write_bytes(dark_svg((out / filename).read_bytes()))
             break
@@ -200,19 +239,19 @@ def restyle(fig: Any, source: str, target: str) -> None:
 def save_captured(fig: Any, out: Path, name: str, fmt: str = "auto") -> dict[str, str]:
     """Save a finished (light) figure, then its dark variant (palette-swapped SVG, or the
     figure restyled and saved again for PNG)."""
-    fmt = choose_format(fig) if fmt == "auto" else fmt
-    files = {"light": f"{name}-light.{fmt}", "dark": f"{name}-dark.{fmt}"}
+    form = _format(fig, fmt)
+    files = {"light": f"{name}-light.{form.kind}", "dark": f"{name}-dark.{form.kind}"}
     fig.patch.set_alpha(0)
     for ax in fig.axes:
         ax.patch.set_alpha(0)
     with matplotlib_rc("light"):
-        _save(fig, out, files["light"], fmt)
-    if fmt == "svg":
+        _save(fig, out, files["light"], form)
+    if form.kind == "svg":
         (out / files["dark"]).write_bytes(dark_svg((out / files["light"]).read_bytes()))
     else:
         restyle(fig, "light", "dark")
         with matplotlib_rc("dark"):
-            _save(fig, out, files["dark"], fmt)
+            _save(fig, out, files["dark"], form)
     return files
 
 
