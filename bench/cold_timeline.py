@@ -70,6 +70,18 @@ def _instrument() -> None:
 
     pool.WorkerPool._start = started
 
+    from generator.demo import engine
+
+    wait = engine.DemoBatch.wait
+
+    def waits(self, invocations):
+        if invocations & self.pending and not getattr(self, "_marked", False):
+            self._marked = True
+            mark("pages that need no demo done: the build first waits for a demo")
+        return wait(self, invocations)
+
+    engine.DemoBatch.wait = waits
+
     class Demos(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             if "termlab: [" in record.getMessage() or "demos" in record.getMessage():
