@@ -108,8 +108,10 @@ def test_flooded_output_is_truncated(demos):
 
 def test_demo_runs_in_a_scratch_directory_with_a_scrubbed_environment(demos, monkeypatch):
     monkeypatch.setenv("TERMLAB_SECRET_TOKEN", "hunter2")
-    demos.write("demos/env.py", "import os\ndef run(demo):\n"
+    demos.write("demos/env.py", "import os, tempfile\ndef run(demo):\n"
                 "    open('scratch.txt', 'w').write('x')\n"
+                "    with tempfile.TemporaryDirectory() as tmp:\n"
+                "        open(os.path.join(tmp, 't.txt'), 'w').write('x')\n"
                 "    demo.claim('no secret', 'TERMLAB_SECRET_TOKEN' not in os.environ)\n"
                 "    demo.claim('one BLAS thread', os.environ.get('OPENBLAS_NUM_THREADS') == '1')\n")
     (r,) = run_all(demos, ["env"]).values()

@@ -81,6 +81,7 @@ def _run(job: dict[str, Any]) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024 * 1024,) * 2)
     scratch = job.get("scratch") or tempfile.mkdtemp(prefix="termlab-demo-")
     os.chdir(scratch)
+    tempfile.tempdir = os.environ["TMPDIR"] = scratch  # temporary files go there too
     sys.path.insert(0, str(demos_dir))
     guard = WriteGuard((out, Path(scratch)))
     path = Path(job["path"])
