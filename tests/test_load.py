@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import entry
 
@@ -137,3 +139,42 @@ def test_categories_file_problems(project):
     project.write("glossary/_categories.yaml", "ml: {name: ML, order: one, description: d}\n")
     assert "glossary/_categories.yaml:1: ml.order: expected an integer, got text" in \
         project.problems()
+
+
+def test_precompiled_validators_are_current_and_agree_with_the_schemas():
+    """The validators generated ahead of time (generator/validators) match their schemas,
+    and judge real and broken entries exactly as a validator compiled from the schema does."""
+    import fastjsonschema
+
+    from generator.load import schema, schema_text
+    from generator.validators import SCHEMAS, precompiled
+    from generator.yamlnodes import YamlProblem
+    from generator.yamlnodes import load as load_yaml
+
+    for name in SCHEMAS:
+        assert precompiled(name, schema_text(name)) is not None, (
+            f"generator/schema/{name}.schema.json changed: run `python -m generator.validators`")
+    assert precompiled("term", schema_text("term") + "\n") is None  # a changed schema is compiled
+
+    fresh, ahead = fastjsonschema.compile(schema("term")), precompiled("term", schema_text("term"))
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / "glossary").glob("[!_]*.yaml"))
+    files += sorted((root / "tests" / "corpus").glob("*/files/glossary/[!_]*.yaml"))
+    samples = []
+    for path in files:
+        try:
+            samples.append(load_yaml(path).data)
+        except YamlProblem:
+            continue  # not YAML at all: the schema is never asked
+
+    def verdict(validate, data):
+        try:
+            validate(data)
+        except fastjsonschema.JsonSchemaException as exc:
+            return f"invalid: {exc.message}"
+        return "valid"
+
+    judged = [(verdict(ahead, d), verdict(fresh, d)) for d in samples if isinstance(d, dict)]
+    assert len(judged) > 40
+    assert {a for a, _ in judged} >= {"valid"} and any(a != "valid" for a, _ in judged)
+    assert all(a == b for a, b in judged)
