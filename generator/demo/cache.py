@@ -10,7 +10,7 @@ import platform
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -124,10 +124,17 @@ def external_imports(paths: set[Path], demos_dir: Path) -> set[str]:
     return found
 
 
-def _module_files(base: Path, dotted: list[str]) -> list[Path]:
+def _module_files(base: Path, dotted: Iterable[str]) -> list[Path]:
+    """The files under ``base`` that importing each dotted name runs."""
+    try:
+        here = set(os.listdir(base))
+    except OSError:
+        return []
     files = []
     for name in dotted:
         parts = name.split(".")
+        if parts[0] not in here and f"{parts[0]}.py" not in here:
+            continue  # not a local module (numpy, matplotlib, ...): no need to look further
         for i in range(1, len(parts) + 1):  # a.b.c needs a/__init__, a/b/__init__, a/b/c
             stem = base.joinpath(*parts[:i])
             for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
