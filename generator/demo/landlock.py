@@ -65,7 +65,10 @@ def restrict_writes(folders: list[Path]) -> bool:
         return False
     try:
         for folder in folders:
-            fd = os.open(folder, _O_PATH | os.O_CLOEXEC)
+            try:
+                fd = os.open(folder, _O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue  # not there (no /proc in a chroot, say): nothing to allow
             try:
                 rule = _PathBeneathAttr(rights, fd)
                 if syscall(_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),
