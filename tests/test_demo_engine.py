@@ -119,6 +119,16 @@ def test_demo_runs_in_a_scratch_directory_with_a_scrubbed_environment(demos, mon
     assert not (demos.root / "scratch.txt").exists() and not (demos.demos / "scratch.txt").exists()
 
 
+def test_global_random_generators_are_seeded_so_reruns_give_the_same_numbers(demos):
+    demos.write("demos/draws.py", "import random\nimport numpy as np\ndef run(demo):\n"
+                "    demo.metric('numpy_global', np.random.rand())\n"
+                "    demo.metric('python_global', random.random())\n")
+    first = run_all(demos, ["draws"])["draws"]
+    again = run_all(demos, ["draws"], force=True)["draws"]  # a new worker process
+    assert not again.cached
+    assert [m.value for m in first.metrics] == [m.value for m in again.metrics]
+
+
 def test_cache_hits_and_helper_edits_rerun_exactly_the_importers(demos):
     demos.write("demos/plain.py", "def run(demo):\n    demo.metric('one', 1)\n")
     first = run_all(demos, ["good", "plain"])

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import numbers
+import random
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -95,7 +96,12 @@ class DemoContext:
         self.out = out
         self.options = dict(options or {})
         self.demo_file = demo_file
-        self.rng = np.random.default_rng(seed_for(name, self.options))
+        seed = seed_for(name, self.options)
+        self.rng = np.random.default_rng(seed)
+        # Code that draws from numpy's or Python's global generators (an unchanged gallery
+        # script, say) gets the same numbers on every run too.
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
         self.outputs = Outputs()
 
     # -- figures -------------------------------------------------------------------------
