@@ -129,6 +129,16 @@ def test_global_random_generators_are_seeded_so_reruns_give_the_same_numbers(dem
     assert [m.value for m in first.metrics] == [m.value for m in again.metrics]
 
 
+def test_demos_start_longest_first_by_the_last_builds_timings(demos):
+    for name in ("quick", "slow", "middling", "new"):
+        demos.write(f"demos/{name}.py", "def run(demo):\n    pass\n")
+    (demos.root / ".cache").mkdir()
+    (demos.root / ".cache" / "build-report.json").write_text(json.dumps(
+        {"quick": {"seconds": 0.1}, "slow": {"seconds": 3.0}, "middling": {"seconds": 1.0}}))
+    finished = list(run_all(demos, ["quick", "slow", "middling", "new"], jobs=1))
+    assert finished == ["new", "slow", "middling", "quick"]  # never timed: could be the longest
+
+
 def test_cache_hits_and_helper_edits_rerun_exactly_the_importers(demos):
     demos.write("demos/plain.py", "def run(demo):\n    demo.metric('one', 1)\n")
     first = run_all(demos, ["good", "plain"])

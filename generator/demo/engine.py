@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from ..model import DemoSpec, Glossary
 from ..problems import Problem
 from .cache import DemoCache, demo_key, external_imports, local_imports
 from .context import Claim, FigureInfo, Metric
+
+REPORT = "build-report.json"
 
 log = logging.getLogger("mkdocs.plugins.termlab.demos")
 
@@ -141,6 +144,10 @@ class DemoEngine:
         if not todo:
             return batch
         self.plan_preload({inv: spec for inv, _, spec, _ in todo}, demos_dir)
+        # Longest first, by the last build's timings (unknown ones first of all): the build
+        # then does not end with one long demo running alone on an otherwise idle machine.
+        last = _last_seconds(self.cache.directory)
+        todo.sort(key=lambda item: -last.get(item[0], math.inf))
         pool = self.pool
         for inv, key, spec, t in todo:
             scratch = self.cache.scratch(key)
@@ -294,11 +301,20 @@ def finish_demos(glossary: Glossary, by_inv: dict[str, DemoResult], options: Any
     return results, problems
 
 
+def _last_seconds(cache_dir: Path) -> dict[str, float]:
+    """How long each demo ran, by invocation, as the last build reported it."""
+    try:
+        report = json.loads((cache_dir / REPORT).read_text())
+        return {inv: float(r["seconds"]) for inv, r in report.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
 def _write_report(cache_dir: Path, results: dict[str, DemoResult]) -> None:
     """Timings live here, never on pages (they would break byte-identical builds)."""
     report = {inv: {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds, "cached": r.cached,
                     "failed": bool(r.error)} for inv, r in sorted(results.items())}
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / "build-report.json.tmp"
+    tmp = cache_dir / f"{REPORT}.tmp"
     tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(cache_dir / "build-report.json")
+    tmp.replace(cache_dir / REPORT)
