@@ -20,6 +20,7 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
+_TOO_DEEP = f"YAML is nested too deeply (limit {MAX_DEPTH} levels)"
 
 
 class YamlProblem(Exception):
@@ -63,6 +64,8 @@ def parse(text: str) -> Document:
     try:
         node = yaml.compose(text, Loader=_loader_for(text))
     except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in (exc.problem or ""):  # libyaml >= 0.2.6 (PyYAML 6.0.4) has its own limit
+            raise YamlProblem(_too_deep_line(text), _TOO_DEEP) from None
         mark = exc.problem_mark or exc.context_mark
         # An unclosed bracket or quote fails where the parser gives up (often the end of the
         # file); the author has to fix the line where it was opened.
@@ -74,12 +77,31 @@ def parse(text: str) -> Document:
     except yaml.YAMLError as exc:
         raise YamlProblem(1, f"malformed YAML: {exc}") from None
     except RecursionError:
-        raise YamlProblem(1, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)") from None
+        raise YamlProblem(1, _TOO_DEEP) from None
     if node is None:
         raise YamlProblem(1, "file is empty; an entry needs at least term, summary, body and category")
     lines: dict[tuple, int] = {}
     data = _Walker(lines).walk(node, (), 0)
     return Document(data, lines, text)
+
+
+def _too_deep_line(text: str) -> int:
+    """The line of the first collection nested deeper than MAX_DEPTH (as the walker counts).
+
+    Reads parser events only, which nest no recursion, up to that collection."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH + 1:
+                    return event.start_mark.line + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return mark.line + 1 if mark else 1
+    return 1
 
 
 def _loader_for(text: str) -> type:
@@ -152,7 +174,7 @@ class _Walker:
                               "YAML aliases (*name) are not allowed in entries; write the value out")
         self.seen.add(id(node))
         if depth > MAX_DEPTH:
-            raise YamlProblem(line, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)")
+            raise YamlProblem(line, _TOO_DEEP)
         lines.setdefault(path, line)
         if type(node) is yaml.MappingNode:
             result: dict[Any, Any] = {}
