@@ -19,7 +19,8 @@ T0 = time.monotonic()
 
 
 def mark(what: str) -> None:
-    print(f"{time.monotonic() - T0:6.3f} s  {what}", flush=True)
+    cpu = time.process_time()
+    print(f"{time.monotonic() - T0:6.3f} s  (build process CPU {cpu:5.2f} s)  {what}", flush=True)
 
 
 def main() -> None:
