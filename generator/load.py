@@ -226,6 +226,7 @@ def _make_term(term_id: str, path: Path, rel: str, doc: Document, demos_dir: Pat
         key_concepts=texts("key_concepts"),
         example=str(ok.get("example", "")),
         analogy=str(ok.get("analogy", "")),
+        levels={k: str(v) for k, v in ok.get("levels", {}).items()},
         questions=[Question(str(q["q"]), str(q["a"])) for q in ok.get("questions", [])],
         references=[
             Reference(title=r["title"], authors=tuple(r["authors"]), year=r["year"],

@@ -21,7 +21,7 @@ from .markdown_ext import TermlabExtension
 log = get_plugin_logger("termlab")
 
 REQUIRED_EXTENSIONS = ("attr_list", "md_in_html", "admonition", "pymdownx.details", "tables",
-                       "toc", "pymdownx.superfences")
+                       "toc", "pymdownx.superfences", "pymdownx.tabbed")
 ASSETS = ("termlab.css", "termlab.js")
 
 
@@ -71,6 +71,8 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         for name in REQUIRED_EXTENSIONS:
             if name not in names:
                 config.markdown_extensions.append(name)
+        # Material styles only the "alternate" tab markup; keep a site's own tabbed settings.
+        config.mdx_configs.setdefault("pymdownx.tabbed", {}).setdefault("alternate_style", True)
         config.markdown_extensions.append(self.extension)
         try:
             self._prepare_demos(config)

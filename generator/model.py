@@ -68,6 +68,7 @@ class Term:
     key_concepts: list[str] = field(default_factory=list)
     example: str = ""
     analogy: str = ""
+    levels: dict[str, str] = field(default_factory=dict)  # "basic" and/or "formal" (Markdown)
     questions: list[Question] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
     demo: DemoSpec | None = None

@@ -14,7 +14,7 @@ import jinja2
 
 from .model import Glossary, Question, Term
 from .problems import Problem
-from .resolve import locate, text_fields
+from .resolve import field_label, locate, text_fields
 from .safety import attribute_text, escape_markdown_html, escape_text, title_text
 from .textscan import PLACEHOLDER, iter_placeholders
 
@@ -149,7 +149,7 @@ def placeholder_problems(term: Term, metrics: Mapping[str, str] | None) -> list[
                    f"its demo has no metric '{name}' (it has: {', '.join(metrics) or 'none'})")
             problems.append(Problem(term.where, locate(term, path, "{{"),
                                     f"placeholder {{{{{name}}}}} cannot be filled: {why}",
-                                    path[0]))
+                                    field_label(path)))
     return problems
 
 
@@ -305,6 +305,7 @@ def _with_metrics(term: Term, metrics: Mapping[str, str]) -> Term:
         body=fill_metrics(term.body, metrics),
         example=fill_metrics(term.example, metrics),
         analogy=fill_metrics(term.analogy, metrics),
+        levels={k: fill_metrics(v, metrics) for k, v in term.levels.items()},
         key_concepts=[fill_metrics(k, metrics) for k in term.key_concepts],
         questions=[Question(fill_metrics(q.q, metrics), fill_metrics(q.a, metrics))
                    for q in term.questions],

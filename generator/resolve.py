@@ -22,11 +22,18 @@ def text_fields(term: Term) -> Iterator[tuple[tuple, str]]:
     yield ("body",), term.body
     yield ("example",), term.example
     yield ("analogy",), term.analogy
+    for level, text in term.levels.items():
+        yield ("levels", level), text
     for i, text in enumerate(term.key_concepts):
         yield ("key_concepts", i), text
     for i, q in enumerate(term.questions):
         yield ("questions", i, "q"), q.q
         yield ("questions", i, "a"), q.a
+
+
+def field_label(path: tuple) -> str:
+    """How messages name a text field: ``body``, ``levels.basic``, ``questions`` (not the index)."""
+    return path[0] if len(path) == 1 or isinstance(path[1], int) else f"{path[0]}.{path[1]}"
 
 
 def locate(term: Term, path: tuple, needle: str) -> int:
@@ -113,21 +120,22 @@ def resolve(loaded: Loaded) -> Glossary:
                         backlinks[target].add(term.id)
             setattr(term, fieldname, resolved)
         for path, text in text_fields(term):
+            field = field_label(path)
             for name, _label, _offset in iter_wikilinks(text):
                 target = find(name)
                 if target is None:
                     problems.append(Problem(where, locate(term, path, f"[[{name}"),
                                             f"unknown term '[[{name}]]'"
-                                            f"{did_you_mean(name, all_names)}", path[0]))
+                                            f"{did_you_mean(name, all_names)}", field))
                 elif target != term.id and target in backlinks:
                     backlinks[target].add(term.id)
             if text.lstrip().startswith(SCAFFOLD_TODO):
                 problems.append(Problem(where, term.line(*path), "still holds the TODO written by "
-                                        "`termlab new`; replace it with the real text", path[0]))
+                                        "`termlab new`; replace it with the real text", field))
             for url, _offset in unsafe_urls(text):
                 problems.append(Problem(where, locate(term, path, url),
                                         f"unsafe URL '{url[:60]}' refused; use an http(s) link",
-                                        path[0]))
+                                        field))
 
     def by_name(ids) -> list[str]:
         return sorted(ids, key=lambda i: (terms[i].term.casefold(), i))

@@ -12,6 +12,11 @@ term: {json.dumps(name)}
 category: {category}
 summary: >-
   TODO: one or two sentences that say what {name} is.
+levels:
+  basic: >-
+    TODO: the same idea for a newcomer, in plain words and without formulas.
+  formal: >-
+    TODO: the precise definition, with math ($...$).
 body: |
   TODO: the long explanation in Markdown. Link other terms with [[overfitting]] or
   [[regularization|shown text]]; write math as $\\lambda$ or $$...$$.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,6 +98,9 @@ class Project:
 
     def html(self, rel: str) -> str:
         return (self.root / "site" / rel).read_text("utf-8")
+
+    def json(self, rel: str) -> Any:
+        return json.loads(self.html(rel))
 
 
 @pytest.fixture

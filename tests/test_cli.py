@@ -34,12 +34,13 @@ def test_new_scaffolds_an_entry_that_passes_once_filled_in(project, capsys):
     capsys.readouterr()
     assert main(["--root", str(project.root), "check"]) == 1  # the TODOs are reported
     err = capsys.readouterr().err
-    for field in ("summary", "body", "references"):
+    for field in ("summary", "levels.basic", "levels.formal", "body", "references"):
         assert re.search(rf"glossary/label-smoothing.yaml:\d+: {field}: still holds the TODO", err), field
     text = path.read_text()
     text = text.replace("TODO: one or two sentences that say what Label smoothing is.",
                         "Softens one-hot targets so a classifier is not pushed to certainty.")
     text = re.sub(r"body: \|\n(  .*\n)+", "body: |\n  Mixes the one-hot target with a uniform one.\n", text)
+    text = re.sub(r"levels:\n(  .*\n)+", "levels:\n  basic: Tells the model not to be too sure.\n", text)
     text = text.replace('"TODO: title of the primary source"', '"Rethinking the Inception Architecture"')
     text = text.replace('["TODO Author"]', '["Christian Szegedy"]').replace("year: 2000", "year: 2016")
     text = text.replace("https://doi.org/TODO", "https://arxiv.org/abs/1512.00567")

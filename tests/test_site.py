@@ -20,6 +20,9 @@ def site(project):
                  related=["dropout"], tags=["generalization"],
                  key_concepts=["Training vs validation error"],
                  example="A degree-15 polynomial.", analogy="Memorising the exam answers.",
+                 levels={"basic": "Learning the examples by heart instead of the rule.",
+                         "formal": "Training risk $\\hat R(f)$ far below the true risk $R(f)$; "
+                                   "see [[loss-function]]."},
                  questions=[{"q": "What is it?", "a": "Fitting noise."}],
                  references=[{"title": "The Problem of Overfitting", "authors": ["D. M. Hawkins"],
                               "year": 2004, "venue": "J. Chem. Inf. Comput. Sci.",
@@ -44,6 +47,23 @@ def test_term_page_has_every_section(site):
     assert "Memorising the exam answers." in html
     assert 'display="block"' in html
     assert "D. M. Hawkins (2004)" in html and 'href="https://doi.org/10.1021/ci0342472"' in html
+
+
+def test_levels_are_tabs_after_the_lead(site):
+    html = site.html("terms/overfitting/index.html")
+    tabs = re.search(r'<div class="tabbed-set tabbed-alternate".*?</div>\s*</div>', html, re.S)
+    assert tabs, "the levels are one Material tab set"
+    block = tabs.group(0)
+    assert block.index("In plain words") < block.index("Precisely")
+    assert "Learning the examples by heart" in block and "<math" in block
+    assert 'href="../loss-function/"' in block  # [[links]] work inside levels
+    assert html.index("termlab-lead") < tabs.start() < html.index('<h2 id="understanding-overfitting"')
+    index = site.json("terms.json")
+    levels = next(t for t in index["terms"] if t["id"] == "overfitting")["levels"]
+    assert levels["basic"] == "Learning the examples by heart instead of the rule."
+    assert set(levels) == {"basic", "formal"}
+    assert next(t for t in index["terms"] if t["id"] == "dropout")["levels"] == {}
+    assert "tabbed-set" not in site.html("terms/dropout/index.html")
 
 
 def test_backlinks_and_category_pages(site):
@@ -81,13 +101,14 @@ def test_hostile_text_is_escaped(project):
                  references=[{"title": "<b onclick=x>T</b>", "authors": ["<s>A</s>"], "year": 2000,
                               "venue": "<script>v</script>", "url": "https://e.org/a b(c)"}],
                  key_concepts=["<iframe src=z>"], example="<svg onload=alert(4)>",
-                 analogy="<style>body{}</style>")
+                 analogy="<style>body{}</style>",
+                 levels={"basic": "<object data=x>", "formal": '<a href="x" onclick="alert(5)">f</a>'})
     project.build()
     html = project.html("terms/x/index.html")
     article = html[html.find("<article"):html.find("</article>")]
     assert "<script>alert" not in article and "<img src=x" not in article
     assert "<b onmouseover" not in article and "<i>alias" not in article
-    for bad in ("<script", "<img", "<iframe", "<svg", "<style", "<b onclick", "<s>"):
+    for bad in ("<script", "<img", "<iframe", "<svg", "<style", "<b onclick", "<s>", "<object"):
         assert bad not in article, bad
     assert not re.search(r"<[a-z][^>]*\son[a-z]+=", article)  # no tag carries an event handler
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in article

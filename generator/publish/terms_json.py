@@ -32,12 +32,15 @@ def terms_index(glossary: Glossary, demos: Mapping[str, Any], site_url: str = ""
                                   for c in result.claims]
                 demo["metrics"] = [{"name": m.name, "label": m.label, "value": m.value,
                                     "display": m.display} for m in result.metrics]
-        summary = result and not result.error and _fill(term.summary, result) or term.summary
+        ok = result is not None and not result.error
+        summary = _fill(term.summary, result) if ok else term.summary
+        levels = {k: plain(_fill(v, result) if ok else v) for k, v in term.levels.items()}
         terms.append({
             "id": tid,
             "name": term.term,
             "aliases": term.aliases,
             "summary": plain(summary),
+            "levels": levels,
             "url": url,
             "category": {"id": term.category, "name": category.name if category else term.category},
             "tags": term.tags,

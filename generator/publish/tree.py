@@ -39,6 +39,7 @@ markdown_extensions:
   - toc: {{permalink: true}}
   - pymdownx.details
   - pymdownx.superfences
+  - pymdownx.tabbed: {{alternate_style: true}}
   - termlab
 """
 
