@@ -17,7 +17,8 @@ from generator.problems import Problem
 
 FIELDS = ["term", "summary", "body", "category", "aliases", "tags", "related", "see_also",
           "prerequisites", "demo", "references", "key_concepts", "example", "analogy", "questions",
-          "levels", "basic", "formal", "redirect_from", "title", "authors", "year", "url", "venue", "q", "a", "name", "timeout"]
+          "levels", "basic", "formal", "redirect_from", "title", "authors", "year", "url", "venue",
+          "q", "a", "name", "timeout"]
 NAMES = ["a", "b", "A", "c", "machine-learning", "deep-learning", "x y", "bs", "B s", "[[a]]", ""]
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),

@@ -82,6 +82,35 @@ def test_former_ids_and_aliases_redirect(published):
         assert f'url=../{target}/"' in html
 
 
+def test_mkdocstrings_site_imports_the_inventory(published, tmp_path, caplog_mkdocs):
+    """An mkdocstrings (autorefs) site imports objects.inv with ``domains: [std]``: its
+    ``[text][name]`` cross-references then link to term pages, by name or alias (exact case)."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import Abort
+
+    other = tmp_path / "autorefs"
+    (other / "docs").mkdir(parents=True)
+    inventory = (published.root / "site" / "objects.inv").as_uri()
+    (other / "mkdocs.yml").write_text(
+        "site_name: Autorefs\ntheme: {name: material}\nplugins:\n  - mkdocstrings:\n"
+        "      handlers:\n        python:\n          inventories:\n"
+        f"            - url: {inventory}\n              base_url: https://glossary.example/\n"
+        "              domains: [std]\n")
+    (other / "docs" / "index.md").write_text(
+        "# Notes\n\nWe use [Dropout][] and [an L2 penalty][L2 penalty] with [BN][].\n")
+    build(load_config(str(other / "mkdocs.yml"), strict=True, site_dir=str(other / "site")))
+    html = (other / "site" / "index.html").read_text()
+    links = re.findall(r'<a class="autorefs autorefs-external" href="([^"]+)">([^<]+)</a>', html)
+    assert links == [("https://glossary.example/terms/dropout/", "Dropout"),
+                     ("https://glossary.example/terms/l2-regularization/", "an L2 penalty"),
+                     ("https://glossary.example/terms/batch-normalization/", "BN")]
+    (other / "docs" / "index.md").write_text("# Notes\n\n[Dropotu][]\n")
+    with pytest.raises(Abort):
+        build(load_config(str(other / "mkdocs.yml"), strict=True, site_dir=str(other / "site")))
+    assert "Dropotu" in caplog_mkdocs.text
+
+
 def test_a_second_mkdocs_site_links_to_this_one(published, tmp_path, caplog_mkdocs):
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
