@@ -19,6 +19,7 @@ from .safety import attribute_text, escape_markdown_html, escape_text, title_tex
 from .textscan import PLACEHOLDER, iter_placeholders
 
 MORE_IN_CATEGORY = 8
+PATH_PAGE = "path/index.md"
 
 
 @dataclass
@@ -222,6 +223,7 @@ class SiteRenderer:
             site.pages[f"terms/{stem}/index.md"] = self.broken_page(stem)
         site.pages["index.md"] = self.index_page()
         site.pages["categories/index.md"] = self.categories_page()
+        site.pages[PATH_PAGE] = self.path_page()
         for cid in self.glossary.categories:
             site.pages[f"categories/{cid}/index.md"] = self.category_page(cid)
         return site
@@ -233,6 +235,8 @@ class SiteRenderer:
             return self.index_page()
         if src_uri == "categories/index.md":
             return self.categories_page()
+        if src_uri == PATH_PAGE:
+            return self.path_page()
         if len(parts) == 3 and parts[2] == "index.md":
             if parts[0] == "terms" and parts[1] in self.glossary.terms:
                 return self.term_page(parts[1])
@@ -276,6 +280,15 @@ class SiteRenderer:
             count=len(terms), categories=g.categories, letters=sorted(letters.items()),
             problems=g.problems + self.problems, link=self.link, summary=self.summary)
 
+    def path_page(self) -> str:
+        terms = self.glossary.terms
+        prerequisites = {tid: [p for p in t.prerequisites if p in terms] for tid, t in terms.items()}
+        stages = [sorted(stage, key=lambda t: (terms[t].term.casefold(), t))
+                  for stage in learning_stages(self.glossary.learning_order, prerequisites)]
+        return self.env.get_template("path.md.j2").render(
+            stages=stages, count=len(terms),
+            prerequisites=prerequisites, link=self.link, summary=self.summary)
+
     def categories_page(self) -> str:
         return self.env.get_template("categories.md.j2").render(
             categories=list(self.glossary.categories.values()), members=self.glossary.members)
@@ -284,6 +297,21 @@ class SiteRenderer:
         return self.env.get_template("category.md.j2").render(
             category=self.glossary.categories[cid], ids=self.glossary.members[cid],
             link=self.link, summary=self.summary)
+
+
+def learning_stages(order: list[str], prerequisites: Mapping[str, list[str]]) -> list[list[str]]:
+    """Terms grouped by prerequisite depth: stage 1 needs nothing, stage k+1 builds on stage k
+    at most. ``order`` is topological; terms left out of it (a prerequisite cycle, reported as a
+    problem) come last."""
+    depth: dict[str, int] = {}
+    for tid in order:
+        depth[tid] = 1 + max((depth.get(p, 0) for p in prerequisites[tid]), default=-1)
+    last = max(depth.values(), default=-1) + 1
+    stages: list[list[str]] = [[] for _ in range(last + 1)]
+    for tid in order:
+        stages[depth[tid]].append(tid)
+    stages[last] = sorted(set(prerequisites) - set(depth))
+    return [s for s in stages if s]
 
 
 def _neighbours(members: list[str], tid: str, n: int) -> list[str]:

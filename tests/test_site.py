@@ -74,6 +74,26 @@ def test_backlinks_and_category_pages(site):
     assert "Many-layered networks." in cat and "Randomly zeroes units" in cat
 
 
+def test_learning_path_puts_each_term_after_what_it_builds_on(site):
+    html = site.html("path/index.html")
+    first, second = html.index('id="stage-1"'), html.index('id="stage-2"')
+    assert "Stage 1: start here" in html and "Stage 3" not in html
+    assert first < html.index(">Dropout<", first) < html.index(">Loss function<", first) < second
+    item = html[html.index(">Overfitting<", second):]
+    item = item[:item.index("</li>")]
+    assert "Fitting noise" in item and "Builds on" in item and 'href="../terms/loss-function/"' in item
+    nav_item = r'href="path/"[^>]*>\s*<span class="md-ellipsis">\s*Learning path'
+    assert re.search(nav_item, site.html("index.html"))
+
+
+def test_learning_stages_group_by_prerequisite_depth():
+    from generator.render import learning_stages
+
+    prereqs = {"a": [], "b": ["a"], "c": ["a", "b"], "d": [], "x": ["y"], "y": ["x"]}
+    assert learning_stages(["a", "d", "b", "c"], prereqs) == [["a", "d"], ["b"], ["c"], ["x", "y"]]
+    assert learning_stages([], {}) == []
+
+
 def test_home_is_an_a_to_z_index(site):
     home = site.html("index.html")
     assert 'id="letter-d"' in home and 'id="letter-o"' in home
