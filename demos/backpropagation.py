@@ -123,7 +123,8 @@ def run(demo) -> None:
         ax.plot([n_params], [fd_passes], "*", color="C3", ms=13, label=f"this net, counted ({n_params} parameters)")
         ax.plot([n_params], [backprop_passes], "*", color="C3", ms=13)
         plotting.plain_log_axis(ax.xaxis, [30, 100, 300, 1000, 3000, 10000, 30000, 100000], fmt="{:,.0f}")
-        plotting.plain_log_axis(ax.yaxis, [1, 10, 100, 1000, 10000, 100000], fmt="{:,.0f}")
+        plotting.plain_log_axis(ax.yaxis, [1, 3, 10, 100, 1000, 10000, 100000], fmt="{:,.0f}")
+        ax.set_ylim(bottom=1.0)
         ax.set_xlabel("number of parameters")
         ax.set_ylabel("cost in forward passes")
         ax.set_title("Cost of one gradient")
@@ -148,7 +149,7 @@ def run(demo) -> None:
         ax.set_xlabel("finite-difference step h (smaller →)")
         ax.set_ylabel("relative difference to backprop")
         ax.set_title("Truncation error, then rounding error")
-        ax.legend()
+        ax.legend(loc="upper center")
 
     # ---- metrics and claims
     demo.metric("n_params", n_params, label="Parameters of the 2-16-16-1 net", fmt=".0f")
@@ -171,8 +172,8 @@ def run(demo) -> None:
     demo.metric("best_h", STEP_SIZES[i_best], label="Step h with the smallest finite-difference error",
                 fmt=".0e")
     demo.metric("best_h_rel_err", fd_err[i_best], label="Relative error at the best h", fmt=".1e")
-    demo.metric("largest_h_rel_err", fd_err[0], label=f"Relative error at h = {STEP_SIZES[0]:g}", fmt=".1e")
-    demo.metric("smallest_h_rel_err", fd_err[-1], label=f"Relative error at h = {STEP_SIZES[-1]:.0e}", fmt=".1e")
+    demo.metric("largest_h_rel_err", fd_err[0], label=f"Relative error at h = {STEP_SIZES[0]:g}", fmt=".2g")
+    demo.metric("smallest_h_rel_err", fd_err[-1], label=f"Relative error at h = {STEP_SIZES[-1]:.0e}", fmt=".2g")
     demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| probability", fmt=".1e")
 
     demo.claim(

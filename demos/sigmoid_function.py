@@ -148,7 +148,7 @@ def run(demo) -> None:
         plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
         ax.set_xticks(depths[::1])
         ax.set_xlabel("hidden layers")
-        ax.set_ylabel("‖∂L/∂W₁‖ / ‖∂L/∂W_out‖")
+        ax.set_ylabel("first-layer ÷ output-layer gradient")
         ax.set_title("Stacked sigmoids shrink the gradient")
         ax.legend(fontsize="small")
 
