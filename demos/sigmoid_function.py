@@ -1,0 +1,205 @@
+"""The sigmoid function: logistic regression with an ONNX Sigmoid node, the sigmoid's slope
+(at most 1/4, at z = 0), and the vanishing gradient through stacked sigmoid layers."""
+
+from __future__ import annotations
+
+import numpy as np
+from demolib import datasets, deepnets, nets, plotting
+from matplotlib.ticker import LogLocator
+
+TRUE_W, TRUE_B = 2.0, -0.5  # the data's true log-odds: 2 x - 0.5
+DEPTHS = tuple(range(1, 13))
+
+
+def _newton_logistic(x: np.ndarray, y: np.ndarray, iters: int = 25) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood logistic regression ``P(y=1) = sigmoid(w x + b)`` by Newton's method.
+
+    Returns ``(theta, cov)`` with ``theta = (w, b)`` and ``cov`` the inverse of the Hessian of the
+    negative log-likelihood at the optimum (the usual large-sample covariance of the estimate).
+    """
+    A = np.column_stack([x, np.ones_like(x)])
+    theta = np.zeros(2)
+    for _ in range(iters):
+        p = nets.sigmoid(A @ theta)
+        grad = A.T @ (p - y)
+        hess = (A * (p * (1.0 - p))[:, None]).T @ A
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.max(np.abs(step)) < 1e-12:
+            break
+    p = nets.sigmoid(A @ theta)
+    hess = (A * (p * (1.0 - p))[:, None]).T @ A
+    return theta, np.linalg.inv(hess)
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    n = int(opts.get("n", 300))
+    n_inits = int(opts.get("inits", 3))
+
+    # ---- logistic regression: y ~ Bernoulli(sigmoid(2x - 0.5)), x uniform on [-3, 3]
+    x = rng.uniform(-3.0, 3.0, n)
+    y = (rng.random(n) < nets.sigmoid(TRUE_W * x + TRUE_B)).astype(np.int64)
+    theta, cov = _newton_logistic(x, y)
+    se = np.sqrt(np.diag(cov))
+    z_scores = (theta - np.array([TRUE_W, TRUE_B])) / se
+
+    # Exported as Gemm -> Sigmoid (a net with no hidden layer and a sigmoid head).
+    model = deepnets.Net([np.array([[theta[0]]])], [np.array([theta[1]])], "identity")
+    sess = demo.onnx("logistic_regression", demo.make_model(
+        deepnets.export_net(model, head="sigmoid", name="logistic_regression")))
+
+    def prob(inputs: np.ndarray) -> np.ndarray:
+        return sess.run(None, {"x": inputs.reshape(-1, 1).astype(np.float32)})[0][:, 0].astype(np.float64)
+
+    p_data = prob(x)
+    ort_diff = float(np.max(np.abs(p_data - nets.sigmoid(theta[0] * x + theta[1]))))
+    accuracy = float(np.mean((p_data > 0.5) == (y == 1)))
+    boundary = -theta[1] / theta[0]
+    p_boundary = float(prob(np.array([boundary]))[0])
+    grid = np.linspace(-3.5, 3.5, 301)
+    p_grid = prob(grid)
+
+    # ---- the function itself, from a lone ONNX Sigmoid node; slope by central differences
+    step = 0.01
+    z = np.round(np.arange(-8.0, 8.0 + step / 2, step), 10)
+    sig_sess = demo.onnx("sigmoid", demo.make_model(deepnets.export_activation("sigmoid")))
+    s = sig_sess.run(None, {"x": z.astype(np.float32)})[0].astype(np.float64)
+    z_mid, slope = z[1:-1], (s[2:] - s[:-2]) / (2 * step)
+    i_peak = int(np.argmax(slope))
+    peak_z, peak_slope = float(z_mid[i_peak]) + 0.0, float(slope[i_peak])  # + 0.0: no "-0"
+    symmetry_err = float(np.max(np.abs(s + s[::-1] - 1.0)))  # sigmoid(-z) = 1 - sigmoid(z)
+    identity_err = float(np.max(np.abs(slope - s[1:-1] * (1.0 - s[1:-1]))))  # sigmoid' = s(1 - s)
+
+    # ---- vanishing gradient: stacks of sigmoid (and, for contrast, tanh) layers of width 16,
+    # initialized with variance 1/fan_in; ratio of the first layer's gradient to the output
+    # layer's, geometric mean over a few random initializations, on a two-moons batch.
+    Xm, ym = datasets.moons(rng, 64, noise=0.1)
+    ratio: dict[str, np.ndarray] = {}
+    for act in ("sigmoid", "tanh"):
+        per_depth = []
+        for depth in DEPTHS:
+            logs = []
+            for _ in range(n_inits):
+                net = deepnets.init_net(rng, [2] + [16] * depth + [1], act)
+                norms = deepnets.loss_and_grads(net, Xm, ym, nets.logistic_cross_entropy)[1].layer_norms()
+                logs.append(np.log(norms[0] / norms[-1]))
+            per_depth.append(np.exp(np.mean(logs)))
+        ratio[act] = np.array(per_depth)
+    depths = np.array(DEPTHS, float)
+    factor = {a: float(np.exp(np.polyfit(depths, np.log(r), 1)[0])) for a, r in ratio.items()}
+
+    # ---- figures (draw only)
+    jitter = rng.uniform(-0.04, 0.04, n)
+
+    @demo.figure(
+        "logistic-regression",
+        caption=f"Logistic regression on {n} points: the fitted probability (ONNX Runtime's "
+        "Sigmoid node) against the curve the data were drawn from",
+        alt="Points at height 0 and 1 spread along the x axis, ones mostly on the right. An S "
+        "curve rises from 0 to 1 through them, almost on top of the dashed true curve, and "
+        "crosses one half at the decision boundary.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        ax.plot(x, y + jitter, "o", color="C7", ms=3.5, alpha=0.5, label="data (0 or 1)")
+        ax.plot(grid, nets.sigmoid(TRUE_W * grid + TRUE_B), "--", color="C1", lw=1.6,
+                label=f"true: σ({TRUE_W:g}x − {-TRUE_B:g})")
+        ax.plot(grid, p_grid, color="C0", label=f"fitted: σ({theta[0]:.2f}x − {-theta[1]:.2f})")
+        ax.axvline(boundary, color="C2", ls=":", lw=1.4, label=f"p = 0.5 at x = {boundary:.2f}")
+        ax.set_xlabel("x")
+        ax.set_ylabel("P(y = 1)")
+        ax.set_title("The sigmoid turns a linear score into a probability")
+        ax.legend(fontsize="small", loc="upper left")
+
+    @demo.figure(
+        "sigmoid-and-slope",
+        caption="The sigmoid as computed by ONNX Runtime, and its slope measured by central "
+        "differences",
+        alt="An S curve from 0 to 1 crossing one half at z = 0, and below it a bell-shaped "
+        "slope curve whose peak, 0.25, is at z = 0; the slope is almost zero beyond |z| = 6.",
+        size=(6.4, 3.8),
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        ax.plot(z, s, color="C0", label="σ(z)")
+        ax.plot(z_mid, slope, color="C1", label="σ′(z) = σ(z)(1 − σ(z))")
+        ax.plot([peak_z], [peak_slope], "*", color="C3", ms=13, label=f"peak {peak_slope:.3f} at z = {peak_z:g}")
+        ax.axhline(0.25, color="C7", ls=":", lw=1.0)
+        ax.set_xlabel("z")
+        ax.set_title("Sigmoid and its slope")
+        ax.legend(fontsize="small", loc="upper left")
+
+    @demo.figure(
+        "vanishing-gradient",
+        caption=f"Gradient at the first layer relative to the output layer's, at initialization, "
+        f"for stacks of 1 to {DEPTHS[-1]} hidden layers of 16 units (geometric mean over "
+        f"{n_inits} initializations)",
+        alt="Log-scale chart against the number of layers. With sigmoid units the ratio falls "
+        "in a straight line, about four times smaller per added layer, close to the dotted "
+        "0.25 per layer reference; with tanh units it stays roughly level.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        ax.plot(depths, ratio["sigmoid"], "o-", color="C0", label=f"sigmoid (×{factor['sigmoid']:.2f} per layer)")
+        ax.plot(depths, ratio["tanh"], "s-", color="C1", label=f"tanh (×{factor['tanh']:.2f} per layer)")
+        ax.plot(depths, ratio["sigmoid"][0] * 0.25 ** (depths - 1), ":", color="C7", label="×0.25 per layer")
+        plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
+        ax.set_xticks(depths[::1])
+        ax.set_xlabel("hidden layers")
+        ax.set_ylabel("first-layer ÷ output-layer gradient")
+        ax.set_title("Stacked sigmoids shrink the gradient")
+        ax.legend(fontsize="small")
+
+    # ---- metrics and claims
+    demo.metric("n", n, label="Data points", fmt=".0f")
+    demo.metric("fitted_w", theta[0], label="Fitted slope w", fmt=".3f")
+    demo.metric("fitted_b", theta[1], label="Fitted intercept b", fmt=".3f")
+    demo.metric("se_w", se[0], label="Standard error of w", fmt=".2f")
+    demo.metric("se_b", se[1], label="Standard error of b", fmt=".2f")
+    demo.metric("boundary", boundary, label="Decision boundary −b/w", fmt=".3f")
+    demo.metric("accuracy", accuracy, label="Accuracy of the rule p > 0.5 (ONNX Runtime)", fmt=".1%")
+    demo.metric("peak_slope", peak_slope, label="Largest slope of ORT's sigmoid", fmt=".4f")
+    demo.metric("peak_z", peak_z, label="Where the slope peaks", fmt="g")
+    demo.metric("slope_at_5", float(slope[np.argmin(np.abs(z_mid - 5.0))]), label="Slope at z = 5", fmt=".4f")
+    demo.metric("factor_sigmoid", factor["sigmoid"], label="First-layer gradient factor per added sigmoid layer",
+                fmt=".2f")
+    demo.metric("factor_tanh", factor["tanh"], label="First-layer gradient factor per added tanh layer", fmt=".2f")
+    demo.metric("ratio_deepest_sigmoid", ratio["sigmoid"][-1],
+                label=f"First-layer ÷ output-layer gradient, {DEPTHS[-1]} sigmoid layers", fmt=".1e")
+    demo.metric("ratio_deepest_tanh", ratio["tanh"][-1],
+                label=f"First-layer ÷ output-layer gradient, {DEPTHS[-1]} tanh layers", fmt=".2f")
+    demo.metric("max_depth", DEPTHS[-1], label="Deepest stack", fmt=".0f")
+    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| probability", fmt=".1e")
+
+    demo.claim(
+        "Maximum likelihood recovers the true slope and intercept: both lie within two standard "
+        "errors of the fitted values",
+        holds=bool(np.all(np.abs(z_scores) < 2.0)),
+        fitted_w=theta[0], se_w=se[0], true_w=TRUE_W,
+        fitted_b=theta[1], se_b=se[1], true_b=TRUE_B,
+    )
+    demo.claim(
+        "ONNX Runtime's Sigmoid node gives probability 1/2 at the decision boundary "
+        "x = −b/w, satisfies σ(−z) = 1 − σ(z), and matches NumPy",
+        holds=bool(abs(p_boundary - 0.5) < 1e-6 and symmetry_err < 1e-6 and ort_diff < 1e-6),
+        p_at_boundary=p_boundary,
+        symmetry_error=symmetry_err,
+        max_abs_diff=ort_diff,
+    )
+    demo.claim(
+        "The sigmoid's slope is largest at z = 0, where it is 1/4, and equals σ(z)(1 − σ(z)) everywhere",
+        holds=bool(abs(peak_z) <= step and abs(peak_slope - 0.25) < 1e-4 and identity_err < 1e-4),
+        peak_slope=peak_slope,
+        peak_at=peak_z,
+        max_error_of_identity=identity_err,
+    )
+    demo.claim(
+        "Through stacked sigmoid layers the gradient reaching the first layer shrinks geometrically, "
+        "by more than a factor of 3 per layer, while through tanh layers it does not",
+        holds=bool(factor["sigmoid"] < 1 / 3 and factor["tanh"] > 0.7),
+        factor_per_layer_sigmoid=factor["sigmoid"],
+        factor_per_layer_tanh=factor["tanh"],
+        ratio_12_sigmoid_layers=ratio["sigmoid"][-1],
+    )
