@@ -190,6 +190,7 @@ def run(demo) -> None:
     demo.metric("std_real", std_real, fmt=".2f", label="Standard deviation of real samples")
     demo.metric("steps", steps, fmt=".0f", label="Training steps (one D and one G update each)")
     demo.metric("batch", batch, fmt=".0f", label="Real and generated samples per batch")
+    demo.metric("hidden_units", hidden, fmt=".0f", label="Units per hidden layer (G and D)")
     demo.metric("ort_max_abs_diff", ort_diff, fmt=".1e",
                 label="Max |ONNX Runtime − NumPy|, generator samples and discriminator output")
 
