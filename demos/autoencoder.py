@@ -114,7 +114,7 @@ def run(demo) -> None:
         alt="Two panels of the same 240 grey points along three quarters of a circle. On the left "
         "every reconstruction lies on one straight line through the arc; on the right the "
         "reconstructions lie on a curve that follows the arc closely.",
-        size=(6.4, 3.6),
+        size=(6.4, 4.0),
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2, sharex=True, sharey=True)
@@ -129,9 +129,10 @@ def run(demo) -> None:
                 ax.plot(line[:, 0], line[:, 1], color=color, lw=1.2, label="decoder curve")
             ax.set_title(title, fontsize="medium")
             ax.set_aspect("equal")
+            ax.set_ylim(-1.25, 1.5)  # room above the arc's opening for the legend
             ax.set_xlabel("x₁")
         axes[0].set_ylabel("x₂")
-        axes[1].legend(fontsize="small", loc="upper center", framealpha=0.9)
+        axes[1].legend(fontsize="small", loc="upper center", ncol=1)
 
     @demo.figure(
         "learned-code",

@@ -111,14 +111,15 @@ def run(demo) -> None:
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
         top.hist(real[:, 0], bins=bins, density=True, color="C7", alpha=0.45, label="data")
-        top.hist(fake_init[:, 0], bins=bins, density=True, histtype="step", color="C1", lw=1.4,
-                 ls="--", label="generator, step 0")
-        top.hist(fake[:, 0], bins=bins, density=True, histtype="step", color="C0", lw=1.8,
-                 label=f"generator, step {steps}")
+        h0 = top.hist(fake_init[:, 0], bins=bins, density=True, histtype="step", color="C1",
+                      lw=1.4, ls="--", label="G, step 0")[0]
+        h1 = top.hist(fake[:, 0], bins=bins, density=True, histtype="step", color="C0", lw=1.8,
+                      label=f"G, step {steps}")[0]
+        top.set_ylim(0.0, 1.35 * max(h0.max(), h1.max()))  # room for the legend above the peaks
         top.set_ylabel("density")
         top.set_title(f"Samples (W₁ to the data: {w1_start:.2f} → {w1_end:.2f})",
                       fontsize="medium")
-        top.legend(fontsize="small", loc="upper left")
+        top.legend(fontsize="small", loc="upper center", ncol=3)
         bottom.plot(x_grid[:, 0], d_curve, color="C2", lw=1.8, label="D(x)")
         bottom.axhline(0.5, color="C7", ls=":", lw=1.2)
         bottom.set_ylim(0.0, 1.0)
@@ -154,21 +155,20 @@ def run(demo) -> None:
         "generator-map",
         caption="The trained generator as a function: each noise value z becomes a sample G(z); "
         "the shaded bands are the three modes of the data (mean ± 2 standard deviations)",
-        alt="A rising staircase: G(z) climbs through the three shaded bands, flat inside each band "
-        "and steep between them, so that few z values land in the gaps.",
+        alt="A staircase-like curve: G(z) passes through the three shaded bands, changing slowly "
+        "inside each band and steeply between them, so that few z values land in the gaps.",
         size=(6.4, 3.8),
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        for k, m in enumerate(MEANS):
-            ax.axhspan(m - 2 * STD, m + 2 * STD, color="C7", alpha=0.2, lw=0,
-                       label="data modes" if k == 0 else None)
-        ax.plot(z_grid[:, 0], g_map[:, 0], color="C0", lw=2, label="G(z)")
+        for m in MEANS:
+            ax.axhspan(m - 2 * STD, m + 2 * STD, color="C7", alpha=0.2, lw=0)
+        ax.plot(z_grid[:, 0], g_map[:, 0], color="C0", lw=2)
         ax.set_xlabel("noise z (drawn from N(0, 1))")
         ax.set_ylabel("sample x = G(z)")
         ax.set_xlim(-3, 3)
-        ax.set_title("Steep steps between the modes", fontsize="medium")
-        ax.legend(fontsize="small", loc="upper left")
+        ax.set_title("G(z): slow inside the shaded data modes, steep between them",
+                     fontsize="medium")
 
     # ---- metrics and claims
     demo.metric("w1_start", w1_start, fmt=".2f", label="W₁ to the data, untrained generator")
