@@ -110,7 +110,8 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
-        top.hist(real[:, 0], bins=bins, density=True, color="C7", alpha=0.45, label="data")
+        top.hist(real[:, 0], bins=bins, density=True, histtype="stepfilled", color="C7",
+                 alpha=0.45, label="data")
         h0 = top.hist(fake_init[:, 0], bins=bins, density=True, histtype="step", color="C1",
                       lw=1.4, ls="--", label="G, step 0")[0]
         h1 = top.hist(fake[:, 0], bins=bins, density=True, histtype="step", color="C0", lw=1.8,
