@@ -124,6 +124,17 @@ def test_phone_width_has_no_horizontal_overflow(browser, base_url):
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, (path, overflow)
     page.goto(base_url + "terms/dropout/")
+    # Each claim's pass mark sits fully inside its list item, left of the statement.
+    marks = page.evaluate("""[...document.querySelectorAll('.termlab-claims > ul > li')].map(li => {
+        const range = document.createRange();  // the glyph itself, not its box
+        range.selectNodeContents(li.querySelector('.termlab-pass, .termlab-fail'));
+        const mark = range.getBoundingClientRect();
+        const box = li.getBoundingClientRect();
+        return [mark.left, mark.right, box.left, box.left + parseFloat(getComputedStyle(li).paddingLeft)];
+    })""")
+    assert marks
+    for mark_left, mark_right, item_left, text_left in marks:
+        assert item_left - 0.5 <= mark_left and mark_right <= text_left + 0.5, marks
     page.screenshot(path=ARTIFACTS / "dropout-phone.png", full_page=True)
     assert errors == []
     context.close()
