@@ -180,12 +180,15 @@ def run(demo) -> None:
     demo.metric("sgd_lr", sgd_lr, label="SGD step size", fmt="g")
     demo.metric("sgd_floor_theory", floor_theory, label="Predicted SGD floor (excess loss)", fmt=".3g")
     demo.metric("sgd_floor_measured", floor_measured, label="Measured SGD floor (mean excess loss)", fmt=".3g")
-    demo.metric("sgd_chain_spread", chain_spread, label="One SGD run, max/min excess over its last 500 steps", fmt=".0f", unit="×")
+    demo.metric("sgd_chain_spread", chain_spread, label="One SGD run, max/min excess in its last 500 steps",
+                fmt=".0f", unit="×")
     demo.metric("decay_final_excess", decay_final, label="Decaying-step SGD, final excess loss", fmt=".2g")
-    demo.metric("sgd_examples_to_target", sgd_examples, label="Examples SGD needed to get within 2× its floor", fmt=",.0f")
+    demo.metric("sgd_examples_to_target", sgd_examples, label="Examples SGD needed to get within 2× its floor",
+                fmt=",.0f")
     demo.metric("gd_examples_to_target", gd_examples, label="Examples full-batch GD needed for the same", fmt=",.0f")
     demo.metric("initial_excess", excess0, label="Excess loss at the start", fmt=".3g")
-    demo.metric("surface_max_rel_diff", surface_rel_diff, label="Max relative |ONNX Runtime − NumPy| loss surface", fmt=".1e")
+    demo.metric("surface_max_rel_diff", surface_rel_diff, label="Max relative |ONNX Runtime − NumPy| loss surface",
+                fmt=".1e")
     demo.metric("ort_train_loss", ort_train_loss, label="Training loss of the trained model in ONNX Runtime", fmt=".4f")
     demo.metric("loss_star", P.loss_star, label="Minimum training loss f(w*)", fmt=".4f")
     demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction", fmt=".1e")
