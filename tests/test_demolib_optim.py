@@ -250,3 +250,25 @@ def test_loss_surface_graph_matches_numpy() -> None:
     best = sess.run(None, {"x": P.w_star[None, :].astype(np.float32)})[0][0]
     assert best == pytest.approx(P.loss_star, rel=1e-5)
     assert np.all(got >= best)
+
+
+def test_sgd_moments_match_simulation_and_the_stationary_floor() -> None:
+    P = _problem(eigvals=(0.3, 1.0, 3.0), n=300)
+    rng = np.random.default_rng(9)
+    e0 = np.array([1.5, -1.0, 0.5])
+    lrs = np.array([0.05, 0.1])  # well inside SGD's stable range (near its edge the excess is heavy-tailed)
+    moments = optim.SGDMoments(P)
+    for batch in (1, 4):
+        exact = moments.excess(lrs, batch, e0, 400)
+        assert exact[0] == pytest.approx(float(P.excess(P.w_star + e0)), rel=1e-12)
+        for k, lr in enumerate(lrs):
+            path = optim.trajectory(optim.GD(lr), P.sgd_grad(rng, batch), np.tile(P.w_star + e0, (400, 1)), 400)
+            simulated = P.excess(path).mean(axis=1)
+            for step in (5, 20, 100, 400):
+                assert simulated[step] == pytest.approx(exact[step, k], rel=0.12)
+    # after many steps the expectation settles at the stationary floor
+    long = moments.excess(np.array([0.1]), 2, e0, 3000)
+    assert long[-1, 0] == pytest.approx(optim.sgd_stationary_excess(P, 0.1, 2), rel=1e-6)
+    # stop_below ends the run early
+    stopped = moments.excess(lrs, 1, e0, 400, stop_below=0.5 * exact[0, 0])
+    assert np.isnan(stopped[-1]).all() and np.isfinite(stopped[1]).all()

@@ -198,6 +198,61 @@ def sgd_stationary_excess(problem: LeastSquares, lr: float, batch_size: int = 1)
     return 0.5 * float(np.trace(H @ S))
 
 
+class SGDMoments:
+    """The exact expected excess loss of constant-step SGD on a least-squares problem, step by step,
+    for many learning rates at once (sampling as in ``LeastSquares.sgd_grad``: ``B`` examples drawn
+    uniformly with replacement at every step).
+
+    With ``e = w - w*`` and residuals ``r_i = y_i - x_i^T w*``, a step is
+    ``e <- (I - lr A) e + lr xi`` with ``A = mean_b x_b x_b^T`` and ``xi = mean_b r_b x_b``. The
+    mean ``m = E[e]`` and second moment ``S = E[e e^T]`` then evolve linearly:
+
+    * ``m <- (I - lr H) m``
+    * ``S <- S - lr (H S + S H) + lr^2 ((1 - 1/B) H S H + 1/B mean_i (x_i^T S x_i) x_i x_i^T)
+      - 2 lr^2 / B * mean_i r_i (x_i^T m) x_i x_i^T + lr^2 / B * mean_i r_i^2 x_i x_i^T``
+
+    and the expected excess loss is ``1/2 tr(H S)``. Costs ``O(d^4)`` per step and rate, so it
+    suits problems with a few weights.
+    """
+
+    def __init__(self, problem: LeastSquares) -> None:
+        X, r, H = problem.X, problem.residuals, problem.hessian
+        n, d = X.shape
+        outer = np.einsum("ni,nj->nij", X, X).reshape(n, d * d)
+        eye = np.eye(d)
+        self.d = d
+        self.H = H
+        self.first = np.kron(H, eye) + np.kron(eye, H)  # vec(HS + SH)
+        self.hsh = np.kron(H, H)  # vec(H S H)
+        self.fourth = outer.T @ outer / n  # vec(mean (x^T S x) x x^T)
+        self.third = outer.T @ (r[:, None] * X) / n  # m -> vec(mean r (x^T m) x x^T)
+        self.noise = outer.T @ (r * r) / n  # vec(mean r^2 x x^T)
+        self.h_vec = H.reshape(-1)
+
+    def excess(self, lrs: np.ndarray, batch_size: int, e0: np.ndarray, steps: int,
+               stop_below: float | None = None) -> np.ndarray:
+        """Expected excess loss for every rate in ``lrs`` (``(L,)``) after ``0..steps`` steps from
+        ``w0 = w* + e0``: shape ``(steps + 1, L)``. With ``stop_below`` the run ends at the first
+        step where some rate's expected excess is below that value (later rows are NaN)."""
+        lr = np.asarray(lrs, float)[:, None]
+        B = float(batch_size)
+        dd = self.d * self.d
+        op = (np.eye(dd)[None] - lr[:, :, None] * self.first[None]
+              + (lr**2)[:, :, None] * ((1.0 - 1.0 / B) * self.hsh + self.fourth / B)[None])
+        m = np.tile(np.asarray(e0, float), (lr.shape[0], 1))
+        S = np.tile(np.outer(e0, e0).reshape(-1), (lr.shape[0], 1))
+        out = np.full((steps + 1, lr.shape[0]), np.nan)
+        out[0] = 0.5 * S @ self.h_vec
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k in range(1, steps + 1):
+                S = (op @ S[:, :, None])[:, :, 0] + (lr**2 / B) * (self.noise - 2.0 * m @ self.third.T)
+                m = m - lr * (m @ self.H)
+                out[k] = 0.5 * S @ self.h_vec
+                if stop_below is not None and np.any(out[k] < stop_below):
+                    break
+        return out
+
+
 # --------------------------------------------------------------------------- optimisers
 
 
