@@ -142,6 +142,11 @@ def test_adam_bias_correction_and_scale_invariance() -> None:
         W = raw.step(W, np.array([[2.0]]), t)
         sizes.append(abs(raw.last_step[0, 0]) / lr)
     np.testing.assert_allclose(sizes, optim.adam_step_ratio(np.arange(1, 60)), rtol=1e-6)
+    # per-row flags: row 0 corrected, row 1 not, fed the same gradients
+    both = optim.Adam(lr, bias_correction=np.array([True, False]))
+    W = both.step(np.zeros((2, 3)), np.vstack([g, g]), 1)
+    np.testing.assert_allclose(W[0], corrected.last_step[0], rtol=1e-12)
+    np.testing.assert_allclose(W[1], -lr * 0.1 * g[0] / (np.sqrt(0.001) * np.abs(g[0]) + 1e-8), rtol=1e-12)
     # multiplying the loss by 1000 leaves Adam's path unchanged (up to eps), unlike GD's
     P = _problem()
     w0 = np.array([-2.0, 2.5])

@@ -290,13 +290,14 @@ class Momentum:
 @dataclass
 class Adam:
     """Adam (Kingma & Ba) on rows of parameters; ``bias_correction=False`` drops the division of
-    ``m`` and ``v`` by ``1 - beta^t``. ``last_step`` keeps the most recent update ``w_new - w``."""
+    ``m`` and ``v`` by ``1 - beta^t`` (a ``(K,)`` bool array sets it per row). ``last_step`` keeps
+    the most recent update ``w_new - w``."""
 
     lr: LearningRate
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
-    bias_correction: bool = True
+    bias_correction: bool | np.ndarray = True
     _m: np.ndarray | None = field(default=None, repr=False)
     _v: np.ndarray | None = field(default=None, repr=False)
     last_step: np.ndarray | None = field(default=None, repr=False)
@@ -307,10 +308,12 @@ class Adam:
             self._v = np.zeros_like(G)
         self._m = self.beta1 * self._m + (1.0 - self.beta1) * G
         self._v = self.beta2 * self._v + (1.0 - self.beta2) * G * G
-        m, v = self._m, self._v
-        if self.bias_correction:
-            m = m / (1.0 - self.beta1**t)
-            v = v / (1.0 - self.beta2**t)
+        correct = np.asarray(self.bias_correction, bool)
+        c1 = np.where(correct, 1.0 / (1.0 - self.beta1**t), 1.0)
+        c2 = np.where(correct, 1.0 / (1.0 - self.beta2**t), 1.0)
+        if correct.ndim == 1:
+            c1, c2 = c1[:, None], c2[:, None]
+        m, v = self._m * c1, self._v * c2
         self.last_step = -_per_run(self.lr) * m / (np.sqrt(v) + self.eps)
         return W + self.last_step
 
