@@ -147,7 +147,7 @@ def run(demo) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True)
         top.plot(Bs, model_steps, color="C7", lw=1.2, ls="--", label="fitted model")
         top.plot(Bs[reached], steps_to[reached], "o", color="C0", ms=6, label="steps to target")
-        top.axhline(s_min, color="C7", ls=":", lw=1.0)
+        top.axhline(s_min, color="C7", ls=":", lw=1.0, label=f"S_min ≈ {s_min:.0f}")
         top.axvline(b_crit, color="C2", ls="--", lw=1.2, label=f"B_crit ≈ {b_crit:.0f}")
         plotting.plain_log_axis(top.yaxis, [10, 30, 100, 300, 1000, 3000], fmt="{:,.0f}")
         top.set_ylabel("steps")
