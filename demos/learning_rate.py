@@ -35,7 +35,7 @@ def run(demo) -> None:
     wide = np.geomspace(0.01, 1.6, 40)
     _, ls_wide = optim.minimize(optim.GD(wide * limit_ls), ls_loss_grad, np.tile(w0, (wide.size, 1)), steps)
     fine = np.linspace(0.95, 1.05, 101)
-    _, ls_fine = optim.minimize(optim.GD(fine * limit_ls), ls_loss_grad, np.tile(w0, (fine.size, 1)), 1000)
+    _, ls_fine = optim.minimize(optim.GD(fine * limit_ls), ls_loss_grad, np.tile(w0, (fine.size, 1)), 600)
     # Diverging = still growing at the end: for a step above 2/λ_max the steepest direction grows
     # by |1 - ηλ_max| > 1 per step and ends up dominating the loss.
     growing = ~np.isfinite(ls_fine[-1]) | (ls_fine[-1] > ls_fine[-51])
@@ -56,7 +56,7 @@ def run(demo) -> None:
     def mlp_loss_grad(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return stack.loss_grad(W, X, y, "mse")
 
-    sharp0 = optim.sharpness(lambda W: mlp_loss_grad(W)[1], theta0, rng, iters=60)
+    sharp0 = optim.sharpness(lambda W: mlp_loss_grad(W)[1], theta0, rng, iters=40)
     limit_mlp = 2.0 / sharp0
     mlp_rel = np.geomspace(0.01, 4.0, 12)
     W_mlp, mlp_losses = optim.minimize(optim.GD(mlp_rel * limit_mlp), mlp_loss_grad,
@@ -72,7 +72,7 @@ def run(demo) -> None:
     above = np.flatnonzero(~bad & (mlp_rel > 1.0))
     i_edge = int(above[np.argmin(final[above])]) if above.size else -1
     lr_edge = float(mlp_rel[i_edge] * limit_mlp) if above.size else float("nan")
-    sharp_edge = optim.sharpness(lambda W: mlp_loss_grad(W)[1], W_mlp[i_edge], rng, iters=60) if above.size else 0.0
+    sharp_edge = optim.sharpness(lambda W: mlp_loss_grad(W)[1], W_mlp[i_edge], rng, iters=40) if above.size else 0.0
     edge_peak = float(mlp_losses[:, i_edge].max()) if above.size else 0.0
     # Locate the network's own threshold between the last rate that trained and the first that
     # did not, with a second, finer sweep.
