@@ -134,9 +134,9 @@ def run(demo) -> None:
 
     @demo.figure(
         "steps-vs-examples",
-        caption=f"Steps and examples SGD needs to bring the expected excess loss below {target:g}, "
-        "with the learning rate tuned separately for each batch size, and the model "
-        "S = S_min(1 + B_crit/B) fitted to them",
+        caption=f"Steps and examples SGD needs to bring the expected excess loss below {target:g} "
+        "(each step draws B examples at random, with replacement), with the learning rate tuned "
+        "separately for each batch size, and the model S = S_min(1 + B_crit/B) fitted to them",
         alt="Two log-log panels against batch size. Top: steps to the target fall in proportion "
         "to the batch size for small batches, then level off towards a minimum. Bottom: examples "
         "processed stay flat for small batches and climb steeply past the critical batch size, "
