@@ -1,0 +1,259 @@
+"""Learning rate: the divergence threshold 2/λ_max predicted from the Hessian against the rate at
+which training actually blows up, for least squares and for a small tanh network, and training
+curves of the network with a too small, a good and a too large rate."""
+
+from __future__ import annotations
+
+import numpy as np
+from demolib import datasets, nets, onnx_export, optim, plotting
+from matplotlib.ticker import LogLocator
+
+SIZES = (1, 24, 1)
+
+
+def _diverged(losses: np.ndarray) -> np.ndarray:
+    """Runs (columns) whose loss ended non-finite or above where it started."""
+    final = losses[-1]
+    return ~np.isfinite(final) | (final > losses[0])
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    steps = int(opts.get("steps", 300))
+
+    # ---- least squares with a known Hessian: eigenvalues from 0.05 to 4 (10 weights)
+    P = optim.LeastSquares.from_spectrum(rng, 500, np.geomspace(0.05, 4.0, 10), noise=0.3)
+    lam_max, lam_min = P.lam_max, P.lam_min
+    limit_ls = 2.0 / lam_max
+    w0 = np.zeros(P.d)
+
+    def ls_loss_grad(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return P.excess(W), P.grad(W)
+
+    # A wide sweep, in units of the predicted limit, and a fine one around it.
+    wide = np.geomspace(0.01, 1.6, 40)
+    _, ls_wide = optim.minimize(optim.GD(wide * limit_ls), ls_loss_grad, np.tile(w0, (wide.size, 1)), steps)
+    fine = np.linspace(0.95, 1.05, 101)
+    _, ls_fine = optim.minimize(optim.GD(fine * limit_ls), ls_loss_grad, np.tile(w0, (fine.size, 1)), 600)
+    # Diverging = still growing at the end: for a step above 2/λ_max the steepest direction grows
+    # by |1 - ηλ_max| > 1 per step and ends up dominating the loss.
+    growing = ~np.isfinite(ls_fine[-1]) | (ls_fine[-1] > ls_fine[-51])
+    first_bad = int(np.argmax(growing))
+    observed_ls = 0.5 * (fine[first_bad - 1] + fine[first_bad]) * limit_ls
+    clean_split = bool(growing.any() and first_bad > 0 and growing[first_bad:].all() and not growing[:first_bad].any())
+    ls_ratio = ls_wide[-1] / ls_wide[0]
+    ls_ok = np.isfinite(ls_ratio) & (ls_ratio < 1)
+    best_ls = float(wide[np.argmin(np.where(ls_ok, ls_ratio, np.inf))] * limit_ls)
+    best_theory = 2.0 / (lam_min + lam_max)  # minimizes max_i |1 - η λ_i|
+
+    # ---- a small tanh network on a 1-D regression task, full-batch gradient descent
+    X, y = datasets.regression_1d(rng, 64, noise=0.05)
+    stack = optim.MLPStack(SIZES, "tanh")
+    net0 = nets.init_mlp(rng, SIZES, activation="tanh")
+    theta0 = stack.flatten(net0)
+
+    def mlp_loss_grad(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return stack.loss_grad(W, X, y, "mse")
+
+    sharp0 = optim.sharpness(lambda W: mlp_loss_grad(W)[1], theta0, rng, iters=40)
+    limit_mlp = 2.0 / sharp0
+    mlp_rel = np.geomspace(0.01, 4.0, 12)
+    W_mlp, mlp_losses = optim.minimize(optim.GD(mlp_rel * limit_mlp), mlp_loss_grad,
+                                       np.tile(theta0, (mlp_rel.size, 1)), steps)
+    bad = _diverged(mlp_losses)
+    final = mlp_losses[-1]
+    i_best = int(np.argmin(np.where(bad, np.inf, final)))
+    below = ~bad & (mlp_rel < 1.0)
+    i_good = int(np.argmin(np.where(below, final, np.inf)))  # best rate below the initial limit
+    i_small = 1  # 0.017 of the limit
+    # A rate above the initial limit that still trained ("catapult"): its loss first jumps, and
+    # it ends where the curvature is low enough for that rate.
+    above = np.flatnonzero(~bad & (mlp_rel > 1.0))
+    i_edge = int(above[np.argmin(final[above])]) if above.size else -1
+    lr_edge = float(mlp_rel[i_edge] * limit_mlp) if above.size else float("nan")
+    sharp_edge = optim.sharpness(lambda W: mlp_loss_grad(W)[1], W_mlp[i_edge], rng, iters=40) if above.size else 0.0
+    edge_peak = float(mlp_losses[:, i_edge].max()) if above.size else 0.0
+    # Locate the network's own threshold between the last rate that trained and the first that
+    # did not, with a second, finer sweep.
+    first_bad_mlp = int(np.argmax(bad[i_best:])) + i_best
+    between = np.geomspace(mlp_rel[first_bad_mlp - 1], mlp_rel[first_bad_mlp], 7)[1:-1]
+    _, mlp_between = optim.minimize(optim.GD(between * limit_mlp), mlp_loss_grad,
+                                    np.tile(theta0, (between.size, 1)), steps)
+    bad_between = _diverged(mlp_between)
+    j = int(np.argmax(bad_between)) if bad_between.any() else between.size
+    lo_rate = between[j - 1] if j > 0 else mlp_rel[first_bad_mlp - 1]
+    hi_rate = between[j] if j < between.size else mlp_rel[first_bad_mlp]
+    observed_mlp_rel = float(np.sqrt(lo_rate * hi_rate))
+    i_large = first_bad_mlp
+    # Where a run blew up, note the first step its loss passed its starting value.
+    large_curve = mlp_losses[:, i_large]
+    blowup_step = int(np.argmax(~np.isfinite(large_curve) | (large_curve > large_curve[0])))
+
+    # ---- ONNX: the network trained with the good rate
+    good_net = stack.to_net(W_mlp[i_good])
+    sess = demo.onnx("mlp_good_rate", demo.make_model(onnx_export.export_mlp(good_net, name="mlp_good_rate")))
+    pred = sess.run(None, {"x": X.astype(np.float32)})[0].astype(np.float64)
+    ort_diff = float(np.max(np.abs(pred - nets.predict(good_net, X))))
+    ort_loss = float(np.mean((pred[:, 0] - y) ** 2))
+    grid = np.linspace(-1, 1, 200)[:, None]
+    grid_pred = sess.run(None, {"x": grid.astype(np.float32)})[0][:, 0]
+    small_pred = nets.predict(stack.to_net(W_mlp[i_small]), grid)[:, 0]
+
+    # ---- figures (draw only)
+
+    @demo.figure(
+        "sweep",
+        caption=f"Loss after {steps} steps of gradient descent against the learning rate, in units "
+        "of the limit 2/λ_max computed from the Hessian at the start (× = diverged)",
+        alt="Two log-log panels sharing the learning-rate axis. Top, least squares: the final "
+        "loss falls steeply as the rate grows, is lowest just below the dashed line at 1, and "
+        "every rate above 1 diverged. Bottom, the network: the final loss falls slowly with the "
+        "rate, is lowest a little above 1, and the rates from about 2 on diverged.",
+        size=(6.4, 5.6),
+    )
+    def _(fig) -> None:
+        upper, lower = fig.subplots(2, 1, sharex=True)
+        panels = (
+            (upper, wide, ls_wide, "C0", "least squares: f(w) − f(w*)", None),
+            (lower, mlp_rel, mlp_losses, "C1", "network: training MSE", 0.05**2),
+        )
+        for ax, rel, losses, c, ylabel, floor in panels:
+            ok = ~_diverged(losses)
+            vals = losses[-1, ok]
+            ax.plot(rel[ok], vals, "o-", color=c, ms=4)
+            ax.plot(rel[~ok], np.full((~ok).sum(), vals.max() * 3), "x", color=c, ms=8, mew=2)
+            ax.axvline(1.0, color="C7", ls="--", lw=1.2)
+            if floor is not None:
+                ax.axhline(floor, color="C7", ls=":", lw=1.2)
+                ax.text(0.011, floor * 1.25, "noise variance", color="C7", fontsize="small")
+            if ax is upper:
+                plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=5), fmt=plotting.exponent_label)
+            else:
+                plotting.plain_log_axis(ax.yaxis, [0.003, 0.01, 0.03, 0.1])
+            ax.set_ylabel(ylabel)
+        upper.set_title("Faster with larger steps, until it diverges")
+        upper.text(0.9, float(ls_wide[-1, 0]), "2/λ_max", color="C7", fontsize="small", ha="right", va="top")
+        plotting.plain_log_axis(lower.xaxis, [0.01, 0.03, 0.1, 0.3, 1, 3])
+        lower.set_xlabel("learning rate ÷ (2/λ_max)")
+
+    shown = [(i_small, "C0", "too small"), (i_good, "C2", "good")]
+    if i_edge >= 0:
+        shown.append((i_edge, "C3", "above the start's limit"))
+    shown.append((i_large, "C1", "too large"))
+
+    @demo.figure(
+        "mlp-curves",
+        caption="Training loss of the tanh network with four learning rates (full-batch gradient "
+        "descent, same initial weights)",
+        alt="Log-scale chart of training loss against step. The too-small rate creeps down and "
+        "levels off high; the good rate falls quickly and keeps improving; a rate above the "
+        "limit computed at the start first jumps up tenfold, then drops and ends as low as the "
+        "good one; the too-large rate shoots up within a few steps and leaves the chart.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        k = np.arange(steps + 1)
+        for i, c, word in shown:
+            curve = mlp_losses[:, i]
+            keep = np.isfinite(curve) & (curve < 1e3)
+            ax.plot(k[keep], curve[keep], color=c, label=f"{word}: η = {mlp_rel[i] * limit_mlp:.3g}")
+        ax.axhline(0.05**2, color="C7", ls=":", lw=1.2, label="noise variance")
+        plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
+        ax.set_ylim(1e-3, 1e3)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss (MSE)")
+        ax.set_title("Four learning rates, same start")
+        ax.legend(fontsize="small", loc="upper right")
+
+    @demo.figure(
+        "mlp-fits",
+        caption="What the network learned in 300 steps with the too-small and the good learning "
+        "rate (the good one as run by ONNX Runtime); the too-large one diverged",
+        alt="Scatter of 64 noisy training points along an S-shaped curve that turns back down "
+        "at both ends. The network trained with the good rate bends with the data at the ends; "
+        "the one trained with the too-small rate is a plain S-curve that misses the bends.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        ax.plot(X[:, 0], y, "o", color="C7", ms=4, alpha=0.7, label="training data")
+        ax.plot(grid[:, 0], small_pred, color="C0", label=f"too small, η = {mlp_rel[i_small] * limit_mlp:.3g}")
+        ax.plot(grid[:, 0], grid_pred, color="C2", label=f"good, η = {mlp_rel[i_good] * limit_mlp:.3g}")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title("After 300 steps")
+        ax.legend(fontsize="small")
+
+    # ---- metrics and claims
+    demo.metric("lambda_max", lam_max, label="Least squares: largest Hessian eigenvalue", fmt=".3g")
+    demo.metric("lambda_min", lam_min, label="Least squares: smallest Hessian eigenvalue", fmt=".3g")
+    demo.metric("limit_ls", limit_ls, label="Least squares: predicted limit 2/λ_max", fmt=".4g")
+    demo.metric("observed_ls", observed_ls, label="Least squares: observed divergence threshold", fmt=".4g")
+    demo.metric("ls_threshold_error", abs(observed_ls / limit_ls - 1), label="Least squares: relative gap", fmt=".1%")
+    demo.metric("best_ls", best_ls, label=f"Least squares: lowest loss after {steps} steps at η", fmt=".3g")
+    demo.metric("best_theory", best_theory, label="Least squares: 2/(λ_min + λ_max)", fmt=".3g")
+    demo.metric("sharpness_init", sharp0, label="Network: largest Hessian eigenvalue at the start", fmt=".3g")
+    demo.metric("limit_mlp", limit_mlp, label="Network: predicted limit 2/λ_max at the start", fmt=".3g")
+    demo.metric("observed_mlp", observed_mlp_rel * limit_mlp, label="Network: observed divergence threshold", fmt=".3g")
+    demo.metric("observed_mlp_ratio", observed_mlp_rel, label="Network: observed ÷ predicted threshold", fmt=".2f")
+    demo.metric("lr_small", mlp_rel[i_small] * limit_mlp, label="Network: too-small rate", fmt=".3g")
+    demo.metric("lr_good", mlp_rel[i_good] * limit_mlp, label="Network: best rate below the predicted limit", fmt=".3g")
+    demo.metric("lr_edge", lr_edge, label="Network: best rate above the predicted limit", fmt=".3g")
+    demo.metric("lr_large", mlp_rel[i_large] * limit_mlp, label="Network: too-large rate", fmt=".3g")
+    demo.metric("loss_small", final[i_small], label=f"Network: loss after {steps} steps, too-small rate", fmt=".4f")
+    demo.metric("loss_good", final[i_good], label=f"Network: loss after {steps} steps, good rate", fmt=".4f")
+    demo.metric("loss_edge", final[i_edge], label=f"Network: loss after {steps} steps, rate above the limit", fmt=".4f")
+    demo.metric("edge_peak", edge_peak, label="Network, rate above the limit: highest loss on the way", fmt=".3g")
+    demo.metric("sharpness_edge_end", sharp_edge, label="Network, rate above the limit: λ_max at the end",
+                fmt=".3g")
+    demo.metric("edge_stability_limit", 2.0 / lr_edge, label="2/η for the rate above the limit", fmt=".3g")
+    demo.metric("loss_start", mlp_losses[0, 0], label="Network: loss at the start", fmt=".4f")
+    demo.metric("blowup_step", blowup_step, label="Network, too-large rate: first step above the start",
+                fmt=".0f")
+    demo.metric("ort_train_loss", ort_loss, label="Network, good rate: training MSE in ONNX Runtime", fmt=".4f")
+    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction", fmt=".1e")
+
+    demo.claim(
+        "For least squares, training diverges exactly where the Hessian says: the observed "
+        "threshold is within 0.5% of 2/λ_max, with every rate below it converging and every rate "
+        "above it blowing up",
+        holds=bool(clean_split and abs(observed_ls / limit_ls - 1) < 0.005),
+        predicted=limit_ls,
+        observed=observed_ls,
+    )
+    demo.claim(
+        "The best learning rate sits close to the edge: the lowest least-squares loss after "
+        f"{steps} steps came from a rate between half the limit and the limit",
+        holds=bool(0.5 * limit_ls <= best_ls < limit_ls),
+        best_rate=best_ls,
+        limit=limit_ls,
+    )
+    demo.claim(
+        "For the network, the curvature at the start predicts the threshold to within a factor "
+        "of 2 (not exactly, because the curvature changes as the weights move)",
+        holds=bool(0.5 <= observed_mlp_rel <= 2.0),
+        observed_over_predicted=observed_mlp_rel,
+    )
+    demo.claim(
+        "A rate above the network's starting limit can still train, by moving to flatter ground: "
+        "its loss first jumps up, and at the end the largest Hessian eigenvalue is below 2/η, "
+        "though it started above",
+        holds=bool(i_edge >= 0 and edge_peak > mlp_losses[0, i_edge] and sharp_edge < 2.0 / lr_edge < sharp0),
+        highest_loss=edge_peak,
+        start_loss=mlp_losses[0, 0],
+        sharpness_start=sharp0,
+        sharpness_end=sharp_edge,
+        two_over_eta=2.0 / lr_edge,
+    )
+    demo.claim(
+        f"A rate {mlp_rel[i_good] / mlp_rel[i_small]:.0f}× below the good one leaves the network far "
+        f"behind: after {steps} steps its loss is more than twice as high",
+        holds=bool(final[i_small] > 2 * final[i_good]),
+        loss_too_small=final[i_small],
+        loss_good=final[i_good],
+    )
+    demo.claim(
+        "ONNX Runtime reproduces the trained network",
+        holds=bool(ort_diff < 1e-4),
+        ort_max_abs_diff=ort_diff,
+    )
