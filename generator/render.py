@@ -51,7 +51,6 @@ def environment() -> jinja2.Environment:
         cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "),
         urlsafe=lambda s: str(s).replace(" ", "%20").replace("(", "%28").replace(")", "%29"),
     )
-    env.filters["midsentence"] = midsentence
     env.globals.update(plain=plain, anchor=anchor, fenced=fenced)
     return env
 
@@ -114,11 +113,17 @@ def fenced(text: str, lang: str = "text", indent: int = 0) -> str:
     return f"{fence}{lang}\n{body}\n{pad}{fence}"
 
 
-def midsentence(name: str) -> str:
-    """A name as it reads inside a sentence: ``Weight decay`` -> ``weight decay``, ``L2`` kept."""
-    if len(name) > 1 and name[0].isupper() and name[1].islower():
-        return name[0].lower() + name[1:]
-    return name
+def midsentence(name: str, text: str = "") -> str:
+    """A name as it reads inside a sentence: ``Weight decay`` -> ``weight decay``; ``L2`` kept,
+    and so is a proper noun such as ``Adam``: a name that ``text`` (the entry's own prose)
+    writes capitalized but never in lowercase."""
+    if not (len(name) > 1 and name[0].isupper() and name[1].islower()):
+        return name
+    lowered = name[0].lower() + name[1:]
+    def written(form: str) -> bool:  # as a word of its own (not inside {{adam_steps}})
+        return re.search(rf"(?<![\w-]){re.escape(form)}(?![\w-])", text) is not None
+
+    return name if written(name) and not written(lowered) else lowered
 
 
 def anchor(letter: str) -> str:
@@ -260,6 +265,7 @@ class SiteRenderer:
         problems = self.by_file.get(term.where, []) + self.placeholder_problems[tid]
         return self.env.get_template("term.md.j2").render(
             term=term, category=category, problems=problems,
+            heading_name=midsentence(term.term, "\n".join(text for _, text in text_fields(term))),
             backlinks=g.backlinks.get(tid, []), next_up=g.next_up.get(tid, []),
             more_in_category=_neighbours(members, tid, MORE_IN_CATEGORY),
             more_count=len(members) - 1, demo=self.demos.get(tid),

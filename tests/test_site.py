@@ -86,6 +86,15 @@ def test_learning_path_puts_each_term_after_what_it_builds_on(site):
     assert re.search(nav_item, site.html("index.html"))
 
 
+def test_headings_lowercase_a_name_mid_sentence_but_keep_proper_nouns():
+    from generator.render import midsentence
+
+    assert midsentence("Weight decay", "Adding **weight decay** shrinks") == "weight decay"
+    assert midsentence("Adam", "Adam needs {{steps_adam}} steps; Adam-trained; {{adam_x}}") == "Adam"
+    assert midsentence("Dropout") == "dropout"
+    assert midsentence("L2 regularization", "l2 regularization") == "L2 regularization"
+
+
 def test_learning_stages_group_by_prerequisite_depth():
     from generator.render import learning_stages
 
