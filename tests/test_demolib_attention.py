@@ -232,3 +232,52 @@ def test_block_learns_reversal() -> None:
     att.train_block(m, batch, steps=250, lr=0.01, final_lr=0.001)
     seq = rng.integers(0, 4, (200, 5))
     assert np.mean(att.block_forward(m, eye[seq])[0].argmax(-1) == seq[:, ::-1]) > 0.95
+
+
+# --------------------------------------------------------------------------- tiled attention
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize(("n", "m", "bq", "bk"), [(16, 16, 4, 4), (37, 37, 8, 5), (10, 23, 3, 7), (9, 9, 64, 64)])
+def test_tiled_attention_is_exact(n: int, m: int, bq: int, bk: int, causal: bool) -> None:
+    if causal and n != m:
+        pytest.skip("causal attention needs as many keys as queries here")
+    rng = np.random.default_rng(12)
+    Q, K, V = rng.normal(size=(n, 6)) * 3, rng.normal(size=(m, 6)) * 3, rng.normal(size=(m, 4))
+    ref = att.standard_attention(Q, K, V, causal=causal)
+    out, lse, _ = att.tiled_attention(Q, K, V, block_q=bq, block_k=bk, causal=causal)
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    S = (Q @ K.T) / np.sqrt(6)
+    if causal:
+        S = np.where(att.causal_mask(n, m), S, -np.inf)
+    np.testing.assert_allclose(lse, np.log(np.sum(np.exp(S), axis=1)), atol=1e-12)
+
+
+def test_ledgers_count_blocks_not_matrices() -> None:
+    rng = np.random.default_rng(13)
+    n, d, b = 96, 8, 32
+    Q, K, V = (rng.normal(size=(n, d)) for _ in range(3))
+    std, tiled, causal = att.Ledger(), att.Ledger(), att.Ledger()
+    att.standard_attention(Q, K, V, ledger=std)
+    att.tiled_attention(Q, K, V, block_q=b, block_k=b, ledger=tiled)
+    att.tiled_attention(Q, K, V, block_q=b, block_k=b, causal=True, ledger=causal)
+    assert std.largest == n * n and std.largest_name == "score matrix"
+    assert tiled.largest == b * b and tiled.largest_name == "score block"
+    assert std.moved == 4 * n * d + 4 * n * n  # Q, K, V, O once; S and P written and read back
+    t = n // b
+    assert tiled.reads == n * d + t * 2 * n * d  # each query block reads all of K and V
+    assert tiled.writes == n * d + n  # the output and one log-sum-exp per row
+    assert tiled.tiles == t * t and causal.tiles == t * (t + 1) // 2
+    assert tiled.exps == n * n + n * t  # scores plus one rescaling factor per row and block
+
+
+def test_online_softmax_trace_ends_exact() -> None:
+    rng = np.random.default_rng(14)
+    Q, K, V = (rng.normal(size=(12, 4)) for _ in range(3))
+    out, _, trace = att.tiled_attention(Q, K, V, block_q=4, block_k=3, trace_row=5)
+    assert len(trace.running_max) == 4
+    assert np.all(np.diff(trace.running_max) >= 0)  # the running max never decreases
+    np.testing.assert_allclose(trace.output[-1], out[5], atol=1e-14)
+    s = Q[5] @ K.T / 2.0
+    assert trace.running_max[-1] == pytest.approx(s.max())
+    assert trace.running_sum[-1] == pytest.approx(np.exp(s - s.max()).sum())
