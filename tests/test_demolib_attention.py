@@ -281,3 +281,113 @@ def test_online_softmax_trace_ends_exact() -> None:
     s = Q[5] @ K.T / 2.0
     assert trace.running_max[-1] == pytest.approx(s.max())
     assert trace.running_sum[-1] == pytest.approx(np.exp(s - s.max()).sum())
+
+
+# --------------------------------------------------------------------------- state space layers
+
+
+def _ssm(selective: bool, seed: int = 15) -> att.SSM:
+    rng = np.random.default_rng(seed)
+    m = att.init_ssm(rng, 2, 3, selective=selective)
+    for name, p in zip(att.SSM.NAMES, m.params(), strict=True):
+        if selective or name not in ("W_dt", "W_B", "W_C"):
+            p += rng.normal(0.0, 0.3, p.shape)
+    return m
+
+
+def test_marked_recall_targets() -> None:
+    x, target, pos = att.marked_recall(np.random.default_rng(16), 40, 9)
+    np.testing.assert_array_equal(x[..., 1].sum(axis=1), 1.0)
+    np.testing.assert_array_equal(x[..., 1].argmax(axis=1), pos)
+    np.testing.assert_array_equal(target, x[np.arange(40), pos, 0])
+
+
+@pytest.mark.parametrize("selective", [True, False], ids=["selective", "lti"])
+def test_ssm_scan_matches_plain_loop(selective: bool) -> None:
+    m = _ssm(selective)
+    x, _, _ = att.marked_recall(np.random.default_rng(17), 3, 6)
+    pred, cache = att.ssm_forward(m, x)
+    A = m.A
+    for b in range(3):
+        h = np.zeros_like(A)
+        for t in range(6):
+            xt = x[b, t]
+            dt = np.log1p(np.exp(xt @ m.W_dt + m.b_dt))
+            B, C = xt @ m.W_B + m.b_B, xt @ m.W_C + m.b_C
+            Abar = np.exp(dt[:, None] * A)
+            h = Abar * h + (Abar - 1.0) / A * B[None, :] * xt[:, None]
+            y = h @ C + m.skip * xt
+            np.testing.assert_allclose(cache["y"][b, t], y, atol=1e-13)
+        assert pred[b] == pytest.approx(y @ m.w_out + m.b_out[0], abs=1e-13)
+
+
+@pytest.mark.parametrize("selective", [True, False], ids=["selective", "lti"])
+def test_ssm_backward_matches_finite_differences(selective: bool) -> None:
+    m = _ssm(selective)
+    x, target, _ = att.marked_recall(np.random.default_rng(18), 4, 5)
+
+    def loss() -> float:
+        return float(np.mean((att.ssm_forward(m, x)[0] - target) ** 2))
+
+    pred, cache = att.ssm_forward(m, x)
+    grads, dx = att.ssm_backward(m, cache, 2.0 * (pred - target) / len(pred))
+    frozen = set() if selective else {"W_dt", "W_B", "W_C"}  # an LTI layer keeps these at zero
+    trained = [(p, g) for name, p, g in zip(att.SSM.NAMES, m.params(), grads, strict=True) if name not in frozen]
+    _fd_check([p for p, _ in trained] + [x], [g for _, g in trained] + [dx], loss)
+    for name, g in zip(att.SSM.NAMES, grads, strict=True):
+        if name in frozen:
+            assert not np.any(g)
+
+
+def test_lti_scan_is_a_convolution_and_selective_is_not() -> None:
+    lti = _ssm(False)
+    x, _, _ = att.marked_recall(np.random.default_rng(19), 5, 12)
+    np.testing.assert_allclose(att.lti_convolve(lti, x), att.ssm_forward(lti, x)[1]["y"], atol=1e-13)
+    with pytest.raises(ValueError):
+        att.lti_kernel(_ssm(True), 12)
+
+
+def test_lti_expected_mse_is_exact_and_above_the_floor() -> None:
+    lti = _ssm(False, seed=20)
+    T = 6
+    # probe the prediction: with u = 0 it is c_p; adding u = e_s adds k_s
+    flags = np.zeros((T, T, 2))
+    flags[np.arange(T), np.arange(T), 1] = 1.0
+    c = att.ssm_forward(lti, flags)[0]
+    unit_values = np.repeat(flags[:1], T, axis=0)  # mark at step 0 and u = e_s
+    unit_values[np.arange(T), np.arange(T), 0] = 1.0
+    k = att.ssm_forward(lti, unit_values)[0] - c[0]
+    expected = np.mean([np.sum(k**2) - 2 * k[p] + 1 + c[p] ** 2 for p in range(T)])
+    assert att.lti_expected_mse(lti, T) == pytest.approx(expected, rel=1e-12)
+    assert att.lti_expected_mse(lti, T) >= 1.0 - 1.0 / T
+
+
+def test_selective_layer_learns_what_lti_cannot() -> None:
+    rng = np.random.default_rng(21)
+    sel = att.init_ssm(rng, 2, 4)
+    lti = sel.copy()
+    lti.selective = False
+    for w in (lti.W_dt, lti.W_B, lti.W_C):
+        w[...] = 0.0
+    for m in (sel, lti):
+        att.train_ssm(m, np.random.default_rng(22), steps=250, batch=32, length=10, lr=0.05, final_lr=0.002)
+    x, target, _ = att.marked_recall(rng, 1000, 10)
+    assert np.mean((att.ssm_forward(sel, x)[0] - target) ** 2) < 0.1
+    assert att.lti_expected_mse(lti, 10) >= 0.9
+
+
+@pytest.mark.parametrize("selective", [True, False], ids=["scan", "conv"])
+def test_ssm_exports_match_numpy(selective: bool) -> None:
+    m = _ssm(selective)
+    T = 7
+    x, _, _ = att.marked_recall(np.random.default_rng(23), 30, T)
+    pred, cache = att.ssm_forward(m, x)
+    if selective:
+        sess = _session(att.export_ssm(m, T))
+        y, dt = sess.run(["y", "step_size"], {"x": x.astype(np.float32)})
+        np.testing.assert_allclose(dt, cache["dt"], atol=ATOL)
+    else:
+        sess = _session(att.export_lti_conv(m, T))
+        y, y_seq = sess.run(["y", "y_seq"], {"x": x.astype(np.float32)})
+        np.testing.assert_allclose(y_seq, cache["y"].transpose(0, 2, 1), atol=ATOL)
+    np.testing.assert_allclose(y, pred, atol=ATOL)
