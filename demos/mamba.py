@@ -96,7 +96,7 @@ def run(demo) -> None:
         ax_l.set_xlabel("training step")
         ax_l.set_ylabel("mean squared error")
         ax_l.set_title("training", fontsize="medium")
-        ax_l.legend(fontsize="small", loc="lower left")
+        ax_l.legend(fontsize="small", loc="center right")
         k = 300
         ax_s.plot([-3, 3], [-3, 3], color="C7", lw=1)
         ax_s.plot(target[:k], pred_lti[:k], "s", ms=3, color="C1", alpha=0.6, label="LTI")

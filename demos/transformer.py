@@ -121,6 +121,8 @@ def run(demo) -> None:
         vals = [letter_acc, blind_bound, 1.0 / vocab]
         bars = ax_acc.bar(names, vals, color=["C0", "C1", "C7"])
         ax_acc.bar_label(bars, [f"{v:.0%}" for v in vals], padding=2)
+        ax_acc.set_axisbelow(True)
+        plotting.plain_ticks(ax_acc.yaxis, [0, 0.25, 0.5, 0.75, 1.0], fmt=lambda v: f"{v:.0%}")
         ax_acc.set_ylim(0, 1.12)
         ax_acc.set_ylabel("letters in the right place")
         ax_acc.set_title("reversal accuracy", fontsize="medium")
