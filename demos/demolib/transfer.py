@@ -159,7 +159,8 @@ def fit(
 ) -> list[tuple[int, float]]:
     """Train ``model`` in place with softmax cross-entropy; only ``trainable`` parameters move.
 
-    ``model`` is a ``nets.MLP`` or anything with ``params()`` and ``loss_grads(X, y)``.
+    ``model`` is a ``nets.MLP`` or anything with ``params()`` and ``loss_grads(X, y, trainable)``
+    (which may skip, and return ``None`` for, the gradients of frozen arrays).
     ``trainable`` has one flag per array of ``model.params()`` (all ``True`` if omitted); frozen
     arrays get no update at all (not even weight decay). Mini-batches (``batch_size``) walk
     through a fresh permutation of the data each epoch and need ``rng``. Every ``eval_every``
@@ -171,8 +172,17 @@ def fit(
     flags = [True] * len(params) if trainable is None else list(trainable)
     if len(flags) != len(params):
         raise ValueError(f"{len(flags)} trainable flags for {len(params)} parameter arrays")
-    if isinstance(model, nets.MLP):
-        def loss_grads(xb: np.ndarray, yb: np.ndarray) -> tuple[float, list[np.ndarray]]:
+    if isinstance(model, nets.MLP) and flags == head_only(model) and model.batchnorm is None \
+            and not model.dropout:
+        # Only the output layer trains: its inputs never change, so compute them once.
+        X = nets.forward(model, X)[1].inputs[-1]
+        W, b = model.weights[-1], model.biases[-1]
+
+        def loss_grads(fb: np.ndarray, yb: np.ndarray, _flags: Sequence[bool]) -> tuple[float, list]:
+            loss, dout = nets.softmax_cross_entropy(fb @ W + b, yb)
+            return loss, [None] * (len(params) - 2) + [fb.T @ dout, dout.sum(axis=0)]
+    elif isinstance(model, nets.MLP):
+        def loss_grads(xb: np.ndarray, yb: np.ndarray, _flags: Sequence[bool]) -> tuple[float, list]:
             return mlp_loss_grads(model, xb, yb)
     else:
         loss_grads = model.loss_grads
@@ -203,7 +213,7 @@ def fit(
             idx = order[pos : pos + batch_size]
             pos += batch_size
             xb, yb = X[idx], y[idx]
-        grads = loss_grads(xb, yb)[1]
+        grads = loss_grads(xb, yb, flags)[1]
         opt.step(chosen, [g for g, f in zip(grads, flags, strict=True) if f], mask)
         if evaluate is not None and eval_every and (s % eval_every == 0 or s == steps):
             record(s)
@@ -332,10 +342,13 @@ class AdapterMLP:
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.forward(X)[0]
 
-    def backward(self, cache: list[tuple[np.ndarray, ...]], dout: np.ndarray) -> list[np.ndarray]:
-        """Gradients w.r.t. ``params()`` given ``dout = dLoss/dLogits``."""
+    def backward(self, cache: list[tuple[np.ndarray, ...]], dout: np.ndarray,
+                 backbone: bool = True) -> list[np.ndarray | None]:
+        """Gradients w.r.t. ``params()`` given ``dout = dLoss/dLogits``. With ``backbone=False``
+        the hidden layers' weight and bias gradients are skipped (``None``): adapter tuning
+        does not need them."""
         a_last = cache[-1][0]
-        net_grads: list[list[np.ndarray]] = [[] for _ in self.net.weights]
+        net_grads: list[list[np.ndarray | None]] = [[None, None] for _ in self.net.weights]
         ad_grads: list[list[np.ndarray]] = [[] for _ in self.adapters]
         net_grads[-1] = [a_last.T @ dout, dout.sum(axis=0)]
         da = dout @ self.net.weights[-1].T
@@ -345,14 +358,20 @@ class AdapterMLP:
             du = (da @ ad.Wu.T) * (u > 0.0)
             ad_grads[i] = [h.T @ du, du.sum(axis=0), u.T @ da, da.sum(axis=0)]
             dz = (da + du @ ad.Wd.T) * (h > 0.0)
-            net_grads[i] = [a_in.T @ dz, dz.sum(axis=0)]
-            da = dz @ self.net.weights[i].T
+            if backbone:
+                net_grads[i] = [a_in.T @ dz, dz.sum(axis=0)]
+            if i > 0:
+                da = dz @ self.net.weights[i].T
         return [g for pair in net_grads for g in pair] + [g for quad in ad_grads for g in quad]
 
-    def loss_grads(self, X: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+    def loss_grads(self, X: np.ndarray, y: np.ndarray,
+                   trainable: Sequence[bool] | None = None) -> tuple[float, list[np.ndarray | None]]:
+        """Cross-entropy and its gradients (backbone ones only if some backbone array trains)."""
         out, cache = self.forward(X)
         loss, dout = nets.softmax_cross_entropy(out, y)
-        return loss, self.backward(cache, dout)
+        n_body = len(self.net.params()) - 2
+        backbone = trainable is None or any(trainable[:n_body])
+        return loss, self.backward(cache, dout, backbone=backbone)
 
     def copy(self) -> AdapterMLP:
         return AdapterMLP(self.net.copy(), [a.copy() for a in self.adapters])
@@ -465,53 +484,77 @@ class AttentionClassifier:
 
     def forward(self, ids: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Logits ``(N, classes)`` and the cache for ``backward`` (``cache['A']`` holds the
-        attention weights ``(N, T, k + T)``, prefix columns first)."""
+        attention weights ``(N, T, k + T)``, prefix columns first).
+
+        Mean pooling makes the pooled vector ``mean_t(X) + sum_m abar_m V'_m`` with
+        ``abar = mean_t(A)``, so ``A V'`` is never formed for every token.
+        """
         ids = np.asarray(ids)
-        n = ids.shape[0]
+        n, T = ids.shape
+        d, k = self.d, self.k
         X = self.E[ids]
-        Q, K, V = X @ self.Wq, X @ self.Wk, X @ self.Wv
-        Kc = np.concatenate([np.broadcast_to(self.Pk, (n, *self.Pk.shape)), K], axis=1)
-        Vc = np.concatenate([np.broadcast_to(self.Pv, (n, *self.Pv.shape)), V], axis=1)
-        S = Q @ Kc.transpose(0, 2, 1) / np.sqrt(self.d)
+        QKV = X.reshape(-1, d) @ np.hstack([self.Wq, self.Wk, self.Wv])
+        Q = QKV[:, :d].reshape(n, T, d)
+        Kc = np.empty((n, k + T, d))
+        Vc = np.empty((n, k + T, d))
+        Kc[:, :k], Vc[:, :k] = self.Pk, self.Pv
+        Kc[:, k:] = QKV[:, d : 2 * d].reshape(n, T, d)
+        Vc[:, k:] = QKV[:, 2 * d :].reshape(n, T, d)
+        S = Q @ Kc.transpose(0, 2, 1)
+        S *= 1.0 / np.sqrt(d)
         S -= S.max(axis=2, keepdims=True)
-        A = np.exp(S)
+        A = np.exp(S, out=S)
         A /= A.sum(axis=2, keepdims=True)
-        H = X + A @ Vc
-        pooled = H.mean(axis=1)
-        cache = {"ids": ids, "X": X, "Q": Q, "Kc": Kc, "Vc": Vc, "A": A, "pooled": pooled}
+        abar = A.mean(axis=1)
+        pooled = X.mean(axis=1) + np.einsum("nm,nmd->nd", abar, Vc)
+        cache = {"ids": ids, "X": X, "Q": Q, "Kc": Kc, "Vc": Vc, "A": A, "abar": abar,
+                 "pooled": pooled}
         return pooled @ self.Wr + self.br, cache
 
     def predict(self, ids: np.ndarray) -> np.ndarray:
         return self.forward(ids)[0]
 
-    def backward(self, cache: dict[str, np.ndarray], dout: np.ndarray) -> list[np.ndarray]:
-        """Gradients w.r.t. ``params()`` given ``dout = dLoss/dLogits``."""
-        ids, X, Q, Kc, Vc, A = (cache[key] for key in ("ids", "X", "Q", "Kc", "Vc", "A"))
-        T, k, scale = X.shape[1], self.k, 1.0 / np.sqrt(self.d)
-        dWr = cache["pooled"].T @ dout
-        dbr = dout.sum(axis=0)
-        dH = np.broadcast_to((dout @ self.Wr.T)[:, None, :] / T, X.shape)
-        dA = dH @ Vc.transpose(0, 2, 1)
-        dVc = A.transpose(0, 2, 1) @ dH
-        dS = A * (dA - (dA * A).sum(axis=2, keepdims=True)) * scale
+    def backward(self, cache: dict[str, np.ndarray], dout: np.ndarray,
+                 model: bool = True) -> list[np.ndarray | None]:
+        """Gradients w.r.t. ``params()`` given ``dout = dLoss/dLogits``. With ``model=False``
+        only the prefix gradients are computed (the others are ``None``): prefix tuning needs
+        nothing else.
+
+        With ``g = dLoss/dpooled``, every token's output gets the same gradient ``g / T``, so
+        ``dA[n, t, m] = g_n . V'_nm / T`` does not depend on ``t`` and
+        ``dV'_nm = abar_nm g_n``.
+        """
+        ids, X, Q, Kc, Vc, A, abar = (cache[key] for key in ("ids", "X", "Q", "Kc", "Vc", "A", "abar"))
+        n, T, d = X.shape
+        k = self.k
+        g = dout @ self.Wr.T  # (n, d)
+        dA = np.einsum("nmd,nd->nm", Vc, g) / T  # (n, k + T), the same for every query token
+        dS = A * (dA[:, None, :] - (A @ dA[:, :, None]))  # (n, T, k + T)
+        dS *= 1.0 / np.sqrt(d)
+        dPk = dS[:, :, :k].reshape(n * T, k).T @ Q.reshape(n * T, d)
+        dPv = abar[:, :k].T @ g
+        if not model:
+            return [None] * 6 + [dPk, dPv]
         dQ = dS @ Kc
-        dKc = dS.transpose(0, 2, 1) @ Q
-        dK, dV = dKc[:, k:], dVc[:, k:]
-        flat = X.reshape(-1, self.d)
-
-        def proj_grad(dY: np.ndarray) -> np.ndarray:
-            return flat.T @ dY.reshape(-1, self.d)
-
-        dX = dH + dQ @ self.Wq.T + dK @ self.Wk.T + dV @ self.Wv.T
+        dK = dS[:, :, k:].transpose(0, 2, 1) @ Q
+        dV = abar[:, k:, None] * g[:, None, :]
+        flat = X.reshape(-1, d)
+        dY = np.hstack([dQ.reshape(-1, d), dK.reshape(-1, d), dV.reshape(-1, d)])
+        dW = flat.T @ dY
+        dX = (dY @ np.vstack([self.Wq.T, self.Wk.T, self.Wv.T])).reshape(n, T, d)
+        dX += g[:, None, :] / T
         dE = np.zeros_like(self.E)
-        np.add.at(dE, ids.reshape(-1), dX.reshape(-1, self.d))
-        return [dE, proj_grad(dQ), proj_grad(dK), proj_grad(dV), dWr, dbr,
-                dKc[:, :k].sum(axis=0), dVc[:, :k].sum(axis=0)]
+        np.add.at(dE, ids.reshape(-1), dX.reshape(-1, d))
+        return [dE, dW[:, :d], dW[:, d : 2 * d], dW[:, 2 * d :], cache["pooled"].T @ dout,
+                dout.sum(axis=0), dPk, dPv]
 
-    def loss_grads(self, ids: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+    def loss_grads(self, ids: np.ndarray, y: np.ndarray,
+                   trainable: Sequence[bool] | None = None) -> tuple[float, list[np.ndarray | None]]:
+        """Cross-entropy and its gradients (only the prefix's if nothing else trains)."""
         out, cache = self.forward(ids)
         loss, dout = nets.softmax_cross_entropy(out, y)
-        return loss, self.backward(cache, dout)
+        model = trainable is None or any(trainable[:6])
+        return loss, self.backward(cache, dout, model=model)
 
 
 # --------------------------------------------------------------------------- ONNX export
