@@ -7,21 +7,22 @@ from __future__ import annotations
 import numpy as np
 from demolib import nets, plotting, transfer
 
-RANKS = (1, 4)
+RANKS = (2, 4, 8)
 
 
 def run(demo) -> None:
     rng = demo.rng
     opts = demo.options
-    n_target = int(opts.get("n_target", 300))
+    n_target = int(opts.get("n_target", 1000))
     steps = int(opts.get("steps", 200))
-    lr = float(opts.get("lr", 6e-4))
+    lr = float(opts.get("lr", 1e-3))
+    batch_size = 100
     main_rank = int(opts.get("rank", 4))
     ranks = sorted(set(RANKS) | {main_rank})
     eval_every = 20
 
     # A target task whose high-level features differ more from the source's than in the
-    # fine-tuning demo, with a few hundred labelled examples.
+    # fine-tuning demo, with a thousand labelled examples (trained in mini-batches of 100).
     setup = transfer.make_setup(rng, n_target=n_target, shift=1.2)
     pre = setup.pretrained
     n_classes = setup.target.n_classes
@@ -35,8 +36,8 @@ def run(demo) -> None:
 
     def train(model, flags, rate: float) -> np.ndarray:
         curve = transfer.fit(model, setup.X_train, setup.y_train, nets.Adam(lr=rate), steps=steps,
-                             trainable=flags, evaluate=val_loss, eval_every=eval_every,
-                             restore_best=True)
+                             trainable=flags, rng=rng, batch_size=batch_size, evaluate=val_loss,
+                             eval_every=eval_every, restore_best=True)
         return np.array(curve)
 
     head = start.copy()
@@ -151,7 +152,9 @@ def run(demo) -> None:
                 label=f"Adapter parameters (m = {main_rank}, two adapters)", fmt=",.0f")
     demo.metric("trainable_share", share[main_rank],
                 label=f"Trainable share of the adapted network (m = {main_rank})", fmt=".1%")
-    demo.metric("trainable_share_r1", share[1], label="Trainable share with m = 1", fmt=".1%")
+    demo.metric("trainable_share_small", share[min(ranks)],
+                label=f"Trainable share with m = {min(ranks)}", fmt=".1%")
+    demo.metric("rank_small", min(ranks), label="Smallest bottleneck width tried", fmt=".0f")
     tags = {"head only": "head_only", "full fine-tuning": "full", main_label: "adapters"}
     for label, tag in tags.items():
         demo.metric(f"test_loss_{tag}", test_loss[label], label=f"Target test loss, {label}",
@@ -160,7 +163,7 @@ def run(demo) -> None:
                     label=f"Target test accuracy, {label}", fmt=".1%")
     for r in ranks:
         if r != main_rank:
-            demo.metric(f"test_loss_r{r}", test_loss[f"adapters, m = {r}"],
+            demo.metric(f"test_loss_m{r}", test_loss[f"adapters, m = {r}"],
                         label=f"Target test loss, adapters with m = {r}", fmt=".3f")
     demo.metric("gap_closed", gap_closed,
                 label="Share of the head-only → full fine-tuning loss gap the adapters close",
@@ -197,12 +200,11 @@ def run(demo) -> None:
         **{f"m{r}": test_loss[f"adapters, m = {r}"] for r in ranks},
     )
     demo.claim(
-        f"With m = {main_rank} they come within 0.02 of full fine-tuning's test loss "
-        "(cross-entropy)",
-        holds=bool(test_loss[main_label] < test_loss["full fine-tuning"] + 0.02),
-        adapters=test_loss[main_label],
+        "At this tiny scale, full fine-tuning, which trains every weight, still reaches the lowest "
+        "target loss",
+        holds=bool(test_loss["full fine-tuning"] < min(test_loss[f"adapters, m = {r}"] for r in ranks)),
         full_fine_tuning=test_loss["full fine-tuning"],
-        head_only=test_loss["head only"],
+        best_adapters=min(test_loss[f"adapters, m = {r}"] for r in ranks),
     )
     demo.claim(
         "The pretrained backbone stays bit-for-bit unchanged (so the source task is intact), "

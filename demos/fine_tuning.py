@@ -110,9 +110,9 @@ def run(demo) -> None:
         "the source task when the original source head is put back on each body; the dashed "
         "line is the pretrained network.",
         alt="Two horizontal bar charts. Target-task loss is highest from scratch and lower for "
-        "every variant that starts from the pretrained weights. Source-task loss is unchanged when only the head is trained "
-        "and grows as more layers are unfrozen.",
-        size=(7.2, 3.6),
+        "every variant that starts from the pretrained weights. Source-task loss is unchanged "
+        "when only the head is trained and grows as more layers are unfrozen.",
+        size=(6.4, 3.8),
     )
     def _(fig) -> None:
         left, right = fig.subplots(1, 2, sharey=True)
@@ -135,7 +135,7 @@ def run(demo) -> None:
         right.set_xlim(0, max(src_loss.values()) * 1.3)
         right.set_xlabel("source-task loss")
         right.set_title("Old task")
-        right.legend(loc="lower right", fontsize="small")
+        right.legend(loc="upper right", fontsize="small")
 
     # ---- metrics and claims
     tags = {"from scratch": "scratch", "head only": "head_only", "top layer + head": "top_layer",

@@ -34,9 +34,6 @@ def run(demo) -> None:
     def val_acc(model: transfer.AttentionClassifier) -> float:
         return transfer.accuracy(model.predict(X_val), y_val)
 
-    def val_loss(model: transfer.AttentionClassifier) -> float:
-        return transfer.cross_entropy(model.predict(X_val), y_val)
-
     # Prefix tuning: k key/value vectors, started from the keys and values of random words.
     prefixed = base.prefix_from_tokens(rng.integers(0, VOCAB, k))
     curves = {}
@@ -45,8 +42,9 @@ def run(demo) -> None:
     def tracker(name: str):
         """Early stopping watches the validation loss; the accuracy is recorded for the figure."""
         def evaluate(model: transfer.AttentionClassifier) -> float:
-            acc_curve[name].append(val_acc(model))
-            return val_loss(model)
+            logits = model.predict(X_val)
+            acc_curve[name].append(transfer.accuracy(logits, y_val))
+            return transfer.cross_entropy(logits, y_val)
         return evaluate
 
     curves["prefix"] = transfer.fit(prefixed, X_train, y_train, nets.Adam(lr=0.1), steps=steps,
@@ -128,27 +126,34 @@ def run(demo) -> None:
         ax.legend(loc="lower right")
 
     word_labels = [f"w{i}" for i in example_ids]
+    slot_colors = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9"]
 
     @demo.figure(
-        "attention-map",
-        caption=f"Attention weights of one test sequence in the prefix-tuned model (from ONNX "
-        f"Runtime): each row is a word, the first {k} columns are the learned prefix.",
-        alt=f"Heat map with {LENGTH} rows (the words of one sequence) and {k + LENGTH} columns. "
-        f"The {k} prefix columns on the left hold most of the attention weight.",
-        size=(6.4, 4.2),
+        "attention-split",
+        caption=f"Where each word of one test sequence sends its attention in the prefix-tuned "
+        f"model (weights from ONNX Runtime): the {k} learned prefix slots P1–P{k} or the "
+        f"sequence's own {LENGTH} words.",
+        alt=f"{LENGTH} horizontal stacked bars, one per word, each summing to 1. Most of every "
+        "bar is taken by the prefix slots; the grey part for the sequence's own words is small.",
+        size=(6.4, 4.0),
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        im = ax.imshow(example_att, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-        ax.grid(False)
-        ax.set_xticks(range(k + LENGTH), [f"P{j + 1}" for j in range(k)] + word_labels,
-                      rotation=90, fontsize="small")
-        ax.set_yticks(range(LENGTH), word_labels, fontsize="small")
-        ax.axvline(k - 0.5, color="C3", lw=2)
-        ax.set_xlabel("attends to (prefix | words)")
-        ax.set_ylabel("query word")
+        rows = np.arange(LENGTH)[::-1]
+        left = np.zeros(LENGTH)
+        for j in range(k):
+            ax.barh(rows, example_att[:, j], left=left, color=slot_colors[j % len(slot_colors)],
+                    label=f"P{j + 1}")
+            left += example_att[:, j]
+        ax.barh(rows, example_att[:, k:].sum(axis=1), left=left, color="C7", alpha=0.6,
+                label="the words")
+        ax.set_yticks(rows, word_labels)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of the word's attention")
+        ax.set_ylabel("word (query)")
         ax.set_title(f"{prefix_mass[example].mean():.0%} of this sequence's attention is on the prefix")
-        fig.colorbar(im, ax=ax, label="attention weight")
+        ax.legend(ncol=k + 1, loc="lower center", bbox_to_anchor=(0.5, 1.1), fontsize="small",
+                  frameon=False)
 
     order = changed[np.argsort(tgt_scores[changed] - src_scores[changed])]
 
@@ -157,20 +162,17 @@ def run(demo) -> None:
         caption="For each word whose polarity differs between the domains: the model's margin "
         "(positive minus negative logit) on a sequence of that word repeated, before and after "
         "prefix tuning. Labels give the word's score in the source → target domain.",
-        alt="Paired dots for the changed words. After prefix tuning most margins move to the "
-        "side that matches the target-domain polarity.",
+        alt="Paired markers for the changed words joined by lines. After prefix tuning the "
+        "margins move in the direction of each word's new polarity.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
         x = np.arange(len(order))
         ax.axhline(0.0, color="C7", lw=1)
-        ax.plot(x - 0.12, margin_frozen[order], "s", color="C7", ms=7, label="frozen model")
-        ax.plot(x + 0.12, margin_prefix[order], "o", color="C0", ms=7, label="with prefix")
-        for xi, w in zip(x, order, strict=True):
-            ax.annotate("", (xi + 0.12, margin_prefix[w]), (xi - 0.12, margin_frozen[w]),
-                        arrowprops={"arrowstyle": "->", "color": "C0", "lw": 1})
-        ax.set_xticks(x, [f"w{w}\n{src_scores[w]:+.0f}→{tgt_scores[w]:+.0f}" for w in order],
-                      fontsize="small")
+        ax.vlines(x, margin_frozen[order], margin_prefix[order], color="C0", lw=1.2)
+        ax.plot(x, margin_frozen[order], "s", color="C7", ms=7, label="frozen model")
+        ax.plot(x, margin_prefix[order], "o", color="C0", ms=7, label="with prefix")
+        ax.set_xticks(x, [f"w{w}\n{src_scores[w]:+.0f}→{tgt_scores[w]:+.0f}" for w in order])
         ax.set_ylabel("margin on 'w w w … w'")
         ax.set_title("The prefix re-scores the words that changed meaning")
         ax.legend(loc="upper left", fontsize="small")
