@@ -109,23 +109,28 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        for label, n in n_trainable.items():
-            color = "C2" if label.startswith("adapters") else colors[label]
-            ax.plot(n, test_loss[label], "o", color=color, ms=9)
-            ax.annotate(label, (n, test_loss[label]), textcoords="offset points", xytext=(0, 9),
-                        ha="center", fontsize="small")
+        adapter_labels = [label for label in n_trainable if label.startswith("adapters")]
+        ax.plot([n_trainable[label] for label in adapter_labels],
+                [test_loss[label] for label in adapter_labels], "o-", color="C2", ms=9, lw=1,
+                label="adapters (bottleneck m)")
+        for label in adapter_labels:
+            ax.annotate(label.split(", ")[1], (n_trainable[label], test_loss[label]),
+                        textcoords="offset points", xytext=(0, -17), ha="center", fontsize="small")
+        for label in ("head only", "full fine-tuning"):
+            ax.plot(n_trainable[label], test_loss[label], "o", color=colors[label], ms=9, label=label)
         xs = sorted(n_trainable.values())
         plotting.plain_log_axis(ax.xaxis, [100, 300, 1000, 3000, 10000])
         ax.set_xlim(xs[0] / 1.8, xs[-1] * 1.8)
         lo, hi = min(test_loss.values()), max(test_loss.values())
-        ax.set_ylim(lo - 0.2 * (hi - lo) - 0.01, hi + 0.35 * (hi - lo) + 0.01)
+        ax.set_ylim(lo - 0.25 * (hi - lo) - 0.01, hi + 0.15 * (hi - lo) + 0.01)
         ax.set_xlabel("parameters trained for the new task")
         ax.set_ylabel("target test loss")
-        ax.set_title("Fewer trainable parameters, most of the gain")
+        ax.set_title("What each method trains, and the loss it reaches")
+        ax.legend(loc="upper right")
 
     @demo.figure(
         "validation-curves",
-        caption=f"Validation loss on the target task during training ({n_target} training "
+        caption=f"Validation loss on the target task during training ({n_target:,} training "
         "examples). All runs start at the same value because the adapters start as the identity; "
         "dots mark the checkpoints early stopping keeps.",
         alt="Line chart of validation loss against training step for head only, adapters and "
@@ -144,7 +149,7 @@ def run(demo) -> None:
         ax.legend()
 
     # ---- metrics and claims
-    demo.metric("n_target", n_target, label="Target-task training examples", fmt=".0f")
+    demo.metric("n_target", n_target, label="Target-task training examples", fmt=",.0f")
     demo.metric("rank", main_rank, label="Adapter bottleneck width m", fmt=".0f")
     demo.metric("params_backbone", n_backbone, label="Frozen backbone parameters", fmt=",.0f")
     demo.metric("params_head", n_head, label="New head parameters", fmt=",.0f")

@@ -107,7 +107,7 @@ def run(demo) -> None:
     @demo.figure(
         "accuracy-curves",
         caption=f"Target-domain validation accuracy while training on {len(y_train)} examples: "
-        f"prefix tuning trains {n_prefix} numbers, full fine-tuning all {n_model}. The dashed "
+        f"prefix tuning trains {n_prefix:,} numbers, full fine-tuning all {n_model:,}. The dashed "
         "line is the frozen source model.",
         alt="Line chart of validation accuracy against training step. The frozen model's "
         "accuracy is a flat dashed line; prefix tuning climbs well above it and ends close to "
@@ -123,7 +123,7 @@ def run(demo) -> None:
         ax.set_xlabel("training step (batches of 64)")
         ax.set_ylabel("validation accuracy (%)")
         ax.set_title("Only the prefix is trained, yet accuracy rises")
-        ax.legend(loc="lower right")
+        ax.legend(loc="center right")
 
     word_labels = [f"w{i}" for i in example_ids]
     slot_colors = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9"]
