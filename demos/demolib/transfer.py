@@ -1,26 +1,30 @@
 """Transfer learning on tiny models: related source and target tasks, fine-tuning with frozen
-parts, residual bottleneck adapters, and a one-layer attention model with learned prefix
+parts, residual bottleneck adapters, and a one-layer attention classifier with learned prefix
 keys and values. Used by the fine-tuning, adapter-layers and prefix-tuning demos.
 
-Three pieces, all float64 NumPy with hand-written backward passes (tests check them against
-finite differences) and ONNX exports (tests check ONNX Runtime against the NumPy forward):
+Everything is float64 NumPy with hand-written backward passes (the tests check them against
+finite differences) and ONNX exports (the tests check ONNX Runtime against the NumPy forward):
 
-* **Related tasks** (``related_tasks``): a random "teacher" feature map ``tanh(x @ A)`` with a
-  class readout. The target task rotates ``A`` a little (``shift``) and has its own readout and
-  number of classes, so features learned on the source help on the target without being exactly
-  right for it. ``pretrain`` trains an MLP on plenty of source data.
-* **MLP fine-tuning** (``fit_mlp``): ``nets.MLP`` training where only the chosen parameters move
-  (``trainable``: a list of booleans over ``MLP.params()``), and ``with_new_head``.
+* **Related tasks** (``related_tasks``, ``make_setup``): random "teacher" networks label
+  ``x ~ N(0, I)`` by ``argmax(tanh(tanh(x A) C) B)``. Source and target share the low-level
+  features ``tanh(x A)``; the target's high-level weights are rotated away from the source's by
+  ``shift`` and it has its own readout and number of classes. ``make_setup`` draws the data and
+  pretrains a ReLU MLP on plenty of source examples.
+* **Training with frozen parts** (``fit``): Adam/SGD on softmax cross-entropy where only the
+  arrays flagged in ``trainable`` move (``top_layers``, ``head_only``,
+  ``AdapterMLP.adapter_tuning``, ``AttentionClassifier.prefix_tuning``), with optional
+  mini-batches and early stopping that restores the best checkpoint. ``with_new_head`` and
+  ``with_head_of`` swap output layers.
 * **Adapters** (``AdapterMLP``): a frozen ``nets.MLP`` with a residual bottleneck
-  ``h + relu(h @ Wd + bd) @ Wu + bu`` after each hidden layer (``Wu`` starts at zero, so the
-  adapted net starts as the pretrained one). ``export_adapter_mlp`` writes it with ``Gemm``,
+  ``h + relu(h Wd + bd) Wu + bu`` after each hidden layer; ``Wu`` starts at zero, so the adapted
+  net starts as exactly the pretrained one. ``export_adapter_mlp`` writes it with ``Gemm``,
   ``Relu`` and ``Add`` nodes.
-* **Prefix attention** (``AttentionClassifier``): token embeddings, one single-head
-  self-attention layer with a residual connection, mean pooling and a linear readout. ``k``
-  learned prefix keys and values are prepended to every sequence's keys and values (the
-  tokens attend to them; they are not tokens themselves). ``export_attention`` writes it with
-  ``Gather``, ``MatMul``, ``Expand`` + ``Concat`` for the prefix, ``Softmax`` and
-  ``ReduceMean``; a second output returns the attention weights.
+* **Prefix attention** (``AttentionClassifier``, ``polarity_lexicons``, ``sample_sequences``):
+  token embeddings, one single-head self-attention layer with a residual connection, mean
+  pooling and a linear readout. ``k`` learned prefix keys and values are put in front of every
+  sequence's keys and values (the tokens attend to them; they are not tokens themselves).
+  ``export_attention`` writes it with ``Gather``, ``MatMul``, ``Expand`` + ``Concat`` for the
+  prefix, ``Softmax`` and ``ReduceMean``; a second output returns the attention weights.
 """
 
 from __future__ import annotations
@@ -172,8 +176,8 @@ def fit(
     flags = [True] * len(params) if trainable is None else list(trainable)
     if len(flags) != len(params):
         raise ValueError(f"{len(flags)} trainable flags for {len(params)} parameter arrays")
-    if isinstance(model, nets.MLP) and flags == head_only(model) and model.batchnorm is None \
-            and not model.dropout:
+    if isinstance(model, nets.MLP) and model.batchnorm is None and not model.dropout \
+            and flags == head_only(model):
         # Only the output layer trains: its inputs never change, so compute them once.
         X = nets.forward(model, X)[1].inputs[-1]
         W, b = model.weights[-1], model.biases[-1]
@@ -226,6 +230,8 @@ def fit(
 def top_layers(net: nets.MLP, k: int) -> list[bool]:
     """``trainable`` flags for training only the last ``k`` layers (weights and biases); the
     layers below stay frozen. ``k = 1`` trains only the output layer (the head)."""
+    if net.batchnorm is not None:
+        raise ValueError("top_layers assumes an MLP without BatchNorm (two arrays per layer)")
     if not 1 <= k <= len(net.weights):
         raise ValueError(f"k must be in 1..{len(net.weights)}, got {k}")
     n_frozen = len(net.weights) - k
