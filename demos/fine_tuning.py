@@ -1,0 +1,207 @@
+"""Fine-tuning: a small MLP pretrained on a data-rich source task is adapted to a related
+target task with few examples; compared with training from scratch and with freezing layers,
+and the source task it forgets along the way."""
+
+from __future__ import annotations
+
+import numpy as np
+from demolib import nets, onnx_export, transfer
+
+# (label, number of top layers trained; 0 = a fresh network trained from scratch)
+VARIANTS = (
+    ("from scratch", 0),
+    ("head only", 1),
+    ("top layer + head", 2),
+    ("all layers", 3),
+)
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    n_target = int(opts.get("n_target", 100))
+    steps = int(opts.get("steps", 300))
+    lr = float(opts.get("lr", 3e-4))
+    eval_every = 20
+
+    setup = transfer.make_setup(rng, n_target=n_target)
+    pre = setup.pretrained
+    n_classes = setup.target.n_classes
+
+    def val_loss(model: nets.MLP) -> float:
+        return transfer.cross_entropy(nets.predict(model, setup.X_val), setup.y_val)
+
+    # Every variant starts from the same new head; all are early-stopped on the validation set
+    # (the checkpoint with the lowest validation loss is kept) and reported on the test set.
+    start = transfer.with_new_head(pre, n_classes, rng)
+    scratch_init = nets.init_mlp(rng, pre.sizes[:-1] + [n_classes])
+    models: dict[str, nets.MLP] = {}
+    curves: dict[str, np.ndarray] = {}
+    for label, k in VARIANTS:
+        model = scratch_init.copy() if k == 0 else start.copy()
+        flags = None if k in (0, len(model.weights)) else transfer.top_layers(model, k)
+        # A fresh network gets the usual larger learning rate; fine-tuning a small one.
+        opt = nets.Adam(lr=1e-3 if k == 0 else lr * (10.0 if k == 1 else 1.0))
+        curve = transfer.fit(model, setup.X_train, setup.y_train, opt, steps=steps,
+                             trainable=flags, evaluate=val_loss, eval_every=eval_every,
+                             restore_best=True)
+        models[label] = model
+        curves[label] = np.array(curve)
+
+    # ---- ONNX: the target-task models side by side, and the source head on each fine-tuned body
+    target_graph = onnx_export.export_mlps(list(models.values()), name="target_models")
+    target_sess = demo.onnx("target_models", demo.make_model(target_graph))
+    bodies = [pre] + [transfer.with_head_of(models[label], pre) for label, k in VARIANTS if k > 0]
+    source_graph = onnx_export.export_mlps(bodies, name="source_head_on_each_body")
+    source_sess = demo.onnx("source_head_on_each_body", demo.make_model(source_graph))
+
+    def run_sess(sess, X: np.ndarray) -> np.ndarray:
+        return sess.run(None, {"x": X.astype(np.float32)})[0].astype(np.float64)
+
+    test_out = run_sess(target_sess, setup.X_test)
+    src_out = run_sess(source_sess, setup.X_source_val)
+    np_test = np.hstack([nets.predict(m, setup.X_test) for m in models.values()])
+    np_src = np.hstack([nets.predict(m, setup.X_source_val) for m in bodies])
+    ort_diff = float(max(np.max(np.abs(test_out - np_test)), np.max(np.abs(src_out - np_src))))
+
+    labels = [label for label, _ in VARIANTS]
+    test_loss, test_acc, best_step = {}, {}, {}
+    for j, label in enumerate(labels):
+        logits = test_out[:, j * n_classes : (j + 1) * n_classes]
+        test_loss[label] = transfer.cross_entropy(logits, setup.y_test)
+        test_acc[label] = transfer.accuracy(logits, setup.y_test)
+        c = curves[label]
+        best_step[label] = int(c[np.argmin(c[:, 1]), 0])
+    n_src = setup.source.n_classes
+    src_loss = {}
+    for j, name in enumerate(["pretrained"] + labels[1:]):
+        logits = src_out[:, j * n_src : (j + 1) * n_src]
+        src_loss[name] = transfer.cross_entropy(logits, setup.y_source_val)
+    src_acc_pre = transfer.accuracy(src_out[:, :n_src], setup.y_source_val)
+
+    # ---- figures (draw only)
+    colors = {"from scratch": "C3", "head only": "C0", "top layer + head": "C2", "all layers": "C1"}
+
+    @demo.figure(
+        "validation-curves",
+        caption=f"Target-task validation loss while training on {n_target} target examples. "
+        "Dots mark the checkpoint early stopping keeps.",
+        alt="Line chart of validation cross-entropy against training step for four runs. The "
+        "network trained from scratch stays highest; the three runs that start from the "
+        "pretrained weights go lower, and those that also train hidden layers go lowest.",
+    )
+    def _(fig) -> None:
+        ax = fig.subplots()
+        for label in labels:
+            c = curves[label]
+            ax.plot(c[:, 0], c[:, 1], color=colors[label], label=label, lw=1.8)
+            i = int(np.argmin(c[:, 1]))
+            ax.plot(c[i, 0], c[i, 1], "o", color=colors[label], ms=7)
+        ax.set_xlabel("training step on the target task")
+        ax.set_ylabel("validation cross-entropy")
+        ax.set_ylim(bottom=min(float(c[:, 1].min()) for c in curves.values()) - 0.05,
+                    top=float(curves["from scratch"][0, 1]) + 0.05)
+        ax.set_title("Pretrained start vs. training from scratch")
+        ax.legend(title="trained", fontsize="small")
+
+    @demo.figure(
+        "forgetting",
+        caption="Left: loss on the target task's test set after early stopping. Right: loss on "
+        "the source task when the original source head is put back on each body; the dashed "
+        "line is the pretrained network.",
+        alt="Two horizontal bar charts. Target-task loss is highest from scratch and lower for "
+        "every variant that starts from the pretrained weights. Source-task loss is unchanged "
+        "when only the head is trained and grows as more layers are unfrozen.",
+        size=(6.4, 3.8),
+    )
+    def _(fig) -> None:
+        left, right = fig.subplots(1, 2, sharey=True)
+        ypos = np.arange(len(labels))[::-1]
+        left.barh(ypos, [test_loss[label] for label in labels],
+                  color=[colors[label] for label in labels])
+        left.set_yticks(ypos, labels)
+        left.set_xlabel("target test loss")
+        left.set_title("New task")
+        for y, label in zip(ypos, labels, strict=True):
+            left.text(test_loss[label], y, f" {test_loss[label]:.2f}", va="center", fontsize="small")
+        left.set_xlim(0, max(test_loss.values()) * 1.3)
+        src_labels = labels[1:]
+        right.barh(ypos[1:], [src_loss[label] for label in src_labels],
+                   color=[colors[label] for label in src_labels])
+        right.axvline(src_loss["pretrained"], color="C7", ls="--", lw=1.2, label="pretrained")
+        for y, label in zip(ypos[1:], src_labels, strict=True):
+            right.text(src_loss[label], y, f" {src_loss[label]:.2f}", va="center", fontsize="small")
+        right.text(0.02, ypos[0], "(no source head)", va="center", fontsize="small", color="C7")
+        right.set_xlim(0, max(src_loss.values()) * 1.3)
+        right.set_xlabel("source-task loss")
+        right.set_title("Old task")
+        right.legend(loc="upper right", fontsize="small")
+
+    # ---- metrics and claims
+    tags = {"from scratch": "scratch", "head only": "head_only", "top layer + head": "top_layer",
+            "all layers": "all_layers"}
+    demo.metric("n_target", n_target, label="Target-task training examples", fmt=".0f")
+    demo.metric("n_source", len(setup.y_source), label="Source-task training examples", fmt=",.0f")
+    demo.metric("lr", lr, label="Fine-tuning learning rate (all layers, top layer + head)", fmt="g")
+    for label in labels:
+        tag = tags[label]
+        demo.metric(f"test_loss_{tag}", test_loss[label], label=f"Target test loss, {label}",
+                    fmt=".3f")
+        demo.metric(f"test_accuracy_{tag}", test_acc[label],
+                    label=f"Target test accuracy, {label}", fmt=".1%")
+        demo.metric(f"best_step_{tag}", best_step[label],
+                    label=f"Step kept by early stopping, {label}", fmt=".0f")
+    demo.metric("source_loss_pretrained", src_loss["pretrained"],
+                label="Source-task loss of the pretrained network", fmt=".3f")
+    demo.metric("source_accuracy_pretrained", src_acc_pre,
+                label="Source-task accuracy of the pretrained network", fmt=".1%")
+    for label in labels[1:]:
+        demo.metric(f"source_loss_{tags[label]}", src_loss[label],
+                    label=f"Source-task loss after fine-tuning, {label}", fmt=".3f")
+    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| logit", fmt=".1e")
+
+    demo.claim(
+        "Fine-tuning from the pretrained weights beats training the same network from scratch "
+        "on the target task",
+        holds=bool(test_loss["all layers"] < test_loss["from scratch"]
+                   and test_acc["all layers"] > test_acc["from scratch"]),
+        loss_fine_tuned=test_loss["all layers"],
+        loss_scratch=test_loss["from scratch"],
+        accuracy_fine_tuned=test_acc["all layers"],
+        accuracy_scratch=test_acc["from scratch"],
+    )
+    demo.claim(
+        "Even training only a new head on the frozen pretrained body beats training from scratch",
+        holds=bool(test_loss["head only"] < test_loss["from scratch"]),
+        loss_head_only=test_loss["head only"],
+        loss_scratch=test_loss["from scratch"],
+    )
+    demo.claim(
+        "Unfreezing the top hidden layer as well gets most of the way to fine-tuning all layers",
+        holds=bool((test_loss["head only"] - test_loss["top layer + head"])
+                   > 0.5 * (test_loss["head only"] - test_loss["all layers"])),
+        head_only=test_loss["head only"],
+        top_layer=test_loss["top layer + head"],
+        all_layers=test_loss["all layers"],
+    )
+    demo.claim(
+        "Fine-tuning all layers forgets part of the source task: its loss with the original head "
+        "rises",
+        holds=bool(src_loss["all layers"] > src_loss["pretrained"]),
+        source_loss_before=src_loss["pretrained"],
+        source_loss_after=src_loss["all layers"],
+    )
+    demo.claim(
+        "Training only the head leaves the source task exactly as it was, and each layer unfrozen "
+        "moves it further",
+        holds=bool(src_loss["head only"] == src_loss["pretrained"]
+                   and src_loss["head only"] < src_loss["top layer + head"] < src_loss["all layers"]),
+        head_only=src_loss["head only"],
+        top_layer=src_loss["top layer + head"],
+        all_layers=src_loss["all layers"],
+    )
+    demo.claim(
+        "ONNX Runtime reproduces the NumPy networks",
+        holds=bool(ort_diff < 1e-4),
+        max_abs_diff=ort_diff,
+    )
