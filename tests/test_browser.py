@@ -84,8 +84,8 @@ def test_figures_switch_with_the_palette(page, base_url):
     light = page.locator('article img[src$="#only-light"]').first
     dark = page.locator('article img[src$="#only-dark"]').first
     light.scroll_into_view_if_needed()
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=light.element_handle())
     assert light.is_visible() and not dark.is_visible()
-    assert page.evaluate("(img) => img.naturalWidth > 0", light.element_handle())
     page.screenshot(path=ARTIFACTS / "dropout-light.png", full_page=True)
     page.locator('[data-md-component="palette"] label:visible').first.click()
     page.wait_for_selector('body[data-md-color-scheme="slate"]')

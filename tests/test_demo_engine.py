@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -207,6 +208,16 @@ def test_non_strict_build_shows_demo_error_on_page_and_builds_the_rest(project):
     assert "bad thing" in project.html("terms/a/index.html")
     page_b = project.html("terms/b/index.html")
     assert "Score was 0.5." in page_b and "Measured numbers" in page_b
+
+
+def test_figures_reserve_their_space_before_they_load(demos):
+    demos.write("glossary/g.yaml", entry("G") + "demo: good\n")
+    demos.build()
+    imgs = re.findall(r"<img[^>]*>", demos.html("terms/g/index.html"))
+    figures = [i for i in imgs if "relu-" in i]
+    assert len(figures) == 2  # light and dark
+    for img in figures:
+        assert 'loading="lazy"' in img and 'width="614"' in img and 'height="384"' in img, img
 
 
 def test_unknown_placeholder_is_an_error(project, caplog_mkdocs):

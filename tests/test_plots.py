@@ -90,3 +90,10 @@ def test_dark_svg_swaps_the_palette_and_nothing_else(tmp_path):
     assert files == {"light": "line-light.svg", "dark": "line-dark.svg"}
     assert "#1f77b4" in light and "#58a6ff" in dark and "#1f77b4" not in dark
     assert len(light.splitlines()) == len(dark.splitlines())
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_image_size_reads_a_saved_figure_in_css_pixels(tmp_path, fmt):
+    files = plots.render(lambda fig: fig.subplots().plot([0, 1]), tmp_path, "f", (6.0, 3.0), fmt)
+    assert plots.image_size((tmp_path / files["light"]).read_bytes()) == (576, 288)  # 96 px per inch
+    assert plots.image_size(b"not an image") is None

@@ -16,6 +16,7 @@ from ..model import DemoSpec, Glossary
 from ..problems import Problem
 from .cache import DemoCache, demo_key, external_imports, local_imports
 from .context import Claim, FigureInfo, Metric
+from .plots import image_size
 
 REPORT = "build-report.json"
 
@@ -44,6 +45,11 @@ class DemoResult:
 
     def formatted_metrics(self) -> dict[str, str]:
         return {m.name: m.display for m in self.metrics}
+
+    def figure_size(self, filename: str) -> tuple[int, int] | None:
+        """Width and height of a figure file in CSS pixels, if it can be read."""
+        data = self.files.get(filename)
+        return image_size(data) if data else None
 
     @classmethod
     def from_entry(cls, entry: Path, source: str, name: str, cached: bool) -> DemoResult:

@@ -144,6 +144,23 @@ def dark_svg(light_svg: bytes) -> bytes:
     return pattern.sub(lambda m: mapping[m.group(0).lower()], text).encode("utf-8")
 
 
+_SVG_SIZE = re.compile(rb'<svg[^>]*?\swidth="([\d.]+)(pt|px)?"\s+height="([\d.]+)(pt|px)?"')
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """A saved figure's size in CSS pixels (SVG from its header, PNG from its IHDR), so pages
+    can reserve the space before a lazily loaded image arrives."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        scale = 96 / THEMES["light"]["savefig.dpi"]
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return round(width * scale), round(height * scale)
+    match = _SVG_SIZE.search(data[:2000])
+    if match is None:
+        return None
+    w, wu, h, hu = match.groups()
+    return round(float(w) * (4 / 3 if wu == b"pt" else 1)), round(float(h) * (4 / 3 if hu == b"pt" else 1))
+
+
 # zlib level 3 writes a figure's PNG in half the time of the default 6, about 10% larger.
 PNG_COMPRESSION = 3
 
