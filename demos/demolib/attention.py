@@ -37,14 +37,9 @@ import numpy as np
 from onnx import GraphProto, TensorProto, helper, numpy_helper
 
 from demolib import nets
+from demolib.nets import softmax
 
 # --------------------------------------------------------------------------- softmax & attention
-
-
-def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax along ``axis`` (any shape)."""
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 def softmax_backward(p: np.ndarray, dp: np.ndarray) -> np.ndarray:

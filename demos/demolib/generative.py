@@ -23,6 +23,8 @@ from typing import Literal
 import numpy as np
 from onnx import GraphProto, TensorProto, helper, numpy_helper
 
+from demolib.nets import sigmoid
+
 Act = Literal["linear", "tanh", "relu", "leaky_relu", "sigmoid"]
 LEAKY_SLOPE = 0.2
 _ACTS = ("linear", "tanh", "relu", "leaky_relu", "sigmoid")
@@ -120,7 +122,7 @@ def _activate(z: np.ndarray, act: str) -> np.ndarray:
         return np.maximum(z, 0.0)
     if act == "leaky_relu":
         return np.maximum(z, LEAKY_SLOPE * z)  # valid as 0 < LEAKY_SLOPE < 1
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid, numerically stable
+    return sigmoid(z)
 
 
 def _activation_grad(h: np.ndarray, act: str) -> np.ndarray | float:
@@ -337,10 +339,6 @@ def _softplus(z: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, z)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
 def discriminator_grads(
     disc: Stack, real: np.ndarray, fake: np.ndarray
 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -359,7 +357,7 @@ def discriminator_grads(
     sign = np.concatenate([np.full((n_r, 1), -1.0), np.ones((n_f, 1))])
     weight = np.concatenate([np.full((n_r, 1), 1.0 / n_r), np.full((n_f, 1), 1.0 / n_f)])
     loss = np.sum(_softplus(sign * logit) * weight, axis=(-2, -1))
-    grads, _ = backward(disc, cache, sign * _sigmoid(sign * logit) * weight)
+    grads, _ = backward(disc, cache, sign * sigmoid(sign * logit) * weight)
     return loss, grads
 
 
@@ -378,7 +376,7 @@ def generator_grads(
     logit, cache_d = forward(disc, x)
     n = logit.shape[-2]
     loss = np.mean(_softplus(-logit), axis=(-2, -1))
-    _, dx = backward(disc, cache_d, -_sigmoid(-logit) / n, param_grads=False)
+    _, dx = backward(disc, cache_d, -sigmoid(-logit) / n, param_grads=False)
     grads, _ = backward(gen, cache_g, dx)
     return loss, grads
 
