@@ -210,6 +210,16 @@ def test_non_strict_build_shows_demo_error_on_page_and_builds_the_rest(project):
     assert "Score was 0.5." in page_b and "Measured numbers" in page_b
 
 
+def test_demo_source_is_on_the_page_but_not_in_the_search_index(demos):
+    demos.write("glossary/g.yaml", entry("G") + "demo: good\n")
+    demos.build()
+    assert "helpers.shapes" in demos.html("terms/g/index.html")  # the collapsed source
+    index = demos.json("search/search_index.json")
+    page = [d["text"] for d in index["docs"] if d["location"].startswith("terms/g/")]
+    assert page and "ORT" in " ".join(page)  # the claims are searchable
+    assert not any("helpers.shapes" in text for text in page)
+
+
 def test_figures_reserve_their_space_before_they_load(demos):
     demos.write("glossary/g.yaml", entry("G") + "demo: good\n")
     demos.build()
