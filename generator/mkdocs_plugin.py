@@ -17,7 +17,7 @@ from mkdocs.utils.meta import get_data
 
 from .build import BuildOptions, build_site
 from .markdown_ext import TermlabExtension
-from .render import PATH_PAGE
+from .render import PATH_PAGE, has_learning_path
 
 log = get_plugin_logger("termlab")
 
@@ -303,7 +303,8 @@ def _nav(glossary, files: Files, generated: set[str]) -> list:
     own = sorted(f.src_uri for f in files.documentation_pages()
                  if f.src_uri not in generated and f.src_uri != "index.md"
                  and not f.src_uri.startswith("terms/"))
-    return [{"Home": "index.md"}, {"Learning path": PATH_PAGE},
+    path = [{"Learning path": PATH_PAGE}] if has_learning_path(glossary) else []
+    return [{"Home": "index.md"}, *path,
             {"Categories": [{"All categories": "categories/index.md"}, *categories]}, *own]
 
 

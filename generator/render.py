@@ -20,6 +20,15 @@ from .textscan import PLACEHOLDER, iter_placeholders
 
 MORE_IN_CATEGORY = 8
 PATH_PAGE = "path/index.md"
+# The learning path lists every term with its summary, like a syllabus. Past this many terms it
+# is no syllabus but a page of megabytes (10,000 terms: 3 MB of Markdown, longer to build than
+# the rest of the site's pages together), so such a glossary has none; each term page still
+# says what it builds on and what comes next.
+PATH_MAX_TERMS = 500
+
+
+def has_learning_path(glossary: Glossary) -> bool:
+    return 0 < len(glossary.terms) <= PATH_MAX_TERMS
 
 
 @dataclass
@@ -228,7 +237,8 @@ class SiteRenderer:
             site.pages[f"terms/{stem}/index.md"] = self.broken_page(stem)
         site.pages["index.md"] = self.index_page()
         site.pages["categories/index.md"] = self.categories_page()
-        site.pages[PATH_PAGE] = self.path_page()
+        if has_learning_path(self.glossary):
+            site.pages[PATH_PAGE] = self.path_page()
         for cid in self.glossary.categories:
             site.pages[f"categories/{cid}/index.md"] = self.category_page(cid)
         return site
@@ -240,7 +250,7 @@ class SiteRenderer:
             return self.index_page()
         if src_uri == "categories/index.md":
             return self.categories_page()
-        if src_uri == PATH_PAGE:
+        if src_uri == PATH_PAGE and has_learning_path(self.glossary):
             return self.path_page()
         if len(parts) == 3 and parts[2] == "index.md":
             if parts[0] == "terms" and parts[1] in self.glossary.terms:

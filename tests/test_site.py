@@ -95,6 +95,17 @@ def test_headings_lowercase_a_name_mid_sentence_but_keep_proper_nouns():
     assert midsentence("L2 regularization", "l2 regularization") == "L2 regularization"
 
 
+def test_a_large_glossary_has_no_learning_path(project, monkeypatch):
+    from generator import render
+
+    monkeypatch.setattr(render, "PATH_MAX_TERMS", 2)
+    for tid in "abc":
+        project.term(tid, tid.upper())
+    project.build()
+    assert not (project.root / "site" / "path").exists()
+    assert 'href="path/"' not in project.html("index.html")
+
+
 def test_learning_stages_group_by_prerequisite_depth():
     from generator.render import learning_stages
 
