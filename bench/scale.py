@@ -64,7 +64,8 @@ def plain_site(termlab_root: Path, plain_root: Path) -> None:
     nav = "".join(f"      - categories/{c}/index.md\n" for c in categories)
     (plain_root / "mkdocs.yml").write_text(MKDOCS_YML.format(
         plugin="", extra="markdown_extensions: [attr_list, md_in_html, admonition, "
-                          "pymdownx.details, tables, toc, pymdownx.superfences]\n"
+                          "pymdownx.details, tables, toc, pymdownx.superfences, "
+                          "{pymdownx.tabbed: {alternate_style: true}}]\n"
                           "not_in_nav: |\n  /terms/**\n"
                           # the same nav termlab builds: home, categories; never the terms
                           f"nav:\n  - index.md\n  - Categories:\n      - categories/index.md\n{nav}"))
