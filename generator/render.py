@@ -129,6 +129,7 @@ def midsentence(name: str, text: str = "") -> str:
     if not (len(name) > 1 and name[0].isupper() and name[1].islower()):
         return name
     lowered = name[0].lower() + name[1:]
+
     def written(form: str) -> bool:  # as a word of its own (not inside {{adam_steps}})
         return re.search(rf"(?<![\w-]){re.escape(form)}(?![\w-])", text) is not None
 
