@@ -67,16 +67,21 @@ def _attention(rng: np.random.Generator, k: int) -> transfer.AttentionClassifier
 # --------------------------------------------------------------------------- backward passes
 
 
+def _assert_gradients_match(model, inputs: np.ndarray, y: np.ndarray) -> None:
+    """The hand-written backward pass agrees with central differences, parameter by parameter."""
+    grads = model.loss_grads(inputs, y)[1]
+    num = _numerical_grads(model, inputs, y)
+    assert [g.shape for g in grads] == [p.shape for p in model.params()]
+    for g, n in zip(grads, num, strict=True):
+        np.testing.assert_allclose(g, n, rtol=1e-5, atol=1e-8)
+
+
 def test_adapter_backward_matches_numerical_gradient() -> None:
     rng = np.random.default_rng(0)
     model = _adapter_mlp(rng)
     X = rng.standard_normal((9, 5))
     y = rng.integers(0, 3, 9)
-    grads = model.loss_grads(X, y)[1]
-    num = _numerical_grads(model, X, y)
-    assert [g.shape for g in grads] == [p.shape for p in model.params()]
-    for g, n in zip(grads, num, strict=True):
-        np.testing.assert_allclose(g, n, rtol=1e-5, atol=1e-8)
+    _assert_gradients_match(model, X, y)
 
 
 def test_adapter_backward_can_skip_the_frozen_backbone() -> None:
@@ -100,11 +105,7 @@ def test_attention_backward_matches_numerical_gradient(k: int) -> None:
     model = _attention(rng, k)
     ids = rng.integers(0, 6, (5, 4))
     y = rng.integers(0, 3, 5)
-    grads = model.loss_grads(ids, y)[1]
-    num = _numerical_grads(model, ids, y)
-    assert [g.shape for g in grads] == [p.shape for p in model.params()]
-    for g, n in zip(grads, num, strict=True):
-        np.testing.assert_allclose(g, n, rtol=1e-5, atol=1e-8)
+    _assert_gradients_match(model, ids, y)
 
 
 def test_attention_prefix_only_gradients_equal_the_full_ones() -> None:
