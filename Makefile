@@ -24,8 +24,8 @@ build: $(STAMP)  ## strict build into site/
 check: $(STAMP)  ## validate entries without building
 	$(BIN)/termlab check
 
-validators: $(STAMP)  ## regenerate generator/validators after editing a schema in generator/schema
-	$(BIN)/python -m generator.validators
+validators: $(STAMP)  ## regenerate generator/read/validators after editing a schema in generator/read/schema
+	$(BIN)/python -m generator.read.validators
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -51,7 +51,7 @@ def main() -> None:
 
 
 def _instrument() -> None:
-    from generator import mkdocs_plugin
+    from generator.adapters import mkdocs_plugin
     from generator.demo import pool
 
     for name in ("on_config", "on_files", "on_env", "on_post_build"):
@@ -88,8 +88,8 @@ def _instrument() -> None:
             if "termlab: [" in record.getMessage() or "demos" in record.getMessage():
                 mark(record.getMessage().removeprefix("termlab: "))
 
-    logging.getLogger("mkdocs.plugins.termlab.demos").addHandler(Demos())
-    logging.getLogger("mkdocs.plugins.termlab.demos").setLevel(logging.INFO)
+    logging.getLogger("termlab.demos").addHandler(Demos())
+    logging.getLogger("termlab.demos").setLevel(logging.INFO)
 
 
 def threading_wait(pool_obj) -> None:

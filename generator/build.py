@@ -1,62 +1,281 @@
-"""One build of the glossary: the core pipeline wired together, for any adapter."""
+"""The one orchestrator: read → resolve → run demos → render → publish, for every adapter.
+
+An adapter (the MkDocs plugin, the CLI, anything else) drives a build through this module
+and nothing else; it imports no MkDocs::
+
+    builder = Builder(keep_worker=serving)   # lives as long as the adapter (serve: many builds)
+    build = builder.start(options)           # read and resolve; demos go to the warm worker
+    site = build.render()                    # every page now; a page whose demo still runs says so
+    markdown, files = build.settle(src)      # just before a page is written: its final Markdown
+    problems, files = build.finish()         # after the last page: what is left to report/write
+    builder.close()
+
+or all at once: ``site, glossary = build_site(options)``. The final pages are exactly those a
+build that had every demo result at hand renders, so a cold build and a warm one give the
+same bytes.
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
-from dataclasses import dataclass
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from . import __version__
-from .model import Glossary
-from .pipeline import load_and_resolve
+from .demo import protocol
+from .demo.engine import DemoBatch, DemoEngine, finish_demos, invocation, pending_terms, results_by_term, start_demos
+from .model import Glossary, Problem, Site
 from .publish import add_published_files
-from .render import Site, SiteRenderer
+from .read.load import load_glossary
+from .read.resolve import resolve
+from .render import urls
+from .render.pages import SiteRenderer, has_learning_path
 
-log = logging.getLogger("mkdocs.plugins.termlab.build")
+log = logging.getLogger("termlab.build")
+
+CACHE_ENV = "TERMLAB_CACHE_DIR"  # where demo results are kept, unless the settings say
+# Every setting an adapter passes (the plugin's options, the CLI's flags), with its default.
+SETTINGS: dict[str, Any] = {
+    "glossary_dir": "glossary",
+    "demos_dir": "demos",
+    "cache_dir": ".termlab-cache",  # TERMLAB_CACHE_DIR, when set, replaces this default
+    "run_demos": True,
+    "force": False,
+    "jobs": 0,  # demos at once; 0 = one per core
+    "timeout": protocol.TIMEOUT_S,
+    "memory_limit_mb": protocol.MEMORY_MB,
+}
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuildOptions:
-    """Where things are and how demos run."""
+    """Where things are, how demos run, and what the site is called."""
 
     root: Path
     glossary_dir: Path
     demos_dir: Path
     cache_dir: Path
-    run_demos: bool = True
-    force: bool = False
+    run_demos: bool = SETTINGS["run_demos"]
+    force: bool = SETTINGS["force"]
     jobs: int | None = None
-    timeout: float = 120.0
-    memory_limit_mb: int = 2048
+    timeout: float = SETTINGS["timeout"]
+    memory_limit_mb: int = SETTINGS["memory_limit_mb"]
     title: str = "termlab"
     description: str = ""
     site_url: str = ""
 
+    @classmethod
+    def from_settings(cls, root: Path, settings: Mapping[str, Any] | None = None, **site: str
+                      ) -> BuildOptions:
+        """Options from an adapter's settings (missing or None ones take their default);
+        ``site`` is the site's ``title``, ``description`` and ``site_url``."""
+        given = {k: v for k, v in (settings or {}).items() if v is not None}
+        unknown = set(given) - set(SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown termlab setting(s): {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(SETTINGS)}")
+        s = {**SETTINGS, **given}
+        if "cache_dir" not in given and os.environ.get(CACHE_ENV):
+            s["cache_dir"] = os.environ[CACHE_ENV]
+        for name in ("timeout", "memory_limit_mb"):
+            value = s[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                    math.isfinite(value) and value > 0):
+                raise ValueError(f"termlab setting {name}: {value!r} must be a positive number")
+        if isinstance(s["jobs"], bool) or not isinstance(s["jobs"], int) or s["jobs"] < 0:
+            raise ValueError(f"termlab setting jobs: {s['jobs']!r} must be 0 (one per core) or more")
+        return cls(root=root, glossary_dir=root / s["glossary_dir"], demos_dir=root / s["demos_dir"],
+                   cache_dir=root / s["cache_dir"], run_demos=bool(s["run_demos"]),
+                   force=bool(s["force"]), jobs=s["jobs"] or None, timeout=float(s["timeout"]),
+                   memory_limit_mb=int(s["memory_limit_mb"]), **site)
 
-def build_site(options: BuildOptions, engine=None, glossary: Glossary | None = None
-               ) -> tuple[Site, Glossary]:
-    """Load and resolve (unless ``glossary`` is given), run demos (through ``engine`` when
-    given) and render."""
-    if glossary is None:
-        glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
-    demos, demo_problems = {}, []
-    if options.run_demos and has_demos(glossary):
-        from .demo.engine import run_demos
 
-        demos, demo_problems = run_demos(glossary, options, engine)
-    renderer = SiteRenderer(glossary, demos, title=options.title, description=options.description)
-    return assemble(glossary, renderer, demo_problems, options), glossary
+assert {f.name for f in fields(BuildOptions)} >= set(SETTINGS)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while loading: the data is acyclic, and full collections that
+    re-scan every term loaded so far made loading 10,000 entries three times slower."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()  # what was loaded lives for the whole build: later collections skip it
+        if was_enabled:
+            gc.enable()
+
+
+def load_and_resolve(glossary_dir: Path, demos_dir: Path, root: Path | None = None) -> Glossary:
+    """Read every entry and resolve every reference, collecting all problems."""
+    with gc_paused():
+        return resolve(load_glossary(glossary_dir, demos_dir, root))
 
 
 def has_demos(glossary: Glossary) -> bool:
     return any(t.demo for t in glossary.terms.values())
 
 
-def assemble(glossary: Glossary, renderer: SiteRenderer, demo_problems: list, options: BuildOptions
-             ) -> Site:
-    """The rendered pages plus the published files, with every problem known so far."""
-    site = renderer.site()
-    add_published_files(site, glossary, renderer.demos, project=options.title, version=__version__,
-                        site_url=options.site_url)
-    site.problems = sorted(set(glossary.problems + demo_problems + site.problems))
-    return site
+class Builder:
+    """Starts builds; keeps the demo worker warm between them when ``keep_worker`` (serve)."""
+
+    def __init__(self, keep_worker: bool = False):
+        self.keep_worker = keep_worker
+        self.engine: DemoEngine | None = None
+        self.build: Build | None = None
+
+    def start(self, options: BuildOptions, glossary: Glossary | None = None) -> Build:
+        """Read and resolve the glossary (unless given) and send the demos that must run to the
+        warm worker, started first so its imports overlap the reading."""
+        self.end()
+        if options.run_demos and self.engine is None and options.demos_dir.is_dir():
+            self.engine = DemoEngine(options.cache_dir, options.jobs)
+            self.engine.start_worker()
+        if glossary is None:
+            glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
+        batch = None
+        if options.run_demos and has_demos(glossary):
+            if self.engine is None:
+                self.engine = DemoEngine(options.cache_dir, options.jobs)
+            batch = start_demos(glossary, options, self.engine)
+        if not (batch and batch.pending) and not self.keep_worker:
+            self._close_engine()  # everything was cached: the worker is not needed
+        self.build = Build(glossary, options, batch)
+        return self.build
+
+    def end(self) -> None:
+        """Drop the current build (its demos still in flight are not cached)."""
+        if self.build is not None:
+            self.build.close()
+            self.build = None
+        if not self.keep_worker:
+            self._close_engine()
+
+    def close(self) -> None:
+        self.end()
+        self._close_engine()
+
+    def _close_engine(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+
+class Build:
+    """One build: its pages rendered at once, then settled page by page as demos finish."""
+
+    def __init__(self, glossary: Glossary, options: BuildOptions, batch: DemoBatch | None):
+        self.glossary = glossary
+        self.options = options
+        self.batch = batch
+        self.started_late = pending_terms(glossary, batch) if batch else set()
+        self.late = set(self.started_late)  # terms whose results are not taken in yet
+        self.renderer = SiteRenderer(glossary, results_by_term(glossary, batch.results) if batch else {},
+                                     title=options.title, description=options.description,
+                                     pending=self.late)
+        # A summary with {{metric}} placeholders shows up on other pages (lists, the index).
+        self.in_summaries = {t for t in self.late if "{{" in glossary.terms[t].summary}
+        self.reported: set[Problem] = set()
+        self.first: dict[str, str] = {}  # the pages as ``render`` made them
+
+    def render(self) -> Site:
+        """Every page and file, with every problem known so far."""
+        site = self.renderer.site()
+        add_published_files(site, self.glossary, self.renderer.demos, project=self.options.title,
+                            version=__version__, site_url=self.options.site_url)
+        site.problems = sorted(set(self.glossary.problems + site.problems))
+        self.reported = set(site.problems)
+        self.first = site.pages
+        return site
+
+    def wait(self) -> None:
+        """Wait for every demo and take its result in (before ``render``: no page is late)."""
+        self._take(set(self.late))
+
+    def dependencies(self, src_uri: str) -> set[str]:
+        """Terms with a late demo whose results this page shows."""
+        kind, key = urls.parse(src_uri)
+        if kind == "index":  # it lists every problem, late placeholders included
+            return set(self.started_late)
+        deps = set(self.in_summaries)
+        if kind == "term" and key in self.started_late:
+            deps.add(key)
+        return deps
+
+    def settle(self, src_uri: str) -> tuple[str | None, dict[str, bytes]]:
+        """Wait for what the page shows. Returns its final Markdown (None if unchanged) and
+        the demo files of every run that finished meanwhile."""
+        deps = self.dependencies(src_uri)
+        files = self._take(deps)
+        if not deps:
+            return None, files
+        markdown = self.renderer.page(src_uri)
+        return (markdown if markdown != self.first.get(src_uri) else None), files
+
+    def finish(self) -> tuple[list[Problem], dict[str, bytes]]:
+        """Wait for every demo. Returns the problems not reported yet (failed demos and
+        claims, late placeholders) and the files still to write (late demos' files; terms.json
+        and previews, which show every result)."""
+        files = self._take(set(self.late))
+        demo_problems: list[Problem] = []
+        if self.batch is not None:
+            _, demo_problems = finish_demos(self.glossary, self.batch.results, self.options)
+        if self.started_late:
+            published = Site()
+            add_published_files(published, self.glossary, self.renderer.demos,
+                                project=self.options.title, version=__version__,
+                                site_url=self.options.site_url)
+            files.update(published.files)
+        problems = set(self.glossary.problems + demo_problems + self.renderer.problems)
+        return sorted(problems - self.reported), files
+
+    def nav(self, own_pages: Iterable[str]) -> list:
+        """Home (the A–Z index), the learning path, the categories, then the hand-written
+        pages. Never the terms: a theme renders the whole nav into every page."""
+        g = self.glossary
+        categories = [{c.name: urls.category_page(cid)} for cid, c in g.categories.items()
+                      if g.members.get(cid)]
+        own = sorted(p for p in own_pages if p != urls.INDEX_PAGE and not urls.is_term_page(p))
+        path = [{"Learning path": urls.PATH_PAGE}] if has_learning_path(g) else []
+        return [{"Home": urls.INDEX_PAGE}, *path,
+                {"Categories": [{"All categories": urls.CATEGORIES_PAGE}, *categories]}, *own]
+
+    def close(self) -> None:
+        if self.batch is not None:
+            self.batch.close()
+
+    def _take(self, terms: set[str]) -> dict[str, bytes]:
+        """Wait for these terms' demos, then take in every result that has arrived."""
+        if self.batch is None:
+            return {}
+        self.batch.wait({invocation(self.glossary.terms[t].demo) for t in terms})
+        files: dict[str, bytes] = {}
+        for tid in sorted(self.late):
+            result = self.batch.results.get(invocation(self.glossary.terms[tid].demo))
+            if result is not None:
+                self.late.discard(tid)
+                self.renderer.add_result(tid, result)
+                files.update(self.renderer.demo_files(tid))
+        return files
+
+
+def build_site(options: BuildOptions, glossary: Glossary | None = None) -> tuple[Site, Glossary]:
+    """A whole build at once: every demo run (or cached), every page, every problem."""
+    builder = Builder()
+    try:
+        build = builder.start(options, glossary)
+        build.wait()
+        site = build.render()
+        problems, files = build.finish()
+        site.files.update(files)
+        site.problems = sorted(set(site.problems) | set(problems))
+        return site, build.glossary
+    finally:
+        builder.close()

@@ -1,12 +1,45 @@
-"""The data model: plain dataclasses shared by every stage of the pipeline."""
+"""The data model: plain dataclasses shared by every stage of the pipeline.
+
+Data flows one way: ``read`` makes Terms and a Glossary, ``demo`` makes results, ``render``
+makes a Site of Markdown pages, ``publish`` adds files to it. Nothing here imports a stage.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .problems import Problem
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One mistake in an input file, reported as ``path:line: field: message``."""
+
+    path: str
+    line: int
+    message: str
+    field: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+def format_problems(problems: Iterable[Problem]) -> str:
+    """All problems, one a line, followed by a count."""
+    items = sorted(problems)
+    lines = [str(p) for p in items]
+    lines.append(f"{len(items)} problem{'s' if len(items) != 1 else ''} found")
+    return "\n".join(lines)
+
+
+def rel_path(path: Path, root: Path) -> str:
+    """``path`` relative to the project root, as problems name it."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 @dataclass(frozen=True)
@@ -75,6 +108,28 @@ class Term:
     lines: dict[tuple, int] = field(default_factory=dict, repr=False)
     text: str = field(default="", repr=False)
 
+    def text_fields(self) -> Iterator[tuple[tuple, str]]:
+        """Every Markdown field with its path: summary, body, example, questions..."""
+        yield ("summary",), self.summary
+        yield ("body",), self.body
+        yield ("example",), self.example
+        yield ("analogy",), self.analogy
+        for level, text in self.levels.items():
+            yield ("levels", level), text
+        for i, text in enumerate(self.key_concepts):
+            yield ("key_concepts", i), text
+        for i, q in enumerate(self.questions):
+            yield ("questions", i, "q"), q.q
+            yield ("questions", i, "a"), q.a
+
+    def locate(self, path: tuple, needle: str) -> int:
+        """The line of ``needle`` inside the field at ``path`` (the field's line if not found)."""
+        start = self.line(*path)
+        for offset, line in enumerate(self.text.splitlines()[start - 1:]):
+            if needle in line:
+                return start + offset
+        return start
+
     def line(self, *path: Any) -> int:
         """The 1-based line of a field (or list item), falling back to its parents."""
         while path:
@@ -82,11 +137,6 @@ class Term:
                 return self.lines[path]
             path = path[:-1]
         return 1
-
-    @property
-    def url(self) -> str:
-        """The stable URL of the term's page, relative to the site root."""
-        return f"terms/{self.id}/"
 
 
 @dataclass
@@ -105,6 +155,29 @@ class Glossary:
 
     def lookup(self, name: str) -> str | None:
         """The id a name (id, term, alias or a plural of one) resolves to, or None."""
-        from .names import lookup
+        from .text.names import lookup
 
         return lookup(self.names, name)
+
+
+@dataclass(frozen=True)
+class TermRef:
+    """What a link needs to know about a term: its id, the name to show, its page's URL."""
+
+    id: str
+    name: str
+    url: str
+
+
+@dataclass
+class Site:
+    """Everything a build publishes: Markdown pages and files, by site-relative path."""
+
+    pages: dict[str, str] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def field_label(path: tuple) -> str:
+    """How messages name a text field: ``body``, ``levels.basic``, ``questions`` (not the index)."""
+    return path[0] if len(path) == 1 or isinstance(path[1], int) else f"{path[0]}.{path[1]}"

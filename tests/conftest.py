@@ -70,7 +70,7 @@ class Project:
                                                          **fields))
 
     def load(self):
-        from generator.pipeline import load_and_resolve
+        from generator.build import load_and_resolve
 
         return load_and_resolve(self.glossary, self.demos, self.root)
 

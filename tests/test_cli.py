@@ -6,7 +6,7 @@ import re
 
 from conftest import entry
 
-from generator.cli import main
+from generator.adapters.cli import main
 
 
 def test_check_lists_every_problem_and_exits_1(project, capsys):

@@ -155,7 +155,7 @@ def test_corpus_case(case: str, tmp_path: Path) -> None:
     # The three runs are independent, except that a case with demos builds non-strictly after
     # the strict build so that it reuses the demo results cached by it (a hang costs 2 s once).
     with ThreadPoolExecutor(3) as pool:
-        check_run = pool.submit(run, "-m", "generator.cli", "--root", root, "check", cwd=root)
+        check_run = pool.submit(run, "-m", "generator", "--root", root, "check", cwd=root)
         strict_run = pool.submit(build, root, True)
         has_demos = (CORPUS / case / "files" / "demos").is_dir()
         loose_run = None if has_demos else pool.submit(build, root, False)

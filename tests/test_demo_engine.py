@@ -166,7 +166,7 @@ def test_kill_mid_build_leaves_no_torn_entry(demos):
     demos.write("demos/slow.py", "import time\ndef run(demo):\n    time.sleep(1.5)\n"
                 "    demo.metric('done', 1)\n")
     demos.write("glossary/slow.yaml", entry("Slow") + "demo: slow\n")
-    cmd = [sys.executable, "-m", "generator.cli", "--root", str(demos.root), "demos",
+    cmd = [sys.executable, "-m", "generator", "--root", str(demos.root), "demos",
            "--out", str(demos.root / "out")]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -276,7 +276,7 @@ def test_cold_build_renders_pages_while_demos_run_and_matches_a_warm_build(proje
 
 def test_a_termlab_bug_while_settling_a_page_is_named_and_loses_nothing(project, caplog_mkdocs,
                                                                           monkeypatch):
-    from generator.deferred import DeferredBuild
+    from generator.build import Build
 
     project.write("demos/fast.py", "def run(demo):\n    demo.metric('loss', 0.125)\n")
     project.write("glossary/a.yaml", entry("A") + "demo: fast\n")
@@ -286,7 +286,7 @@ def test_a_termlab_bug_while_settling_a_page_is_named_and_loses_nothing(project,
     def broken(self, src_uri):
         raise KeyError("oops")
 
-    monkeypatch.setattr(DeferredBuild, "settle", broken)
+    monkeypatch.setattr(Build, "settle", broken)
     with pytest.raises(Abort):
         project.build(force=True)
     assert "termlab failed with KeyError: 'oops' — this is a bug in termlab" in caplog_mkdocs.text

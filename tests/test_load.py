@@ -142,18 +142,18 @@ def test_categories_file_problems(project):
 
 
 def test_precompiled_validators_are_current_and_agree_with_the_schemas():
-    """The validators generated ahead of time (generator/validators) match their schemas,
+    """The validators generated ahead of time (generator/read/validators) match their schemas,
     and judge real and broken entries exactly as a validator compiled from the schema does."""
     import fastjsonschema
 
-    from generator.load import schema, schema_text
-    from generator.validators import SCHEMAS, precompiled
-    from generator.yamlnodes import YamlProblem
-    from generator.yamlnodes import load as load_yaml
+    from generator.read.load import schema, schema_text
+    from generator.read.validators import SCHEMAS, precompiled
+    from generator.read.yamlnodes import YamlProblem
+    from generator.read.yamlnodes import load as load_yaml
 
     for name in SCHEMAS:
         assert precompiled(name, schema_text(name)) is not None, (
-            f"generator/schema/{name}.schema.json changed: run `python -m generator.validators`")
+            f"generator/read/schema/{name}.schema.json changed: run `python -m generator.read.validators`")
     assert precompiled("term", schema_text("term") + "\n") is None  # a changed schema is compiled
 
     fresh, ahead = fastjsonschema.compile(schema("term")), precompiled("term", schema_text("term"))

@@ -6,7 +6,7 @@ import markdown
 import pytest
 from conftest import entry
 
-from generator.markdown_ext import TermlabExtension
+from generator.adapters.markdown_ext import TermlabExtension
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from generator.demo import plots
+from generator.demo.runtime import plots
 
 
 def _figure(draw) -> Figure:

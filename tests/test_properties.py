@@ -11,9 +11,8 @@ from conftest import CATEGORIES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.model import Glossary
-from generator.pipeline import load_and_resolve
-from generator.problems import Problem
+from generator.build import load_and_resolve
+from generator.model import Glossary, Problem
 
 FIELDS = ["term", "summary", "body", "category", "aliases", "tags", "related", "see_also",
           "prerequisites", "demo", "references", "key_concepts", "example", "analogy", "questions",

@@ -11,8 +11,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from generator.load import schema
 from generator.publish.inventory import read_inventory
+from generator.read.load import schema
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_a_second_mkdocs_site_links_to_this_one(published, tmp_path, caplog_mkdo
 
 def test_generated_project_builds_without_the_plugin(published, tmp_path):
     out = tmp_path / "generated"
-    done = subprocess.run([sys.executable, "-m", "generator.cli", "--root", str(published.root),
+    done = subprocess.run([sys.executable, "-m", "generator", "--root", str(published.root),
                            "generate", str(out), "--no-demos"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     page = (out / "docs" / "terms" / "l2-regularization" / "index.md").read_text()
@@ -161,7 +161,7 @@ def test_preview_shards_cover_every_term_and_match_the_script(published):
         shard = json.loads((site / "previews" / f"{shard_of(tid):02x}.json").read_text())
         assert shard[tid]["name"] and shard[tid]["summary"]
     require(shutil.which("node") is not None, "node")
-    script = (Path(__file__).resolve().parents[1] / "generator" / "assets" / "termlab.js").read_text()
+    script = (Path(__file__).resolve().parents[1] / "generator" / "render" / "assets" / "termlab.js").read_text()
     function = re.search(r"function shard\(id\) \{.*?\n  \}", script, re.S).group(0)
     ids = ["dropout", "a", "z9-x"] + [f"term-{i:05d}" for i in range(500)]
     done = subprocess.run(["node", "-e", function + f"\nconsole.log(JSON.stringify({json.dumps(ids)}.map(shard)))"],

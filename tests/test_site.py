@@ -87,7 +87,7 @@ def test_learning_path_puts_each_term_after_what_it_builds_on(site):
 
 
 def test_headings_lowercase_a_name_mid_sentence_but_keep_proper_nouns():
-    from generator.render import midsentence
+    from generator.text.plain import midsentence
 
     assert midsentence("Weight decay", "Adding **weight decay** shrinks") == "weight decay"
     assert midsentence("Adam", "Adam needs {{steps_adam}} steps; Adam-trained; {{adam_x}}") == "Adam"
@@ -96,7 +96,7 @@ def test_headings_lowercase_a_name_mid_sentence_but_keep_proper_nouns():
 
 
 def test_a_large_glossary_has_no_learning_path(project, monkeypatch):
-    from generator import render
+    from generator.render import pages as render
 
     monkeypatch.setattr(render, "PATH_MAX_TERMS", 2)
     for tid in "abc":
@@ -107,7 +107,7 @@ def test_a_large_glossary_has_no_learning_path(project, monkeypatch):
 
 
 def test_learning_stages_group_by_prerequisite_depth():
-    from generator.render import learning_stages
+    from generator.render.pages import learning_stages
 
     prereqs = {"a": [], "b": ["a"], "c": ["a", "b"], "d": [], "x": ["y"], "y": ["x"]}
     assert learning_stages(["a", "d", "b", "c"], prereqs) == [["a", "d"], ["b"], ["c"], ["x", "y"]]

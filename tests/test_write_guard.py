@@ -14,7 +14,7 @@ import pytest
 PROBE = textwrap.dedent("""
     import json, subprocess, sys
     from pathlib import Path
-    from generator.demo.child import WriteGuard
+    from generator.demo.runtime.guard import WriteGuard
 
     allowed, outside, kernel = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "kernel"
     guard = WriteGuard((allowed,), kernel=kernel)
@@ -48,7 +48,7 @@ def _probe(tmp_path: Path, kernel: bool) -> dict:
 
 
 def _kernel_has_landlock() -> bool:
-    done = subprocess.run([sys.executable, "-c", "import pathlib; from generator.demo import landlock;"
+    done = subprocess.run([sys.executable, "-c", "import pathlib; from generator.demo.runtime import landlock;"
                            "print(landlock.restrict_writes([pathlib.Path('/tmp')]))"],
                           capture_output=True, text=True, cwd=str(Path(__file__).resolve().parents[1]))
     return done.stdout.strip() == "True"

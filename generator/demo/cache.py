@@ -18,7 +18,8 @@ from typing import Any
 
 import generator
 
-from . import onnx_tools, plots
+from .runtime import onnx as onnx_tools
+from .runtime import plots
 
 LAYOUT = "v1"
 RUNTIME_PACKAGES = ("numpy", "onnx", "onnxruntime", "matplotlib")
@@ -26,10 +27,12 @@ RUNTIME_PACKAGES = ("numpy", "onnx", "onnxruntime", "matplotlib")
 
 @cache
 def environment_fingerprint() -> str:
-    """Versions of everything outside the repo that can change a demo's output."""
+    """Everything outside the demo's own files that can change its output: the code that runs
+    in the worker (``demo/runtime/`` and the protocol; not the build-side engine, whose edits
+    change no result), render settings, and the versions of Python and the libraries."""
     here = Path(__file__).parent
     runtime = hashlib.sha256()
-    for path in sorted(here.glob("*.py")):
+    for path in [here / "protocol.py", *sorted((here / "runtime").glob("*.py"))]:
         runtime.update(path.name.encode() + b"\0" + path.read_bytes())
     versions = {}
     for name in RUNTIME_PACKAGES:

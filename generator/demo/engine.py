@@ -7,20 +7,19 @@ import logging
 import math
 import time
 from concurrent.futures import Future, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..load import rel_path
-from ..model import DemoSpec, Glossary
-from ..problems import Problem
+from ..model import DemoSpec, Glossary, Problem, rel_path
 from .cache import DemoCache, demo_key, external_imports, local_imports
-from .context import Claim, FigureInfo, Metric
-from .plots import image_size
+from .protocol import Job, Reply
+from .runtime.context import Claim, FigureInfo, Metric
+from .runtime.plots import image_size
 
 REPORT = "build-report.json"
 
-log = logging.getLogger("mkdocs.plugins.termlab.demos")
+log = logging.getLogger("termlab.demos")
 
 
 @dataclass
@@ -157,24 +156,22 @@ class DemoEngine:
         pool = self.pool
         for inv, key, spec, t in todo:
             scratch = self.cache.scratch(key)
-            job = {"id": key, "name": spec.name, "path": str(spec.path.resolve()),
-                   "demos_dir": str(demos_dir.resolve()), "out": str(scratch),
-                   "options": spec.options, "timeout": t, "memory_mb": memory_mb}
+            job = Job(key, spec.name, str(spec.path.resolve()), str(demos_dir.resolve()), str(scratch),
+                      spec.options, timeout=t, memory_mb=memory_mb)
             batch.futures[pool.submit(job)] = (inv, key, spec, scratch)
         return batch
 
-    def store(self, key: str, spec: DemoSpec, demos_dir: Path, scratch: Path,
-               reply: dict[str, Any]) -> DemoResult:
+    def store(self, key: str, spec: DemoSpec, demos_dir: Path, scratch: Path, reply: Reply
+              ) -> DemoResult:
         """Move a finished run into the cache (atomically) and read it back."""
         try:
             outputs_file = scratch / "outputs.json"
             outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
-            error = reply.get("error")
-            if error and error.get("file"):
-                error["file"] = rel_path(Path(error["file"]), demos_dir.parent)
-            result = {"outputs": outputs if not error else {}, "error": error,
-                      "output": reply.get("output", ""), "seconds": reply.get("seconds", 0.0),
-                      "cpu_seconds": reply.get("cpu_seconds", 0.0)}
+            error = reply.error
+            if error and error.file:
+                error.file = rel_path(Path(error.file), demos_dir.parent)
+            result = {"outputs": outputs if not error else {}, "error": asdict(error) if error else None,
+                      "output": reply.output, "seconds": reply.seconds, "cpu_seconds": reply.cpu_seconds}
             entry = self.cache.commit(key, scratch, result)
         except BaseException:
             self.cache.discard(scratch)

@@ -15,6 +15,8 @@ from typing import Any
 
 import generator
 
+from .protocol import Job, Reply, died
+
 # Set before the worker starts: BLAS/OpenMP threads pinned (parallelism comes from the
 # pool), and glibc malloc told to keep big blocks (page faults tripled a small MLP's time).
 PINNED_ENV = {
@@ -42,11 +44,6 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def _died(job_id: Any) -> dict[str, Any]:
-    return {"id": job_id, "error": {"kind": "WorkerDied", "line": 0,
-                                    "message": "the worker process died while running the demo"}}
-
-
 class WorkerPool:
     """Submit jobs, get futures; ``size`` demos run at once in forked children."""
 
@@ -62,7 +59,7 @@ class WorkerPool:
     def _start(self) -> None:
         self._ready.clear()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "generator.demo.worker", "--slots", str(self.size),
+            [sys.executable, "-m", "generator.demo.runtime.worker", "--slots", str(self.size),
              "--preload", ",".join(self.preload)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=worker_env(), cwd="/")
@@ -77,7 +74,7 @@ class WorkerPool:
             with self._lock:
                 future = self._futures.pop(reply["id"], None)
             if future is not None:
-                future.set_result(reply)
+                future.set_result(Reply.from_json(reply))
         with self._lock:  # the worker is gone: every job still in flight failed
             orphans = [(k, f) for k, f in self._futures.items() if getattr(f, "proc", None) is proc]
             for key, _ in orphans:
@@ -85,7 +82,7 @@ class WorkerPool:
             if self._proc is proc:
                 self._proc = None
         for key, future in orphans:
-            future.set_result(_died(key))
+            future.set_result(died(key))
 
     def add_preload(self, modules: set[str]) -> None:
         """Have the worker import these too (once) before it starts the next demo."""
@@ -106,22 +103,22 @@ class WorkerPool:
         except (BrokenPipeError, OSError):
             return False
 
-    def submit(self, job: dict[str, Any]) -> Future:
-        """Queue one demo run; the future resolves to the worker's reply."""
+    def submit(self, job: Job) -> Future:
+        """Queue one demo run; the future resolves to the worker's ``Reply``."""
         future: Future = Future()
         with self._lock:
             if self._proc is None:
                 self._start()
             future.proc = self._proc  # type: ignore[attr-defined]
-            self._futures[job["id"]] = future
+            self._futures[job.id] = future
             proc = self._proc
         try:
-            proc.stdin.write((json.dumps(job) + "\n").encode())
+            proc.stdin.write(job.to_line())
             proc.stdin.flush()
         except (BrokenPipeError, OSError):
             with self._lock:
-                self._futures.pop(job["id"], None)
-            future.set_result(_died(job["id"]))
+                self._futures.pop(job.id, None)
+            future.set_result(died(job.id))
         return future
 
     def close(self) -> None:

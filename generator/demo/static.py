@@ -5,9 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from ..load import rel_path
-from ..model import Glossary
-from ..problems import Problem
+from ..model import Glossary, Problem, rel_path
 
 
 def demo_file_problems(glossary: Glossary, root: Path) -> list[Problem]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import zlib
 
 from ..model import Glossary
+from ..render import urls
 
 
 def inventory_lines(glossary: Glossary) -> list[str]:
     """``name std:term -1 uri dispname`` lines, sorted, one per term name and alias."""
     lines = []
     for term in glossary.terms.values():
-        uri = f"terms/{term.id}/"
+        uri = urls.term_url(term.id)
         for name in dict.fromkeys([term.term, *term.aliases]):
             clean = " ".join(name.split())
             display = "-" if clean == term.term else term.term

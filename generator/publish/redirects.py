@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
-import re
+import posixpath
 
 from ..model import Glossary
+from ..render import urls
+from ..text.names import slug
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Redirecting to {title}</title>
@@ -16,19 +18,15 @@ TEMPLATE = """<!doctype html>
 """
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
 def redirect_pages(glossary: Glossary, site_url: str = "") -> dict[str, bytes]:
     """``terms/<old>/index.html`` -> the term's page, for ``redirect_from`` and alias slugs."""
     pages: dict[str, bytes] = {}
     taken = set(glossary.terms) | set(glossary.broken_files)
     for term in sorted(glossary.terms.values(), key=lambda t: t.id):
         for old in dict.fromkeys([*term.redirect_from, *map(slug, term.aliases), slug(term.term)]):
-            if not old or old in taken or f"terms/{old}/index.html" in pages:
+            if not old or old in taken or urls.redirect_page(old) in pages:
                 continue
-            target = f"../{term.id}/"
-            pages[f"terms/{old}/index.html"] = TEMPLATE.format(
+            target = posixpath.relpath(urls.term_url(term.id), urls.term_url(old)) + "/"
+            pages[urls.redirect_page(old)] = TEMPLATE.format(
                 title=html.escape(term.term), target=html.escape(target)).encode()
     return pages

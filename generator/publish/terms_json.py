@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..model import Glossary
-from ..render import fill_metrics, plain
+from ..render import urls
+from ..text.plain import fill_metrics, plain
 
 FORMAT_VERSION = 1
 
@@ -17,7 +18,7 @@ def terms_index(glossary: Glossary, demos: Mapping[str, Any], site_url: str = ""
         term = glossary.terms[tid]
         category = glossary.categories.get(term.category)
         result = demos.get(tid)
-        url = f"terms/{tid}/"
+        url = urls.term_url(tid)
         demo = None
         if term.demo is not None:
             demo = {"name": term.demo.name, "source": f"{url}{term.demo.name}.py",

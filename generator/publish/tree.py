@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import shutil
 import tempfile
-from importlib import resources
 from pathlib import Path
 
-from ..model import Glossary
-from ..render import Site
-from ..textscan import replace_wikilinks
+from ..model import Glossary, Site
+from ..render import urls
+from ..text.scan import replace_wikilinks
+from . import site_assets
 
 CONFIG = """\
 # Written by `termlab generate`: plain Markdown, buildable by MkDocs, ProperDocs or Zensical.
@@ -46,14 +45,11 @@ markdown_extensions:
 
 def static_links(text: str, page: str, glossary: Glossary) -> str:
     """Resolve ``[[links]]`` into relative Markdown links, so no plugin is needed."""
-    base = posixpath.dirname(page) or "."
-
     def link(name: str, label: str | None) -> str:
         tid = glossary.lookup(name)
         if tid is None:
             return f"[[{name}]]"  # the extension reports it when the engine builds
-        href = posixpath.relpath(f"terms/{tid}/index.md", base)
-        return f'[{label or name}]({href}){{ .termlab-term data-term="{tid}" }}'
+        return urls.term_link(tid, label or name, page)
 
     return replace_wikilinks(text, link)
 
@@ -74,9 +70,8 @@ def write_project(site: Site, glossary: Glossary, out: Path, docs_dir: Path | No
         files.setdefault(f"docs/{rel}", static_links(text, rel, glossary).encode())
     for rel, data in site.files.items():
         files[f"docs/{rel}"] = data
-    for asset in ("termlab.css", "termlab.js"):
-        files[f"docs/assets/termlab/{asset}"] = (
-            resources.files("generator.assets").joinpath(asset).read_bytes())
+    for name, data in site_assets().items():
+        files[f"docs/{name}"] = data
     files["mkdocs.yml"] = CONFIG.format(site_name=json.dumps(site_name)).encode()
     write_tree(files, out)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..protocol import Job, Reply, RunError
 from .child import ERROR_FILE, OUTPUT_FILE, STACK_FILE
 
 _FRAME = re.compile(r'^\s*File "(.+)", line (\d+)', re.M)
@@ -88,7 +89,7 @@ def prepare_figures() -> None:
 class Running:
     """A demo child in flight."""
 
-    job: dict[str, Any]
+    job: Job
     pid: int
     pidfd: int
     scratch: str
@@ -96,21 +97,21 @@ class Running:
     deadline: float
 
 
-def start(job: dict[str, Any]) -> Running:
+def start(job: Job) -> Running:
     """Fork a child for one demo."""
     sys.stdout.flush()
     scratch = tempfile.mkdtemp(prefix="termlab-demo-")
-    job = {**job, "scratch": scratch}
+    job = job.with_scratch(scratch)
     now = time.monotonic()
     pid = os.fork()
     if pid == 0:
         from .child import main
 
         main(job)
-    return Running(job, pid, os.pidfd_open(pid), scratch, now, now + float(job.get("timeout") or 120))
+    return Running(job, pid, os.pidfd_open(pid), scratch, now, now + job.timeout)
 
 
-def finish(run: Running, timed_out: bool) -> dict[str, Any]:
+def finish(run: Running, timed_out: bool) -> Reply:
     """Reap a child (killing it and its session on timeout) and describe how it ended."""
     if timed_out:
         _kill_group(run.pid)
@@ -118,43 +119,39 @@ def finish(run: Running, timed_out: bool) -> dict[str, Any]:
     os.close(run.pidfd)
     _kill_group(run.pid)  # anything the demo started in its session goes too
     shutil.rmtree(run.scratch, ignore_errors=True)
-    out = Path(run.job["out"])
-    reply: dict[str, Any] = {"id": run.job["id"], "seconds": round(time.monotonic() - run.start, 3),
-                             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)}
-    error_file = out / ERROR_FILE
+    out = Path(run.job.out)
+    error = None
     if timed_out:
-        limit = float(run.job.get("timeout") or 120)
-        reply["error"] = {"kind": "Timeout", "line": 0, "message":
-                          f"timed out after {limit:g} s and was killed; make the demo faster "
-                          "or raise `timeout:` in the entry's demo options"}
-    elif error_file.exists():
-        reply["error"] = json.loads(error_file.read_text())
+        error = RunError(f"timed out after {run.job.timeout:g} s and was killed; make the demo "
+                         "faster or raise `timeout:` in the entry's demo options")
+    elif (out / ERROR_FILE).exists():
+        error = RunError(**json.loads((out / ERROR_FILE).read_text()))
     elif os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        what = SIGNALS.get(sig, f"was killed by signal {signal.Signals(sig).name}")
-        reply["error"] = {"kind": "Crash", "line": 0, "message": f"the demo process {what}"}
+        error = RunError(f"the demo process {SIGNALS.get(sig, f'was killed by signal {signal.Signals(sig).name}')}")
     elif os.WEXITSTATUS(status) != 0 or not (out / "outputs.json").exists():
-        reply["error"] = {"kind": "Crash", "line": 0, "message":
-                          f"the demo process exited with code {os.WEXITSTATUS(status)} "
-                          "before saving its outputs"}
-    if "error" in reply and not reply["error"].get("file"):
-        reply["error"].update(_where(out / STACK_FILE, run.job["demos_dir"]))
+        error = RunError(f"the demo process exited with code {os.WEXITSTATUS(status)} "
+                         "before saving its outputs")
+    if error is not None and not error.file:
+        error.file, error.line = _where(out / STACK_FILE, run.job.demos_dir)
     output = out / OUTPUT_FILE
-    reply["output"] = output.read_text("utf-8", errors="replace")[-25_000:] if output.exists() else ""
-    return reply
+    return Reply(run.job.id, seconds=round(time.monotonic() - run.start, 3),
+                 cpu_seconds=round(usage.ru_utime + usage.ru_stime, 3),
+                 output=output.read_text("utf-8", errors="replace")[-25_000:] if output.exists() else "",
+                 error=error)
 
 
-def _where(stack: Path, demos_dir: str) -> dict[str, Any]:
+def _where(stack: Path, demos_dir: str) -> tuple[str, int]:
     """The innermost demos/ frame faulthandler wrote (most recent call first), if any."""
     try:
         text = stack.read_text("utf-8", errors="replace")
     except OSError:
-        return {}
+        return "", 0
     root = str(Path(demos_dir).resolve()) + os.sep
     for path, line in _FRAME.findall(text):
         if os.path.realpath(path).startswith(root):
-            return {"file": path, "line": int(line)}
-    return {}
+            return path, int(line)
+    return "", 0
 
 
 def _kill_group(pid: int) -> None:
@@ -164,7 +161,7 @@ def _kill_group(pid: int) -> None:
 
 def serve(slots: int) -> None:
     """Read jobs, keep up to ``slots`` children running, answer as each one ends."""
-    pending: deque[dict[str, Any]] = deque()
+    pending: deque[Job] = deque()
     running: dict[int, Running] = {}
     buffer = b""
     stdin_open = True
@@ -174,8 +171,7 @@ def serve(slots: int) -> None:
             try:
                 run = start(job)
             except OSError as exc:
-                _reply({"id": job.get("id"), "error": {"kind": "WorkerError", "line": 0,
-                                                       "message": f"could not start the demo: {exc}"}})
+                _reply(Reply(job.id, error=RunError(f"could not start the demo: {exc}")))
                 continue
             running[run.pidfd] = run
         now = time.monotonic()
@@ -196,7 +192,7 @@ def serve(slots: int) -> None:
                     if "preload" in message:  # more imports, before the jobs that need them
                         warm_up(message["preload"])
                     else:
-                        pending.append(message)
+                        pending.append(Job.from_json(message))
             else:
                 _reply(finish(running.pop(fd), timed_out=False))
         now = time.monotonic()
@@ -204,8 +200,8 @@ def serve(slots: int) -> None:
             _reply(finish(running.pop(fd), timed_out=True))
 
 
-def _reply(reply: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(reply) + "\n")
+def _reply(reply: Reply | dict[str, Any]) -> None:
+    sys.stdout.write(reply.to_line() if isinstance(reply, Reply) else json.dumps(reply) + "\n")
     sys.stdout.flush()
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .markdown_ext import TermRef
-from .model import Glossary
-from .names import lookup, normalize, singulars
+from ..model import Glossary, TermRef
+from ..render import urls
+from ..text.names import lookup, normalize, singulars
 
 
 class GlossaryIndex:
@@ -20,7 +20,7 @@ class GlossaryIndex:
 
     @classmethod
     def from_dir(cls, glossary_dir: Path) -> GlossaryIndex:
-        from .pipeline import load_and_resolve
+        from ..build import load_and_resolve
 
         return cls(load_and_resolve(glossary_dir, glossary_dir.parent / "demos"))
 
@@ -28,8 +28,8 @@ class GlossaryIndex:
         tid = lookup(self.glossary.names, name)
         term = self.glossary.terms.get(tid) if tid else None
         if term is None:
-            return TermRef(tid, tid, f"terms/{tid}/") if tid else None
-        return TermRef(term.id, term.term, term.url)
+            return TermRef(tid, tid, urls.term_url(tid)) if tid else None
+        return TermRef(term.id, term.term, urls.term_url(term.id))
 
     def all_names(self) -> list[str]:
         return self._names
@@ -52,7 +52,7 @@ class SiteIndex:
         data = _read(location)
         base = base_url or (location.rsplit("/", 1)[0] + "/" if "://" in location else "")
         if location.endswith(".inv") or data.startswith(b"# Sphinx inventory"):
-            from .publish.inventory import read_inventory
+            from ..publish.inventory import read_inventory
 
             entries = [(name, uri.strip("/").split("/")[-1], uri)
                        for name, role, uri, _ in read_inventory(data) if role == "std:term"]

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
 import jinja2
 
-from .model import Glossary, Question, Term
-from .problems import Problem
-from .resolve import field_label, locate, text_fields
-from .safety import attribute_text, escape_markdown_html, escape_text, title_text
-from .textscan import PLACEHOLDER, iter_placeholders
+from ..model import Glossary, Problem, Question, Site, Term, field_label
+from ..text.plain import anchor, fenced, fill_metrics, initial, midsentence, plain
+from ..text.safety import attribute_text, escape_markdown_html, escape_text, title_text
+from ..text.scan import iter_placeholders
+from . import urls
 
 MORE_IN_CATEGORY = 8
-PATH_PAGE = "path/index.md"
 # The learning path lists every term with its summary, like a syllabus. Past this many terms it
 # is no syllabus but a page of megabytes (10,000 terms: 3 MB of Markdown, longer to build than
 # the rest of the site's pages together), so such a glossary has none; each term page still
@@ -31,19 +28,10 @@ def has_learning_path(glossary: Glossary) -> bool:
     return 0 < len(glossary.terms) <= PATH_MAX_TERMS
 
 
-@dataclass
-class Site:
-    """Everything a build publishes: Markdown pages and files, by site-relative path."""
-
-    pages: dict[str, str] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-
-
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("generator", "templates"),
+        loader=jinja2.PackageLoader("generator.render", "templates"),
         autoescape=False,  # the output is Markdown: every value goes through a filter below
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -64,115 +52,20 @@ def environment() -> jinja2.Environment:
     return env
 
 
-_LINK_LABEL = re.compile(r"\[\[([^\[\]|\n]+?)(?:\|([^\[\]\n]+?))?\]\]")
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_MD_MARKS = re.compile(r"[*_`]+|\$\$?")
-
-
-_MATH = re.compile(r"\$\$?(.+?)\$\$?", re.S)
-_LATEX_COMMAND = re.compile(r"\\([A-Za-z]+)\s*")
-_LATEX_SYMBOLS = {
-    "lVert": "‖", "rVert": "‖", "Vert": "‖", "cdot": "·", "times": "×", "leq": "≤", "le": "≤",
-    "geq": "≥", "ge": "≥", "approx": "≈", "neq": "≠", "to": "→", "leftarrow": "←",
-    "rightarrow": "→", "infty": "∞", "sum": "Σ", "partial": "∂", "nabla": "∇", "in": "∈",
-    "pm": "±", "sqrt": "√", "ell": "ℓ",
-}
-_FRAC = re.compile(r"\\t?frac\{([^{}]*)\}\{([^{}]*)\}")
-_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _latex_command(m: re.Match) -> str:
-    name = m.group(1)
-    if name in _LATEX_SYMBOLS:
-        return _LATEX_SYMBOLS[name]
-    try:
-        case = "CAPITAL" if name[0].isupper() else "SMALL"
-        return unicodedata.lookup(f"GREEK {case} LETTER {name.upper().replace('LAMBDA', 'LAMDA')}")
-    except KeyError:
-        return ""  # \frac, \operatorname, \mathrm...: keep their arguments only
-
-
-def _group(text: str) -> str:
-    return f"({text})" if any(op in text for op in "+-") else text
-
-
-def latex_text(latex: str) -> str:
-    """Readable plain text for simple LaTeX: Greek letters and common symbols as Unicode."""
-    text = _FRAC.sub(lambda m: f"{m.group(1)}/{_group(m.group(2))}", latex)
-    text = _LATEX_COMMAND.sub(_latex_command, text)
-    text = re.sub(r"\^\{?(\d)\}?", lambda m: m.group(1).translate(_SUPERSCRIPTS), text)
-    return text.replace("{", "").replace("}", "").replace("\\", "")
-
-
-def plain(markdown: str) -> str:
-    """Markdown reduced to one line of plain text (for descriptions and previews)."""
-    text = _LINK_LABEL.sub(lambda m: m.group(2) or m.group(1), markdown)
-    text = _MATH.sub(lambda m: latex_text(m.group(1)), text)
-    text = _MD_LINK.sub(r"\1", text)
-    text = _MD_MARKS.sub("", text)
-    return " ".join(text.split())
-
-
-def fenced(text: str, lang: str = "text", indent: int = 0) -> str:
-    """A fenced code block whose fence is longer than any backtick run inside the text."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    body = "\n".join((" " * indent + line) if line else line for line in text.rstrip("\n").split("\n"))
-    pad = " " * indent
-    return f"{fence}{lang}\n{body}\n{pad}{fence}"
-
-
-def midsentence(name: str, text: str = "") -> str:
-    """A name as it reads inside a sentence: ``Weight decay`` -> ``weight decay``; ``L2`` kept,
-    and so is a proper noun such as ``Adam``: a name that ``text`` (the entry's own prose)
-    writes capitalized but never in lowercase."""
-    if not (len(name) > 1 and name[0].isupper() and name[1].islower()):
-        return name
-    lowered = name[0].lower() + name[1:]
-
-    def written(form: str) -> bool:  # as a word of its own (not inside {{adam_steps}})
-        return re.search(rf"(?<![\w-]){re.escape(form)}(?![\w-])", text) is not None
-
-    return name if written(name) and not written(lowered) else lowered
-
-
-def anchor(letter: str) -> str:
-    return "letter-" + (letter.lower() if letter.isalnum() else "other")
-
-
-def initial(name: str) -> str:
-    """The A–Z heading a name sorts under (accents folded; digits and symbols under #)."""
-    first = unicodedata.normalize("NFKD", name.strip()[:1])[:1].upper()
-    return first if "A" <= first <= "Z" else "#"
-
-
-def fill_metrics(text: str, metrics: Mapping[str, str]) -> str:
-    """Replace ``{{name}}`` placeholders with formatted metric values."""
-    if "{{" not in text:
-        return text
-    return PLACEHOLDER.sub(lambda m: metrics.get(m.group(1), m.group(0)), text)
-
-
 def placeholder_problems(term: Term, metrics: Mapping[str, str] | None) -> list[Problem]:
     """Each ``{{name}}`` that names no metric of the term's demo run."""
     problems = []
-    for path, text in text_fields(term):
+    for path, text in term.text_fields():
         for name, _ in iter_placeholders(text):
             if metrics is not None and name in metrics:
                 continue
             why = ("the term has no demo" if not term.demo else
                    "its demo did not run" if metrics is None else
                    f"its demo has no metric '{name}' (it has: {', '.join(metrics) or 'none'})")
-            problems.append(Problem(term.where, locate(term, path, "{{"),
+            problems.append(Problem(term.where, term.locate(path, "{{"),
                                     f"placeholder {{{{{name}}}}} cannot be filled: {why}",
                                     field_label(path)))
     return problems
-
-
-def render_site(glossary: Glossary, demos: Mapping[str, Any] | None = None,
-                title: str = "termlab", description: str = "") -> Site:
-    """All generated pages. ``demos`` maps term id -> DemoResult (or None if not run)."""
-    return SiteRenderer(glossary, demos, title=title, description=description).site()
 
 
 class SiteRenderer:
@@ -220,10 +113,14 @@ class SiteRenderer:
         """Placeholders that cannot be filled, term by term."""
         return [p for tid in self.glossary.terms for p in self.placeholder_problems[tid]]
 
-    def link(self, tid: str) -> str:
+    def linker(self, page: str) -> Callable[[str], str]:
+        """``link(tid)`` for templates: a link from ``page`` to the term, showing its name."""
         terms = self.glossary.terms
-        name = terms[tid].term if tid in terms else tid
-        return f"[[{tid}|{escape_text(name)}]]"
+
+        def link(tid: str) -> str:
+            return urls.term_link(tid, escape_text(terms[tid].term if tid in terms else tid), page)
+
+        return link
 
     def summary(self, tid: str) -> str:
         return self.summaries.get(tid, "")
@@ -232,41 +129,41 @@ class SiteRenderer:
         """Every page, plus each demo's files next to its term's page."""
         site = Site(problems=self.problems)
         for tid in self.glossary.terms:
-            site.pages[f"terms/{tid}/index.md"] = self.term_page(tid)
+            site.pages[urls.term_page(tid)] = self.term_page(tid)
             site.files.update(self.demo_files(tid))
         for stem in self.glossary.broken_files:
-            site.pages[f"terms/{stem}/index.md"] = self.broken_page(stem)
-        site.pages["index.md"] = self.index_page()
-        site.pages["categories/index.md"] = self.categories_page()
+            site.pages[urls.term_page(stem)] = self.broken_page(stem)
+        site.pages[urls.INDEX_PAGE] = self.index_page()
+        site.pages[urls.CATEGORIES_PAGE] = self.categories_page()
         if has_learning_path(self.glossary):
-            site.pages[PATH_PAGE] = self.path_page()
+            site.pages[urls.PATH_PAGE] = self.path_page()
         for cid in self.glossary.categories:
-            site.pages[f"categories/{cid}/index.md"] = self.category_page(cid)
+            site.pages[urls.category_page(cid)] = self.category_page(cid)
         return site
 
     def page(self, src_uri: str) -> str | None:
         """The page at ``src_uri`` (None if it is not one of ours)."""
-        parts = src_uri.split("/")
-        if src_uri == "index.md":
+        kind, key = urls.parse(src_uri)
+        g = self.glossary
+        if kind == "index":
             return self.index_page()
-        if src_uri == "categories/index.md":
+        if kind == "categories":
             return self.categories_page()
-        if src_uri == PATH_PAGE and has_learning_path(self.glossary):
+        if kind == "path" and has_learning_path(g):
             return self.path_page()
-        if len(parts) == 3 and parts[2] == "index.md":
-            if parts[0] == "terms" and parts[1] in self.glossary.terms:
-                return self.term_page(parts[1])
-            if parts[0] == "terms" and parts[1] in self.glossary.broken_files:
-                return self.broken_page(parts[1])
-            if parts[0] == "categories" and parts[1] in self.glossary.categories:
-                return self.category_page(parts[1])
+        if kind == "term" and key in g.terms:
+            return self.term_page(key)
+        if kind == "term" and key in g.broken_files:
+            return self.broken_page(key)
+        if kind == "category" and key in g.categories:
+            return self.category_page(key)
         return None
 
     def demo_files(self, tid: str) -> dict[str, bytes]:
         result = self.demos.get(tid)
         if result is None:
             return {}
-        return {f"terms/{tid}/{name}": data for name, data in result.files.items()}
+        return {urls.term_file(tid, name): data for name, data in result.files.items()}
 
     def term_page(self, tid: str) -> str:
         g = self.glossary
@@ -276,11 +173,11 @@ class SiteRenderer:
         problems = self.by_file.get(term.where, []) + self.placeholder_problems[tid]
         return self.env.get_template("term.md.j2").render(
             term=term, category=category, problems=problems,
-            heading_name=midsentence(term.term, "\n".join(text for _, text in text_fields(term))),
+            heading_name=midsentence(term.term, "\n".join(text for _, text in term.text_fields())),
             backlinks=g.backlinks.get(tid, []), next_up=g.next_up.get(tid, []),
             more_in_category=_neighbours(members, tid, MORE_IN_CATEGORY),
             more_count=len(members) - 1, demo=self.demos.get(tid),
-            link=self.link, summary=self.summary)
+            link=self.linker(urls.term_page(tid)), summary=self.summary)
 
     def broken_page(self, stem: str) -> str:
         return self.env.get_template("broken.md.j2").render(
@@ -295,7 +192,7 @@ class SiteRenderer:
         return self.env.get_template("index.md.j2").render(
             title=self.title, description=self.description or "An ML glossary where every term runs.",
             count=len(terms), categories=g.categories, letters=sorted(letters.items()),
-            problems=g.problems + self.problems, link=self.link, summary=self.summary)
+            problems=g.problems + self.problems, link=self.linker(urls.INDEX_PAGE), summary=self.summary)
 
     def path_page(self) -> str:
         terms = self.glossary.terms
@@ -304,7 +201,7 @@ class SiteRenderer:
                   for stage in learning_stages(self.glossary.learning_order, prerequisites)]
         return self.env.get_template("path.md.j2").render(
             stages=stages, count=len(terms),
-            prerequisites=prerequisites, link=self.link, summary=self.summary)
+            prerequisites=prerequisites, link=self.linker(urls.PATH_PAGE), summary=self.summary)
 
     def categories_page(self) -> str:
         return self.env.get_template("categories.md.j2").render(
@@ -313,7 +210,7 @@ class SiteRenderer:
     def category_page(self, cid: str) -> str:
         return self.env.get_template("category.md.j2").render(
             category=self.glossary.categories[cid], ids=self.glossary.members[cid],
-            link=self.link, summary=self.summary)
+            link=self.linker(urls.category_page(cid)), summary=self.summary)
 
 
 def learning_stages(order: list[str], prerequisites: Mapping[str, list[str]]) -> list[list[str]]:

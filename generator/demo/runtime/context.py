@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import onnx_tools, plots
+from . import onnx as onnx_tools
+from . import plots
 
 
 class DemoError(Exception):

@@ -17,7 +17,6 @@ import logging
 import posixpath
 import re
 import xml.etree.ElementTree as etree
-from dataclasses import dataclass
 from typing import Protocol
 
 from markdown import Extension, Markdown
@@ -25,20 +24,12 @@ from markdown.blockprocessors import BlockProcessor
 from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 
-from .problems import Problem, did_you_mean
-from .safety import is_unsafe_url
-from .textscan import WIKILINK
+from ..model import Problem, TermRef
+from ..text.names import did_you_mean
+from ..text.safety import is_unsafe_url
+from ..text.scan import WIKILINK
 
-log = logging.getLogger("mkdocs.plugins.termlab")
-
-
-@dataclass(frozen=True)
-class TermRef:
-    """What a link needs to know about a term."""
-
-    id: str
-    name: str
-    url: str
+log = logging.getLogger("termlab.markdown")
 
 
 class TermIndex(Protocol):

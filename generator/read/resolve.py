@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from dataclasses import replace
 
+from ..model import Glossary, Problem, Term, field_label
+from ..text.names import did_you_mean, lookup, normalize
+from ..text.safety import unsafe_urls
+from ..text.scan import iter_wikilinks
 from .load import Loaded
-from .model import Glossary, Term
-from .names import lookup, normalize
-from .problems import Problem, did_you_mean
-from .safety import unsafe_urls
-from .textscan import iter_wikilinks
 
 REF_FIELDS = ("related", "see_also", "prerequisites")
 SCAFFOLD_TODO = "TODO"
-
-
-def text_fields(term: Term) -> Iterator[tuple[tuple, str]]:
-    """Every Markdown field of a term with its path: summary, body, example, questions..."""
-    yield ("summary",), term.summary
-    yield ("body",), term.body
-    yield ("example",), term.example
-    yield ("analogy",), term.analogy
-    for level, text in term.levels.items():
-        yield ("levels", level), text
-    for i, text in enumerate(term.key_concepts):
-        yield ("key_concepts", i), text
-    for i, q in enumerate(term.questions):
-        yield ("questions", i, "q"), q.q
-        yield ("questions", i, "a"), q.a
-
-
-def field_label(path: tuple) -> str:
-    """How messages name a text field: ``body``, ``levels.basic``, ``questions`` (not the index)."""
-    return path[0] if len(path) == 1 or isinstance(path[1], int) else f"{path[0]}.{path[1]}"
-
-
-def locate(term: Term, path: tuple, needle: str) -> int:
-    """The line of ``needle`` inside the field at ``path`` (the field's line if not found)."""
-    start = term.line(*path)
-    for offset, line in enumerate(term.text.splitlines()[start - 1:]):
-        if needle in line:
-            return start + offset
-    return start
 
 
 def resolve(loaded: Loaded) -> Glossary:
@@ -88,6 +58,7 @@ def resolve(loaded: Loaded) -> Glossary:
     backlinks: dict[str, set[str]] = {tid: set() for tid in terms}
     members: dict[str, list[str]] = {cid: [] for cid in loaded.categories}
 
+    resolved_refs: dict[str, dict[str, list[str]]] = {}  # the loaded terms stay as they were read
     for term in terms.values():
         where = term.where
         if term.category in members:
@@ -118,13 +89,13 @@ def resolve(loaded: Loaded) -> Glossary:
                     resolved.append(target)
                     if target in backlinks:
                         backlinks[target].add(term.id)
-            setattr(term, fieldname, resolved)
-        for path, text in text_fields(term):
+            resolved_refs.setdefault(term.id, {})[fieldname] = resolved
+        for path, text in term.text_fields():
             field = field_label(path)
             for name, _label, _offset in iter_wikilinks(text):
                 target = find(name)
                 if target is None:
-                    problems.append(Problem(where, locate(term, path, f"[[{name}"),
+                    problems.append(Problem(where, term.locate(path, f"[[{name}"),
                                             f"unknown term '[[{name}]]'"
                                             f"{did_you_mean(name, all_names)}", field))
                 elif target != term.id and target in backlinks:
@@ -133,9 +104,11 @@ def resolve(loaded: Loaded) -> Glossary:
                 problems.append(Problem(where, term.line(*path), "still holds the TODO written by "
                                         "`termlab new`; replace it with the real text", field))
             for url, _offset in unsafe_urls(text):
-                problems.append(Problem(where, locate(term, path, url),
+                problems.append(Problem(where, term.locate(path, url),
                                         f"unsafe URL '{url[:60]}' refused; use an http(s) link",
                                         field))
+
+    terms = {tid: replace(term, **resolved_refs.get(tid, {})) for tid, term in terms.items()}
 
     def by_name(ids) -> list[str]:
         return sorted(ids, key=lambda i: (terms[i].term.casefold(), i))

@@ -10,24 +10,23 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .model import Category, DemoSpec, Question, Reference, Term
-from .problems import Problem, did_you_mean
+from ..model import Category, DemoSpec, Problem, Question, Reference, Term, rel_path
+from ..text.names import did_you_mean, slug
 from .yamlnodes import Document, YamlProblem, load
 
 CATEGORIES_FILE = "_categories.yaml"
 ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-SCHEMA_URL_COMMENT = "# yaml-language-server: $schema=../generator/schema/term.schema.json"
 
 
 @cache
 def schema_text(name: str = "term") -> str:
-    """The text of a JSON Schema shipped in ``generator/schema``."""
-    return resources.files("generator.schema").joinpath(f"{name}.schema.json").read_text("utf-8")
+    """The text of a JSON Schema shipped in ``generator/read/schema``."""
+    return resources.files("generator.read.schema").joinpath(f"{name}.schema.json").read_text("utf-8")
 
 
 @cache
 def schema(name: str = "term") -> dict[str, Any]:
-    """A JSON Schema shipped in ``generator/schema``."""
+    """A JSON Schema shipped in ``generator/read/schema``."""
     return json.loads(schema_text(name))
 
 
@@ -42,7 +41,7 @@ def _validator(name: str):
 @cache
 def _fast_check(name: str):
     """A compiled validator: the fast path for valid entries (about 30x faster). Generated
-    ahead of time (``generator/validators``) unless the schema changed since."""
+    ahead of time (``generator/read/validators``) unless the schema changed since."""
     from .validators import precompiled
 
     found = precompiled(name, schema_text(name))
@@ -89,7 +88,7 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None)
             continue
         rel = f"{prefix}/{path.name}"
         if not ID_PATTERN.match(path.stem):
-            suggestion = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-") or "my-term"
+            suggestion = slug(path.stem) or "my-term"
             out.problems.append(Problem(rel, 0, f"file name '{path.name}' is not a valid term id; "
                                         f"rename it to '{suggestion}.yaml' (lowercase, hyphens)"))
             continue
@@ -106,14 +105,6 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None)
         else:
             out.terms[term.id] = term
     return out
-
-
-def rel_path(path: Path, root: Path) -> str:
-    """``path`` relative to the project root, as problems name it."""
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def _schema_problems(data: Any, doc: Document, rel: str, name: str) -> tuple[list[Problem], set]:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable
+
 _SEPARATORS = str.maketrans({c: " " for c in "-_\u2010\u2011\u2012\u2013\u2014\u2015"})
+
+
+def slug(name: str) -> str:
+    """An id-shaped form of a name: lowercase letters and digits joined by hyphens."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def normalize(name: str) -> str:
@@ -31,3 +40,9 @@ def lookup(names: dict[str, str], name: str) -> str | None:
         if candidate in names:
             return names[candidate]
     return None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

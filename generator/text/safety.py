@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from .textscan import mask_code
+from .scan import mask_code
 
 _UNSAFE_SCHEME = re.compile(r"^(javascript|vbscript|data|file):", re.I)
 _CONTROL = re.compile(r"[\x00-\x20\x7f]+")

@@ -1,10 +1,10 @@
 """The entry schemas' fastjsonschema validators, generated ahead of time.
 
-Compiling a validator from ``generator/schema/*.schema.json`` costs ~30 ms, in every build
+Compiling a validator from ``generator/read/schema/*.schema.json`` costs ~30 ms, in every build
 (code generation, then Python compiling ~50 KB of it); importing the generated module costs
 ~1 ms. Each module records the SHA-256 of the schema it was generated from: if the schema has
 changed since, it is not used (the loader compiles the schema instead, and a test says to run
-``python -m generator.validators``, which regenerates them all).
+``python -m generator.read.validators``, which regenerates them all).
 """
 
 from __future__ import annotations
