@@ -299,10 +299,12 @@ def claim_findings(demo, linear: Linear, arc: Arc) -> None:
 
 
 def _ranks(v: np.ndarray) -> np.ndarray:
+    """The rank of each entry (0 for the smallest)."""
     return np.argsort(np.argsort(v)).astype(float)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of ``a`` and ``b``."""
     return float(np.corrcoef(_ranks(a), _ranks(b))[0, 1])
 
 
