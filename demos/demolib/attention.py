@@ -34,9 +34,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from onnx import GraphProto, TensorProto, helper, numpy_helper
+from onnx import GraphProto
 
 from demolib import nets
+from demolib.graph import Graph, tensor
 from demolib.nets import softmax
 
 # --------------------------------------------------------------------------- softmax & attention
@@ -111,36 +112,6 @@ def hinton(ax, w: np.ndarray, color: str = "C0", vmax: float = 1.0) -> None:
 
 
 # --------------------------------------------------------------------------- ONNX building
-
-
-class Graph:
-    """Collects ONNX nodes and initializers (float32 unless the array is integer)."""
-
-    def __init__(self) -> None:
-        self.nodes: list = []
-        self.inits: list[TensorProto] = []
-        self._n = 0
-
-    def const(self, name: str, value: np.ndarray | float | int) -> str:
-        arr = np.asarray(value)
-        arr = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.astype(np.float32)
-        self.inits.append(numpy_helper.from_array(arr, name))
-        return name
-
-    def op(self, op_type: str, inputs: Sequence[str], output: str | None = None, **attrs: object) -> str:
-        """Add a node; its output is ``output`` or a fresh name ``<op_type>_<k>``."""
-        if output is None:
-            self._n += 1
-            output = f"{op_type.lower()}_{self._n}"
-        self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=output, **attrs))
-        return output
-
-    def build(self, name: str, inputs: list, outputs: list, doc: str = "") -> GraphProto:
-        return helper.make_graph(self.nodes, name, inputs, outputs, self.inits, doc_string=doc)
-
-
-def _fvalue(name: str, shape: Sequence[int | str]) -> object:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
 
 
 def _onnx_attention(g: Graph, q: str, k: str, v: str, scale: float, prefix: str) -> tuple[str, str]:
@@ -266,8 +237,8 @@ def export_lookup(model: Lookup, name: str = "lookup_attention") -> GraphProto:
     n_keys, d_in, n_values = model.Wq.shape[0], model.Wk.shape[0], model.Wo.shape[1]
     return g.build(
         name,
-        [_fvalue("queries", ["N", "L", n_keys]), _fvalue("pairs", ["N", "L", d_in])],
-        [_fvalue("logits", ["N", "L", n_values]), _fvalue("weights", ["N", "L", "L"])],
+        [tensor("queries", ["N", "L", n_keys]), tensor("pairs", ["N", "L", d_in])],
+        [tensor("logits", ["N", "L", n_values]), tensor("weights", ["N", "L", "L"])],
         f"single-head attention lookup, d={model.Wq.shape[1]}, scale={model.scale:.6g}",
     )
 
@@ -507,7 +478,7 @@ def export_block(m: Block, name: str = "transformer_block") -> GraphProto:
         v = g.op("MatMul", [a, g.const("W_value", m.Wv)], "V")
         z, w = _onnx_attention(g, q, k, v, m.scale, "attn_")
         g.op("Identity", [w], "weights")
-        outputs.append(_fvalue("weights", ["N", L, L]))
+        outputs.append(tensor("weights", ["N", L, L]))
         x1 = g.op("Add", [x0, g.op("MatMul", [z, g.const("W_attn_out", m.Wo)], "attn_out")], "x1")
     h = ln(x1, m.g2, m.b2, "ln2")
     r = g.op("Relu", [g.op("Add", [g.op("MatMul", [h, g.const("W_mlp1", m.W1)]), g.const("b_mlp1", m.c1)])])
@@ -518,7 +489,7 @@ def export_block(m: Block, name: str = "transformer_block") -> GraphProto:
     f = ln(x2, m.gf, m.bf, "lnf")
     g.op("Add", [g.op("MatMul", [f, g.const("W_head", m.Wout)]), g.const("b_head", m.bout)], "logits")
     shape = ["N", n_out] if m.pool else ["N", L, n_out]
-    return g.build(name, [_fvalue("x", ["N", L, d_in])], [_fvalue("logits", shape), *outputs],
+    return g.build(name, [tensor("x", ["N", L, d_in])], [tensor("logits", shape), *outputs],
                    f"one pre-LN transformer block, d={m.Wq.shape[1]}, pos={m.use_pos}, attention={m.use_attention}")
 
 
@@ -869,8 +840,8 @@ def export_ssm(m: SSM, length: int, name: str = "selective_ssm") -> GraphProto:
     x_last = g.op("Gather", ["x", last], "x_last", axis=1)
     y = g.op("Add", [y, g.op("Mul", [x_last, g.const("skip", m.skip)])], "y_last")
     g.op("Add", [g.op("MatMul", [y, g.const("w_out", m.w_out)]), g.const("b_out", m.b_out)], "y")
-    return g.build(name, [_fvalue("x", ["N", length, D])],
-                   [_fvalue("y", ["N"]), _fvalue("step_size", ["N", length, D])],
+    return g.build(name, [tensor("x", ["N", length, D])],
+                   [tensor("y", ["N"]), tensor("step_size", ["N", length, D])],
                    f"selective SSM (S6), {D} channels x {n_state} states, scan unrolled over {length} steps")
 
 
@@ -887,5 +858,5 @@ def export_lti_conv(m: SSM, length: int, name: str = "lti_ssm_conv") -> GraphPro
                  kernel_shape=[length])
     y_last = g.op("Gather", [y_seq, g.const("t_last", np.array(length - 1))], "y_last", axis=2)
     g.op("Add", [g.op("MatMul", [y_last, g.const("w_out", m.w_out)]), g.const("b_out", m.b_out)], "y")
-    return g.build(name, [_fvalue("x", ["N", length, D])], [_fvalue("y", ["N"]), _fvalue("y_seq", ["N", D, length])],
+    return g.build(name, [tensor("x", ["N", length, D])], [tensor("y", ["N"]), tensor("y_seq", ["N", D, length])],
                    f"LTI SSM as a depthwise causal convolution, kernel length {length}")

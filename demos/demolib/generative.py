@@ -21,12 +21,13 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-from onnx import GraphProto, TensorProto, helper, numpy_helper
+from onnx import GraphProto
 
-from demolib.nets import sigmoid
+from demolib.activations import LEAKY_SLOPE as LEAKY_SLOPE  # re-exported
+from demolib.activations import activate, output_derivative, sigmoid
+from demolib.graph import Graph, tensor
 
 Act = Literal["linear", "tanh", "relu", "leaky_relu", "sigmoid"]
-LEAKY_SLOPE = 0.2
 _ACTS = ("linear", "tanh", "relu", "leaky_relu", "sigmoid")
 
 
@@ -113,31 +114,6 @@ def layers(net: Stack, start: int, stop: int | None = None) -> Stack:
     return Stack(net.weights[sl], net.biases[sl], net.activations[sl])
 
 
-def _activate(z: np.ndarray, act: str) -> np.ndarray:
-    if act == "linear":
-        return z
-    if act == "tanh":
-        return np.tanh(z)
-    if act == "relu":
-        return np.maximum(z, 0.0)
-    if act == "leaky_relu":
-        return np.maximum(z, LEAKY_SLOPE * z)  # valid as 0 < LEAKY_SLOPE < 1
-    return sigmoid(z)
-
-
-def _activation_grad(h: np.ndarray, act: str) -> np.ndarray | float:
-    """d act / d z written in terms of the output ``h``."""
-    if act == "linear":
-        return 1.0
-    if act == "tanh":
-        return 1.0 - h * h
-    if act == "relu":
-        return (h > 0.0).astype(h.dtype)
-    if act == "leaky_relu":
-        return (h > 0.0) * (1.0 - LEAKY_SLOPE) + LEAKY_SLOPE
-    return h * (1.0 - h)
-
-
 @dataclass
 class StackCache:
     """Inputs and outputs of every layer of one forward pass."""
@@ -152,7 +128,7 @@ def forward(net: Stack, X: np.ndarray) -> tuple[np.ndarray, StackCache]:
     a = X
     for w, b, act in zip(net.weights, net.biases, net.activations, strict=True):
         cache.inputs.append(a)
-        a = _activate(a @ w + b, act)
+        a = activate(act, a @ w + b)
         cache.outputs.append(a)
     return a, cache
 
@@ -169,7 +145,7 @@ def backward(
     grads: list[np.ndarray] = []
     da = dout
     for i in reversed(range(len(net.weights))):
-        dz = da * _activation_grad(cache.outputs[i], net.activations[i])
+        dz = da * output_derivative(net.activations[i], cache.outputs[i])
         if param_grads:  # appended as (b, W): the list is reversed below
             grads += [dz.sum(axis=-2).reshape(net.biases[i].shape),
                       np.swapaxes(cache.inputs[i], -1, -2) @ dz]
@@ -430,9 +406,6 @@ def gaussian_mixture_1d(
 # --------------------------------------------------------------------------- ONNX
 
 
-_ONNX_OPS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
-
-
 def export_stack(
     net: Stack, *, name: str, input_name: str = "x", output_name: str = "y", doc_string: str = ""
 ) -> GraphProto:
@@ -444,38 +417,24 @@ def export_stack(
     ``output (N, S, out)``, member ``s`` in ``output[:, s]``. ``leaky_relu`` is a ``LeakyRelu``
     node with ``alpha = LEAKY_SLOPE``; ``linear`` adds no node.
     """
-    nodes, inits = [], []
+    g = Graph()
     ensemble = net.members is not None
     a = input_name
     last = len(net.weights) - 1
-
-    def node(op: str, ins: list[str], out: str, **attrs: object) -> str:
-        nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
-        return out
-
     for i, (w, b, act) in enumerate(zip(net.weights, net.biases, net.activations, strict=True)):
-        inits += [
-            numpy_helper.from_array(np.asarray(w, np.float32), f"W{i}"),
-            numpy_helper.from_array(np.asarray(b, np.float32), f"b{i}"),
-        ]
+        W, B = g.const(f"W{i}", w), g.const(f"b{i}", b)
         is_out = i == last and act == "linear" and not ensemble
         if ensemble:
-            a = node("Add", [node("MatMul", [a, f"W{i}"], f"matmul{i}"), f"b{i}"], f"add{i}")
+            a = g.op("Add", [g.op("MatMul", [a, W], f"matmul{i}"), B], f"add{i}")
         else:
-            a = node("Gemm", [a, f"W{i}", f"b{i}"], output_name if is_out else f"gemm{i}")
+            a = g.op("Gemm", [a, W, B], output_name if is_out else f"gemm{i}")
         if act != "linear":
-            out = output_name if i == last and not ensemble else f"{act}{i}"
-            if act == "leaky_relu":
-                a = node("LeakyRelu", [a], out, alpha=LEAKY_SLOPE)
-            else:
-                a = node(_ONNX_OPS[act], [a], out)
+            a = g.act(act, a, output_name if i == last and not ensemble else f"{act}{i}")
     if ensemble:
-        node("Transpose", [a], output_name, perm=[1, 0, 2])
+        g.op("Transpose", [a], output_name, perm=[1, 0, 2])
         out_shape: list[str | int] = ["N", int(net.members), net.sizes[-1]]
     else:
         out_shape = ["N", net.sizes[-1]]
-    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", net.sizes[0]])]
-    outputs = [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, out_shape)]
     kind = f"ensemble of {net.members} dense stacks" if ensemble else "dense stack"
     doc = doc_string or f"{kind} {net.sizes}, activations {net.activations}"
-    return helper.make_graph(nodes, name, inputs, outputs, inits, doc_string=doc)
+    return g.build(name, [tensor(input_name, ["N", net.sizes[0]])], [tensor(output_name, out_shape)], doc)

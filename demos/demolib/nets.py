@@ -24,6 +24,9 @@ from typing import Literal
 
 import numpy as np
 
+from demolib.activations import activate, output_derivative
+from demolib.activations import sigmoid as sigmoid  # re-exported
+
 Activation = Literal["relu", "tanh"]
 LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
 
@@ -170,7 +173,7 @@ def forward(
             inv_std = 1.0 / np.sqrt(var + bn.eps)
             xhat = (z - mean) * inv_std
             z = xhat * bn.gamma + bn.beta
-        h = np.maximum(z, 0.0) if net.activation == "relu" else np.tanh(z)
+        h = activate(net.activation, z)
         mask = None
         if train and net.dropout > 0.0:
             if masks is not None:
@@ -205,7 +208,7 @@ def backward(net: MLP, cache: Cache, dout: np.ndarray) -> list[np.ndarray]:
         mask = cache.masks[i]
         dh = da if mask is None else da * mask
         h = cache.acts[i]
-        dz = dh * (h > 0.0) if net.activation == "relu" else dh * (1.0 - h * h)
+        dz = dh * output_derivative(net.activation, h)
         layer: list[np.ndarray] = []
         if net.batchnorm is not None:
             bn = net.batchnorm[i]
@@ -241,11 +244,6 @@ def update_running_stats(net: MLP, cache: Cache) -> None:
 
 
 # --------------------------------------------------------------------------- losses
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:

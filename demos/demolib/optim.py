@@ -24,9 +24,11 @@ from functools import cached_property
 from typing import Literal
 
 import numpy as np
-from onnx import GraphProto, TensorProto, helper, numpy_helper
+from onnx import GraphProto
 
 from demolib import nets
+from demolib.activations import activate, output_derivative
+from demolib.graph import Graph, tensor
 
 #: ``grad(W, t)``: the (possibly stochastic) gradient at the rows of ``W`` for step ``t`` (1-based).
 GradFn = Callable[[np.ndarray, int], np.ndarray]
@@ -440,7 +442,7 @@ class MLPStack:
             z = a @ arrays[2 * i] + arrays[2 * i + 1][:, None, :]
             if i == n_layers - 1:
                 return z, acts
-            a = np.tanh(z) if self.activation == "tanh" else np.maximum(z, 0.0)
+            a = activate(self.activation, z)
             acts.append(a)
         raise AssertionError("unreachable")
 
@@ -479,7 +481,7 @@ class MLPStack:
             grads = [dW.reshape(W.shape[0], -1), dz.sum(axis=1), *grads]
             if i > 0:
                 da = dz @ np.swapaxes(arrays[2 * i], 1, 2)
-                dz = da * (1.0 - a * a) if self.activation == "tanh" else da * (a > 0.0)
+                dz = da * output_derivative(self.activation, a)
         return values, np.concatenate(grads, axis=1)
 
 
@@ -489,19 +491,10 @@ def export_loss_surface(problem: LeastSquares, *, name: str = "least_squares_los
     """The loss as a function of the weights: input ``x`` of shape ``(K, d)`` holds ``K`` weight
     vectors, output ``y`` of shape ``(K,)`` is ``1/(2n) ||X w_k - y||^2`` for each; the data are
     stored in the graph. Nodes: ``MatMul -> Sub -> Mul -> ReduceMean -> Mul``."""
-    inits = [
-        numpy_helper.from_array(problem.X.T.astype(np.float32), "data_X_T"),
-        numpy_helper.from_array(problem.y.astype(np.float32), "data_y"),
-        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
-    ]
-    nodes = [
-        helper.make_node("MatMul", ["x", "data_X_T"], ["predictions"], name="predictions"),
-        helper.make_node("Sub", ["predictions", "data_y"], ["residuals"], name="residuals"),
-        helper.make_node("Mul", ["residuals", "residuals"], ["squares"], name="squares"),
-        helper.make_node("ReduceMean", ["squares"], ["mse"], name="mse", axes=[1], keepdims=0),
-        helper.make_node("Mul", ["mse", "half"], ["y"], name="y"),
-    ]
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["K", problem.d])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["K"])
+    g = Graph()
+    X_T, y, half = g.const("data_X_T", problem.X.T), g.const("data_y", problem.y), g.const("half", 0.5)
+    r = g.op("Sub", [g.op("MatMul", ["x", X_T], "predictions"), y], "residuals")
+    mse = g.op("ReduceMean", [g.op("Mul", [r, r], "squares")], "mse", axes=[1], keepdims=0)
+    g.op("Mul", [mse, half], "y")
     doc = f"least-squares loss of {problem.n} examples as a function of {problem.d} weights"
-    return helper.make_graph(nodes, name, [x], [y], inits, doc_string=doc)
+    return g.build(name, [tensor("x", ["K", problem.d])], [tensor("y", ["K"])], doc)

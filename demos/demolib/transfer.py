@@ -33,9 +33,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from onnx import GraphProto, TensorProto, helper, numpy_helper
+from onnx import GraphProto, TensorProto
 
 from demolib import nets
+from demolib.graph import Graph, tensor
 
 # --------------------------------------------------------------------------- related tasks
 
@@ -566,29 +567,10 @@ class AttentionClassifier:
 # --------------------------------------------------------------------------- ONNX export
 
 
-class _Graph:
-    """Collects nodes and initializers (float32 unless integer) under unique names."""
-
-    def __init__(self) -> None:
-        self.nodes: list = []
-        self.inits: list[TensorProto] = []
-
-    def const(self, name: str, value: np.ndarray | float) -> str:
-        arr = np.asarray(value)
-        if arr.dtype.kind == "f":
-            arr = arr.astype(np.float32)
-        self.inits.append(numpy_helper.from_array(arr, name))
-        return name
-
-    def op(self, op_type: str, inputs: Sequence[str], output: str, **attrs: object) -> str:
-        self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=output, **attrs))
-        return output
-
-
 def export_adapter_mlp(model: AdapterMLP, *, name: str = "adapter_mlp") -> GraphProto:
     """The adapted network: per hidden layer ``Gemm -> Relu`` (frozen), then the adapter
     ``Gemm (down) -> Relu -> Gemm (up) -> Add`` (residual); a final ``Gemm`` gives logits ``y``."""
-    g = _Graph()
+    g = Graph()
     net = model.net
     a = "x"
     for i, ad in enumerate(model.adapters):
@@ -604,11 +586,9 @@ def export_adapter_mlp(model: AdapterMLP, *, name: str = "adapter_mlp") -> Graph
     n = len(model.adapters)
     g.op("Gemm", [a, g.const(f"W{n}", net.weights[-1]), g.const(f"b{n}", net.biases[-1])], "y")
     sizes = net.sizes
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", sizes[0]])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", sizes[-1]])
     rank = model.adapters[0].Wd.shape[1] if model.adapters else 0
-    return helper.make_graph(g.nodes, name, [x], [y], g.inits,
-                             doc_string=f"MLP {sizes} with bottleneck-{rank} residual adapters")
+    return g.build(name, [tensor("x", ["N", sizes[0]])], [tensor("y", ["N", sizes[-1]])],
+                   f"MLP {sizes} with bottleneck-{rank} residual adapters")
 
 
 def export_attention(model: AttentionClassifier, *, name: str = "prefix_attention") -> GraphProto:
@@ -618,7 +598,7 @@ def export_attention(model: AttentionClassifier, *, name: str = "prefix_attentio
     prefix keys and values are ``(1, k, d)`` initializers, broadcast to the batch with ``Expand``
     and put in front of the tokens' keys and values with ``Concat`` on axis 1.
     """
-    g = _Graph()
+    g = Graph()
     d, k = model.d, model.k
     X = g.op("Gather", [g.const("embedding", model.E), "tokens"], "embedded", axis=0)
     Q = g.op("MatMul", [X, g.const("Wq", model.Wq)], "queries")
@@ -641,10 +621,6 @@ def export_attention(model: AttentionClassifier, *, name: str = "prefix_attentio
     pooled = g.op("ReduceMean", [H], "pooled", axes=[1], keepdims=0)
     g.op("Gemm", [pooled, g.const("Wr", model.Wr), g.const("br", model.br)], "logits")
     n_classes = model.Wr.shape[1]
-    inputs = [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["N", "T"])]
-    outputs = [
-        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_classes]),
-        helper.make_tensor_value_info("attention", TensorProto.FLOAT, ["N", "T", "K"]),
-    ]
-    return helper.make_graph(g.nodes, name, inputs, outputs, g.inits,
-                             doc_string=f"one-layer attention classifier, d={d}, {k} prefix vectors")
+    inputs = [tensor("tokens", ["N", "T"], TensorProto.INT64)]
+    outputs = [tensor("logits", ["N", n_classes]), tensor("attention", ["N", "T", "K"])]
+    return g.build(name, inputs, outputs, f"one-layer attention classifier, d={d}, {k} prefix vectors")
