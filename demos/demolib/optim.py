@@ -293,7 +293,13 @@ class Momentum:
 class Adam:
     """Adam (Kingma & Ba) on rows of parameters; ``bias_correction=False`` drops the division of
     ``m`` and ``v`` by ``1 - beta^t`` (a ``(K,)`` bool array sets it per row). ``last_step`` keeps
-    the most recent update ``w_new - w``."""
+    the most recent update ``w_new - w``.
+
+    The same algorithm as ``demolib.nets.Adam`` (equal to rounding), but not the same code: the
+    float operations run in a different order (``v`` gets ``((1 - beta2) g) g``, the step is
+    ``-lr (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)`` with the corrections as
+    multiplied reciprocals), and sharing ``nets.Adam``'s order changes the last bits of the adam
+    demo's trajectories, so its figures. Keep the two orders as they are."""
 
     lr: LearningRate
     beta1: float = 0.9
