@@ -31,6 +31,7 @@ from onnx import GraphProto
 from demolib import nets
 from demolib.activations import ONNX_OPS as ONNX_OPS  # re-exported: callers look ops up here
 from demolib.activations import activate, derivative
+from demolib.dense import DenseLayers, init_dense
 from demolib.graph import Graph, tensor
 
 Activation = Literal["identity", "relu", "tanh", "sigmoid"]
@@ -75,7 +76,7 @@ def backward_macs(sizes: Sequence[int], n: int) -> int:
 
 
 @dataclass
-class Net:
+class Net(DenseLayers):
     """Weights of a fully connected net; ``weights[i]`` has shape ``(sizes[i], sizes[i+1])``."""
 
     weights: list[np.ndarray]
@@ -87,14 +88,6 @@ class Net:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; use one of {ACTIVATIONS}")
 
-    @property
-    def sizes(self) -> list[int]:
-        return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
-
-    @property
-    def n_hidden(self) -> int:
-        return len(self.weights) - 1
-
     def skips(self) -> list[bool]:
         """Per hidden layer: does it add its input back (``a + act(z)``)?"""
         return [
@@ -102,16 +95,9 @@ class Net:
             for i in range(self.n_hidden)
         ]
 
-    def params(self) -> list[np.ndarray]:
-        """Trainable arrays in a fixed order: ``W0, b0, W1, b1, ...``."""
-        return [p for w, b in zip(self.weights, self.biases, strict=True) for p in (w, b)]
-
     @property
     def n_params(self) -> int:
         return sum(p.size for p in self.params())
-
-    def copy(self) -> Net:
-        return replace(self, weights=[w.copy() for w in self.weights], biases=[b.copy() for b in self.biases])
 
     def astype(self, dtype: type | np.dtype) -> Net:
         """A copy with every parameter in ``dtype`` (float32 trains about twice as fast here and
@@ -138,8 +124,7 @@ def init_net(
     if len(sizes) < 2:
         raise ValueError("need at least an input and an output size")
     g = (2.0 if activation == "relu" else 1.0) if gain is None else float(gain)
-    weights = [rng.standard_normal((m, n)) * np.sqrt(g / m) for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
-    biases = [np.zeros(n) for n in sizes[1:]]
+    weights, biases = init_dense(rng, sizes, [g] * (len(sizes) - 1))
     net = Net(weights, biases, activation, residual)
     for i, skip in enumerate(net.skips()):
         if skip:

@@ -25,6 +25,7 @@ from onnx import GraphProto
 
 from demolib.activations import LEAKY_SLOPE as LEAKY_SLOPE  # re-exported
 from demolib.activations import activate, output_derivative, sigmoid
+from demolib.dense import DenseLayers, init_dense
 from demolib.graph import Graph, tensor
 
 Act = Literal["linear", "tanh", "relu", "leaky_relu", "sigmoid"]
@@ -35,7 +36,7 @@ _ACTS = ("linear", "tanh", "relu", "leaky_relu", "sigmoid")
 
 
 @dataclass
-class Stack:
+class Stack(DenseLayers):
     """Dense layers with one activation each: ``a = act_i(a @ weights[i] + biases[i])``.
 
     Weights are ``(fan_in, fan_out)`` and biases ``(fan_out,)``; or, for an *ensemble* of
@@ -56,26 +57,12 @@ class Stack:
                 raise ValueError(f"unknown activation {act!r}; use one of {_ACTS}")
 
     @property
-    def sizes(self) -> list[int]:
-        return [self.weights[0].shape[-2]] + [w.shape[-1] for w in self.weights]
-
-    @property
     def members(self) -> int | None:
         """``S`` for an ensemble, ``None`` for a single stack."""
         return self.weights[0].shape[0] if self.weights[0].ndim == 3 else None
 
-    def params(self) -> list[np.ndarray]:
-        """Trainable arrays in a fixed order (W0, b0, W1, b1, ...); updating them in place
-        updates the stack."""
-        return [p for wb in zip(self.weights, self.biases, strict=True) for p in wb]
-
     def copy(self) -> Stack:
-        return replace(
-            self,
-            weights=[w.copy() for w in self.weights],
-            biases=[b.copy() for b in self.biases],
-            activations=list(self.activations),
-        )
+        return replace(super().copy(), activations=list(self.activations))
 
 
 def init_stack(
@@ -90,12 +77,8 @@ def init_stack(
     biases."""
     if len(activations) != len(sizes) - 1:
         raise ValueError(f"{len(sizes) - 1} layers need {len(sizes) - 1} activations")
-    lead = () if members is None else (members,)
-    weights, biases = [], []
-    for m, n, act in zip(sizes[:-1], sizes[1:], activations, strict=True):
-        gain = 2.0 if act in ("relu", "leaky_relu") else 1.0
-        weights.append(rng.standard_normal((*lead, m, n)) * np.sqrt(gain / m))
-        biases.append(np.zeros((*lead, 1, n) if lead else n))
+    gains = [2.0 if act in ("relu", "leaky_relu") else 1.0 for act in activations]
+    weights, biases = init_dense(rng, sizes, gains, members=members)
     return Stack(weights, biases, list(activations))
 
 

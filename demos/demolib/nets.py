@@ -26,6 +26,7 @@ import numpy as np
 
 from demolib.activations import activate, output_derivative
 from demolib.activations import sigmoid as sigmoid  # re-exported
+from demolib.dense import DenseLayers, init_dense
 
 Activation = Literal["relu", "tanh"]
 LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
@@ -61,7 +62,7 @@ class BatchNorm:
 
 
 @dataclass
-class MLP:
+class MLP(DenseLayers):
     """Weights of a fully connected net; ``weights[i]`` has shape ``(sizes[i], sizes[i+1])``."""
 
     weights: list[np.ndarray]
@@ -69,14 +70,6 @@ class MLP:
     activation: Activation = "relu"
     dropout: float = 0.0
     batchnorm: list[BatchNorm] | None = None
-
-    @property
-    def sizes(self) -> list[int]:
-        return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
-
-    @property
-    def n_hidden(self) -> int:
-        return len(self.weights) - 1
 
     def params(self) -> list[np.ndarray]:
         """Trainable arrays in a fixed order (W0, b0, [gamma0, beta0], W1, ...)."""
@@ -116,8 +109,7 @@ def init_mlp(
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     gain = 2.0 if activation == "relu" else 1.0
-    weights = [rng.standard_normal((m, n)) * np.sqrt(gain / m) for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
-    biases = [np.zeros(n) for n in sizes[1:]]
+    weights, biases = init_dense(rng, sizes, [gain] * (len(sizes) - 1))
     bns = [BatchNorm.identity(n) for n in sizes[1:-1]] if batchnorm else None
     return MLP(weights, biases, activation, dropout, bns)
 
