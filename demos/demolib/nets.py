@@ -27,6 +27,10 @@ import numpy as np
 from demolib.activations import activate, output_derivative
 from demolib.activations import sigmoid as sigmoid  # re-exported
 from demolib.dense import DenseLayers, init_dense
+from demolib.optimizers import SGD as SGD  # re-exported: nets.SGD / Adam / AdamW are the demos' names
+from demolib.optimizers import Adam as Adam
+from demolib.optimizers import AdamW as AdamW
+from demolib.optimizers import Optimizer
 
 Activation = Literal["relu", "tanh"]
 LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
@@ -267,125 +271,6 @@ def logistic_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[floa
     y = labels.reshape(logits.shape).astype(float)
     loss = np.logaddexp(0.0, logits) - y * logits
     return float(loss.mean()), (sigmoid(logits) - y) / logits.size
-
-
-# --------------------------------------------------------------------------- optimisers
-
-
-def _flat(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate([a.ravel() for a in arrays])
-
-
-def _write_back(params: Sequence[np.ndarray], flat: np.ndarray) -> None:
-    """Copy consecutive slices of ``flat`` into ``params`` (in place)."""
-    i = 0
-    for p in params:
-        p[...] = flat[i : i + p.size].reshape(p.shape)
-        i += p.size
-
-
-def _decay_vector(params: Sequence[np.ndarray], decay_mask: Sequence[bool] | None) -> np.ndarray:
-    mask = [True] * len(params) if decay_mask is None else decay_mask
-    return _flat([np.full(p.shape, float(m)) for p, m in zip(params, mask, strict=True)])
-
-
-class _FlatStep:
-    """The step SGD and Adam share, on all parameters as one flat vector.
-
-    ``g += l2 * w`` (coupled L2), then the optimiser's own ``_delta(g)``, then decoupled decay
-    ``w *= 1 - lr * weight_decay`` and ``w -= delta``. Only the arrays marked by ``decay_mask``
-    (weight matrices, see ``MLP.decay_mask``) get L2 and decay.
-    """
-
-    lr: float
-    l2: float
-    weight_decay: float
-    _decay: np.ndarray | None
-
-    def step(
-        self,
-        params: Sequence[np.ndarray],
-        grads: Sequence[np.ndarray],
-        decay_mask: Sequence[bool] | None = None,
-    ) -> None:
-        """Update ``params`` in place (``decay_mask`` marks the arrays L2/decay applies to)."""
-        if self._decay is None:
-            self._decay = _decay_vector(params, decay_mask)
-        w = _flat(params)
-        g = _flat(grads)
-        if self.l2:
-            g += self.l2 * self._decay * w
-        delta = self._delta(g)
-        if self.weight_decay:
-            w *= 1.0 - self.lr * self.weight_decay * self._decay
-        w -= delta
-        _write_back(params, w)
-
-    def _delta(self, g: np.ndarray) -> np.ndarray:
-        """What to subtract from the flat weights for gradient ``g`` (updates the state)."""
-        raise NotImplementedError
-
-
-@dataclass
-class SGD(_FlatStep):
-    """Stochastic gradient descent with optional momentum, coupled L2 and decoupled decay.
-
-    Per step: ``g += l2 * w`` (coupled), momentum ``buf = momentum * buf + g``, then
-    ``w = w * (1 - lr * weight_decay) - lr * buf`` (decoupled). State is kept as flat vectors.
-    """
-
-    lr: float = 0.1
-    momentum: float = 0.0
-    l2: float = 0.0
-    weight_decay: float = 0.0
-    _decay: np.ndarray | None = field(default=None, repr=False)
-    _buf: np.ndarray | None = field(default=None, repr=False)
-
-    def _delta(self, g: np.ndarray) -> np.ndarray:
-        if self.momentum:
-            self._buf = g if self._buf is None else self.momentum * self._buf + g
-            g = self._buf
-        return self.lr * g
-
-
-@dataclass
-class Adam(_FlatStep):
-    """Adam; ``l2`` = coupled L2 (added to the gradient), ``weight_decay`` = decoupled (AdamW).
-
-    Decoupled decay follows PyTorch: ``w *= 1 - lr * weight_decay`` before the Adam step.
-    """
-
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    l2: float = 0.0
-    weight_decay: float = 0.0
-    t: int = 0
-    _decay: np.ndarray | None = field(default=None, repr=False)
-    _m: np.ndarray | None = field(default=None, repr=False)
-    _v: np.ndarray | None = field(default=None, repr=False)
-
-    def _delta(self, g: np.ndarray) -> np.ndarray:
-        if self._m is None or self._v is None:
-            self._m = np.zeros_like(self._decay)
-            self._v = np.zeros_like(self._decay)
-        self.t += 1
-        m, v = self._m, self._v
-        m *= self.beta1
-        m += (1.0 - self.beta1) * g
-        v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
-        step = self.lr / (1.0 - self.beta1**self.t)
-        return step * m / (np.sqrt(v / (1.0 - self.beta2**self.t)) + self.eps)
-
-
-def AdamW(lr: float = 1e-3, weight_decay: float = 1e-2, **kwargs: float) -> Adam:  # noqa: N802
-    """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch convention."""
-    return Adam(lr=lr, weight_decay=weight_decay, **kwargs)
-
-
-Optimizer = SGD | Adam
 
 
 # --------------------------------------------------------------------------- training loop
