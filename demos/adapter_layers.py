@@ -4,10 +4,36 @@ with full fine-tuning, and exported to ONNX as Gemm + Relu + Add."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import nets, plotting, transfer
 
 RANKS = (2, 4, 8)
+BATCH_SIZE = 100
+EVAL_EVERY = 20
+HEAD_LR = 3e-3  # learning rate when only the head is trained
+
+
+@dataclass
+class Runs:
+    """The three ways of adapting the pretrained network, trained on the target task."""
+
+    head: nets.MLP  # only the new head trained
+    full: nets.MLP  # every weight trained
+    adapted: dict[int, transfer.AdapterMLP]  # adapters of each bottleneck width, and the head
+    curves: dict[str, np.ndarray]  # validation loss during training, per method
+    identity_diff: float  # adapters before training against the network without them
+
+
+@dataclass
+class Counts:
+    """Parameters trained for the new task, per method."""
+
+    n_head: int
+    n_backbone: int
+    n_trainable: dict[str, int]
+    share: dict[int, float]  # trainable share of the adapted network, per bottleneck width
 
 
 def run(demo) -> None:
@@ -16,34 +42,40 @@ def run(demo) -> None:
     n_target = int(opts.get("n_target", 1000))
     steps = int(opts.get("steps", 200))
     lr = float(opts.get("lr", 1e-3))
-    batch_size = 100
     main_rank = int(opts.get("rank", 4))
     ranks = sorted(set(RANKS) | {main_rank})
-    eval_every = 20
 
     # A target task whose high-level features differ more from the source's than in the
     # fine-tuning demo, with a thousand labelled examples (trained in mini-batches of 100).
     setup = transfer.make_setup(rng, n_target=n_target, shift=1.2)
-    pre = setup.pretrained
-    n_classes = setup.target.n_classes
-    start = transfer.with_new_head(pre, n_classes, rng)
+    start = transfer.with_new_head(setup.pretrained, setup.target.n_classes, rng)
+    runs = train_three_ways(rng, setup, start, ranks, steps, lr)
+    main = runs.adapted[main_rank]
+    main_label = f"adapters, m = {main_rank}"
+    counts = count_trainable(start, runs.adapted)
 
-    def predict(model) -> np.ndarray:
-        return nets.predict(model, setup.X_val) if isinstance(model, nets.MLP) else model.predict(setup.X_val)
+    ort_test, ort_diff, node_types = export(demo, main, setup)
+    test_loss, test_acc = evaluate(runs, main, ort_test, setup)
+    gap_closed = (test_loss["head only"] - test_loss[main_label]) / (
+        test_loss["head only"] - test_loss["full fine-tuning"])
+    backbone_same, src_pre, src_full = check_source_task(main, runs.full, setup)
+    rel_change = adapter_change(main, setup)
 
-    def val_loss(model) -> float:
-        return transfer.cross_entropy(predict(model), setup.y_val)
+    draw_trainable_vs_loss(demo, counts, test_loss)
+    draw_validation_curves(demo, runs.curves, main_label, n_target)
+    measure(demo, n_target, main_rank, ranks, main, counts, test_loss, test_acc, gap_closed, src_pre, src_full,
+            rel_change, ort_diff)
+    claim_findings(demo, main_rank, ranks, main, counts, runs.identity_diff, test_loss, backbone_same, src_pre,
+                   src_full, node_types, ort_diff)
 
-    def train(model, flags, rate: float) -> np.ndarray:
-        curve = transfer.fit(model, setup.X_train, setup.y_train, nets.Adam(lr=rate), steps=steps,
-                             trainable=flags, rng=rng, batch_size=batch_size, evaluate=val_loss,
-                             eval_every=eval_every, restore_best=True)
-        return np.array(curve)
 
+def train_three_ways(rng: np.random.Generator, setup: transfer.TransferSetup, start: nets.MLP, ranks: list[int],
+                     steps: int, lr: float) -> Runs:
+    """Train only the head, every weight, and adapters of each bottleneck width (plus the head)."""
     head = start.copy()
-    curves = {"head only": train(head, transfer.head_only(head), 3e-3)}
+    curves = {"head only": fit(head, transfer.head_only(head), HEAD_LR, setup, rng, steps)}
     full = start.copy()
-    curves["full fine-tuning"] = train(full, None, lr)
+    curves["full fine-tuning"] = fit(full, None, lr, setup, rng, steps)
     adapted: dict[int, transfer.AdapterMLP] = {}
     identity_diff = 0.0
     for r in ranks:
@@ -51,12 +83,31 @@ def run(demo) -> None:
         # Before training, the adapters are the identity: same outputs as the network without them.
         identity_diff = max(identity_diff, float(np.max(np.abs(
             model.predict(setup.X_test) - nets.predict(start, setup.X_test)))))
-        curves[f"adapters, m = {r}"] = train(model, model.adapter_tuning(), lr)
+        curves[f"adapters, m = {r}"] = fit(model, model.adapter_tuning(), lr, setup, rng, steps)
         adapted[r] = model
-    main = adapted[main_rank]
-    main_label = f"adapters, m = {main_rank}"
+    return Runs(head, full, adapted, curves, identity_diff)
 
-    # Trainable parameters per task (every method trains the new head too).
+
+def fit(model, flags, rate: float, setup: transfer.TransferSetup, rng: np.random.Generator,
+        steps: int) -> np.ndarray:
+    """Train the ``flags`` part of a model with Adam, keeping the checkpoint with the best validation loss."""
+
+    def val_loss(m) -> float:
+        return transfer.cross_entropy(logits(m, setup.X_val), setup.y_val)
+
+    curve = transfer.fit(model, setup.X_train, setup.y_train, nets.Adam(lr=rate), steps=steps,
+                         trainable=flags, rng=rng, batch_size=BATCH_SIZE, evaluate=val_loss,
+                         eval_every=EVAL_EVERY, restore_best=True)
+    return np.array(curve)
+
+
+def logits(model, X: np.ndarray) -> np.ndarray:
+    """The NumPy logits of a plain MLP or of an adapted one."""
+    return nets.predict(model, X) if isinstance(model, nets.MLP) else model.predict(X)
+
+
+def count_trainable(start: nets.MLP, adapted: dict[int, transfer.AdapterMLP]) -> Counts:
+    """Trainable parameters per task (every method trains the new head too)."""
     n_head = transfer.n_params(start.params()[-2:])
     n_backbone = transfer.n_params(start.params()[:-2])
     n_full = transfer.n_params(start.params())
@@ -65,38 +116,56 @@ def run(demo) -> None:
     for r, model in adapted.items():
         n_trainable[f"adapters, m = {r}"] = n_head + transfer.n_params(model.adapter_params())
         share[r] = n_trainable[f"adapters, m = {r}"] / transfer.n_params(model.params())
+    return Counts(n_head, n_backbone, n_trainable, share)
 
-    # ---- ONNX: the adapted network (main rank); ORT gives the numbers for it
+
+def export(demo, main: transfer.AdapterMLP, setup: transfer.TransferSetup):
+    """Export the adapted network (main rank) to ONNX; ORT gives the test numbers for it."""
     sess = demo.onnx("adapter_mlp", demo.make_model(transfer.export_adapter_mlp(main)))
     ort_test = sess.run(None, {"x": setup.X_test.astype(np.float32)})[0].astype(np.float64)
     ort_diff = float(np.max(np.abs(ort_test - main.predict(setup.X_test))))
     node_types = [n.op_type for n in transfer.export_adapter_mlp(main).node]
+    return ort_test, ort_diff, node_types
+
+
+def evaluate(runs: Runs, main: transfer.AdapterMLP, ort_test: np.ndarray, setup: transfer.TransferSetup):
+    """Target-task test loss and accuracy of every trained model."""
 
     def test_logits(model) -> np.ndarray:
         if model is main:
             return ort_test
-        return nets.predict(model, setup.X_test) if isinstance(model, nets.MLP) else model.predict(setup.X_test)
+        return logits(model, setup.X_test)
 
-    models = {"head only": head, "full fine-tuning": full} | {
-        f"adapters, m = {r}": m for r, m in adapted.items()}
+    models = {"head only": runs.head, "full fine-tuning": runs.full} | {
+        f"adapters, m = {r}": m for r, m in runs.adapted.items()}
     test_loss = {k: transfer.cross_entropy(test_logits(m), setup.y_test) for k, m in models.items()}
     test_acc = {k: transfer.accuracy(test_logits(m), setup.y_test) for k, m in models.items()}
-    gap_closed = (test_loss["head only"] - test_loss[main_label]) / (
-        test_loss["head only"] - test_loss["full fine-tuning"])
+    return test_loss, test_acc
 
+
+def check_source_task(main: transfer.AdapterMLP, full: nets.MLP, setup: transfer.TransferSetup):
+    """Is the backbone under the adapters untouched, and what did full fine-tuning do to the source task?"""
+    pre = setup.pretrained
     # The backbone under the adapters is bit-for-bit the pretrained one; full fine-tuning moved it.
     backbone_same = all(np.array_equal(a, b) for a, b in zip(
         main.net.params()[:-2], pre.params()[:-2], strict=True))
     src_pre = transfer.cross_entropy(nets.predict(pre, setup.X_source_val), setup.y_source_val)
     src_full = transfer.cross_entropy(
         nets.predict(transfer.with_head_of(full, pre), setup.X_source_val), setup.y_source_val)
-    # How much the trained adapters change each hidden representation (relative norm).
-    _, cache = main.forward(setup.X_test)
-    rel_change = [float(np.linalg.norm(u @ ad.Wu + ad.bu) / np.linalg.norm(h))
-                  for (_, h, u), ad in zip(cache[:-1], main.adapters, strict=True)]
+    return backbone_same, src_pre, src_full
 
-    # ---- figures (draw only)
-    colors = {"head only": "C0", "full fine-tuning": "C1", main_label: "C2"}
+
+def adapter_change(main: transfer.AdapterMLP, setup: transfer.TransferSetup) -> list[float]:
+    """How much the trained adapters change each hidden representation (relative norm)."""
+    _, cache = main.forward(setup.X_test)
+    return [float(np.linalg.norm(u @ ad.Wu + ad.bu) / np.linalg.norm(h))
+            for (_, h, u), ad in zip(cache[:-1], main.adapters, strict=True)]
+
+
+def draw_trainable_vs_loss(demo, counts: Counts, test_loss: dict[str, float]) -> None:
+    """Figure: test loss against the number of parameters each method trains."""
+    n_trainable = counts.n_trainable
+    colors = {"head only": "C0", "full fine-tuning": "C1"}
 
     @demo.figure(
         "trainable-vs-loss",
@@ -128,6 +197,11 @@ def run(demo) -> None:
         ax.set_title("What each method trains, and the loss it reaches")
         ax.legend(loc="upper right")
 
+
+def draw_validation_curves(demo, curves: dict[str, np.ndarray], main_label: str, n_target: int) -> None:
+    """Figure: validation loss during training for head only, adapters and full fine-tuning."""
+    colors = {"head only": "C0", "full fine-tuning": "C1", main_label: "C2"}
+
     @demo.figure(
         "validation-curves",
         caption=f"Validation loss on the target task during training ({n_target:,} training "
@@ -148,16 +222,21 @@ def run(demo) -> None:
         ax.set_title("Same starting point, different trainable parts")
         ax.legend()
 
-    # ---- metrics and claims
+
+def measure(demo, n_target: int, main_rank: int, ranks: list[int], main: transfer.AdapterMLP, counts: Counts,
+            test_loss: dict[str, float], test_acc: dict[str, float], gap_closed: float, src_pre: float,
+            src_full: float, rel_change: list[float], ort_diff: float) -> None:
+    """Record parameter counts, target and source losses, and how much the adapters change."""
+    main_label = f"adapters, m = {main_rank}"
     demo.metric("n_target", n_target, label="Target-task training examples", fmt=",.0f")
     demo.metric("rank", main_rank, label="Adapter bottleneck width m", fmt=".0f")
-    demo.metric("params_backbone", n_backbone, label="Frozen backbone parameters", fmt=",.0f")
-    demo.metric("params_head", n_head, label="New head parameters", fmt=",.0f")
+    demo.metric("params_backbone", counts.n_backbone, label="Frozen backbone parameters", fmt=",.0f")
+    demo.metric("params_head", counts.n_head, label="New head parameters", fmt=",.0f")
     demo.metric("params_adapters", transfer.n_params(main.adapter_params()),
                 label=f"Adapter parameters (m = {main_rank}, two adapters)", fmt=",.0f")
-    demo.metric("trainable_share", share[main_rank],
+    demo.metric("trainable_share", counts.share[main_rank],
                 label=f"Trainable share of the adapted network (m = {main_rank})", fmt=".1%")
-    demo.metric("trainable_share_small", share[min(ranks)],
+    demo.metric("trainable_share_small", counts.share[min(ranks)],
                 label=f"Trainable share with m = {min(ranks)}", fmt=".1%")
     demo.metric("rank_small", min(ranks), label="Smallest bottleneck width tried", fmt=".0f")
     tags = {"head only": "head_only", "full fine-tuning": "full", main_label: "adapters"}
@@ -183,13 +262,19 @@ def run(demo) -> None:
                 label="Adapter output / hidden activation norm, layer 2", fmt=".1%")
     demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| logit", fmt=".1e")
 
+
+def claim_findings(demo, main_rank: int, ranks: list[int], main: transfer.AdapterMLP, counts: Counts,
+                   identity_diff: float, test_loss: dict[str, float], backbone_same: bool, src_pre: float,
+                   src_full: float, node_types: list[str], ort_diff: float) -> None:
+    """Claims: adapters are cheap, start as the identity, beat the head alone, and export cleanly."""
+    main_label = f"adapters, m = {main_rank}"
     demo.claim(
         f"Adapter tuning (m = {main_rank}) trains less than a quarter of the adapted network's "
         "parameters",
-        holds=bool(share[main_rank] < 0.25),
-        trainable=n_trainable[main_label],
+        holds=bool(counts.share[main_rank] < 0.25),
+        trainable=counts.n_trainable[main_label],
         total=transfer.n_params(main.params()),
-        share=share[main_rank],
+        share=counts.share[main_rank],
     )
     demo.claim(
         "Before training, the network with adapters computes exactly what the network without "

@@ -3,12 +3,40 @@ the scores are divided by sqrt(d)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import attention as att
 from demolib import plotting
 from matplotlib.patches import Rectangle
 
 N_KEYS, N_VALUES = 16, 8  # key symbols k0..k15, value symbols 0..7
+N_TEST = 1000  # held-out examples
+TRIALS = 300  # random draws per width in the scaling study
+
+
+@dataclass
+class HeldOut:
+    """The trained layer on held-out examples, run in ONNX Runtime."""
+
+    test: att.LookupData
+    weights: np.ndarray  # attention weights from ONNX Runtime
+    weights_before: np.ndarray  # attention weights of the untrained layer (NumPy)
+    accuracy: float
+    on_match: np.ndarray  # weight on the matching key, per query
+    on_match_before: np.ndarray
+    argmax_right: float  # share of queries whose largest weight is on the matching key
+    diff_logits: float
+    diff_weights: float
+
+
+@dataclass
+class Scaling:
+    """Random queries and keys of growing width, with and without the 1/sqrt(d) scale."""
+
+    sat: att.Saturation
+    jac_drop: float
+    jac_spread: float
 
 
 def run(demo) -> None:
@@ -19,14 +47,29 @@ def run(demo) -> None:
     steps = int(opts.get("steps", 200))
     dims = [int(v) for v in opts.get("dims", (4, 16, 64, 256, 1024))]
 
-    # ---- train one attention layer on fresh batches of the lookup task
+    model, untrained, losses = train(rng, d, steps, length)
+    held = evaluate(demo, rng, model, untrained, length)
+    diag_margin = key_margin(model)
+    scaling = measure_scaling(rng, dims)
+
+    draw_lookup_weights(demo, held, length)
+    draw_scaling(demo, scaling)
+    measure(demo, d, length, steps, losses, held, diag_margin, dims, scaling)
+    claim_findings(demo, held, diag_margin, dims, scaling)
+
+
+def train(rng: np.random.Generator, d: int, steps: int, length: int):
+    """Train one attention layer on fresh batches of the lookup task; keep a copy of the start."""
     model = att.init_lookup(rng, N_KEYS, N_VALUES, d)
     untrained = att.Lookup(*(p.copy() for p in model.params()), model.scale)
     losses = att.train_lookup(model, rng, steps=steps, batch=32, length=length, lr=0.02)
+    return model, untrained, losses
 
-    # ---- held-out examples through ONNX Runtime
+
+def evaluate(demo, rng: np.random.Generator, model: att.Lookup, untrained: att.Lookup, length: int) -> HeldOut:
+    """Export the layer to ONNX and run held-out examples through ONNX Runtime."""
     sess = demo.onnx("lookup_attention", demo.make_model(att.export_lookup(model)))
-    test = att.lookup_batch(rng, 1000, length, N_KEYS, N_VALUES)
+    test = att.lookup_batch(rng, N_TEST, length, N_KEYS, N_VALUES)
     feeds = {"queries": test.queries.astype(np.float32), "pairs": test.pairs.astype(np.float32)}
     logits, weights = (a.astype(np.float64) for a in sess.run(["logits", "weights"], feeds))
     np_logits, np_cache = att.lookup_forward(model, test)
@@ -37,20 +80,30 @@ def run(demo) -> None:
     argmax_right = float(np.mean(weights.argmax(-1) == test.match))
     _, before_cache = att.lookup_forward(untrained, test)
     on_match_before = np.take_along_axis(before_cache["P"], test.match[..., None], -1)[..., 0]
+    return HeldOut(test, weights, before_cache["P"], accuracy, on_match, on_match_before, argmax_right,
+                   diff_logits, diff_weights)
 
+
+def key_margin(model: att.Lookup) -> float:
+    """Smallest margin by which a query's learned score for its own key beats every other key."""
     # What the layer learned: the key part of the score a query for key a gives a stored key b
     compat = (model.Wq @ model.Wk[:N_KEYS].T) * model.scale
     off = compat[~np.eye(N_KEYS, dtype=bool)].reshape(N_KEYS, N_KEYS - 1)
-    diag_margin = float(np.min(np.diag(compat) - off.max(axis=1)))
+    return float(np.min(np.diag(compat) - off.max(axis=1)))
 
-    # ---- the 1/sqrt(d) scale: random unit-variance queries and keys of growing width
-    trials = 300
-    sat = att.saturation(rng, dims, n_keys=16, trials=trials)
-    mw, jac = sat.max_weight, sat.jacobian
+
+def measure_scaling(rng: np.random.Generator, dims: list[int]) -> Scaling:
+    """The 1/sqrt(d) scale: random unit-variance queries and keys of growing width."""
+    sat = att.saturation(rng, dims, n_keys=16, trials=TRIALS)
+    jac = sat.jacobian
     jac_drop = float(jac["unscaled"][0] / jac["unscaled"][-1])
     jac_spread = float(np.ptp(jac["scaled"]) / np.mean(jac["scaled"]))
+    return Scaling(sat, jac_drop, jac_spread)
 
-    # ---- figures (draw only)
+
+def draw_lookup_weights(demo, held: HeldOut, length: int) -> None:
+    """Figure: attention weights of one held-out example, before and after training."""
+    test = held.test
     ex = 0
     key_names = [f"k{k}" for k in test.keys[ex]]
     col_labels = [f"k{k}→{v}" for k, v in zip(test.keys[ex], test.values[ex], strict=True)]
@@ -69,7 +122,7 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2, sharey=True)
-        panels = ((before_cache["P"][ex], "before training"), (weights[ex], "after training (ONNX Runtime)"))
+        panels = ((held.weights_before[ex], "before training"), (held.weights[ex], "after training (ONNX Runtime)"))
         for ax, (w, title) in zip(axes, panels, strict=True):
             att.hinton(ax, w)
             for i, j in enumerate(test.match[ex]):
@@ -80,10 +133,16 @@ def run(demo) -> None:
         axes[0].set_yticks(range(length), row_labels, fontsize="small")
         axes[0].set_ylabel("query: value of key …?")
 
+
+def draw_scaling(demo, scaling: Scaling) -> None:
+    """Figure: largest weight and gradient size against width, with and without scaling."""
+    sat = scaling.sat
+    mw, jac = sat.max_weight, sat.jacobian
+
     @demo.figure(
         "scaling",
         caption="Why the scores are divided by √d: queries and keys with unit-variance entries, "
-        f"one query against 16 keys, {trials} draws per width",
+        f"one query against 16 keys, {TRIALS} draws per width",
         alt="Two line charts against the width d on a log scale from 4 to 1024. Left: the mean "
         "largest attention weight; with scaling it stays near 0.25, without scaling it climbs "
         "towards 1. Right: the size of the softmax's gradient; with scaling it stays flat, "
@@ -106,24 +165,30 @@ def run(demo) -> None:
         axes[1].set_title("…and gradients vanish", fontsize="medium")
         axes[0].legend(fontsize="small", loc="center right")
 
-    # ---- metrics and claims
+
+def measure(demo, d: int, length: int, steps: int, losses, held: HeldOut, diag_margin: float,
+            dims: list[int], scaling: Scaling) -> None:
+    """Record the set-up, the held-out results and the scaling study's numbers."""
     demo.metric("d_model", d, label="Width of queries, keys and values", fmt=".0f")
     demo.metric("pairs", length, label="Stored key→value pairs per example", fmt=".0f")
     demo.metric("train_steps", steps, label="Training steps (Adam, 32 fresh examples each)", fmt=".0f")
     demo.metric("final_train_loss", losses[-1], label="Training cross-entropy, last step", fmt=".2g")
-    demo.metric("test_accuracy", accuracy, label="Held-out queries answered correctly (ONNX Runtime)", fmt=".1%")
-    demo.metric("chance_accuracy", 1.0 / N_VALUES, label="Accuracy of guessing", fmt=".1%")
-    demo.metric("weight_on_match", float(on_match.mean()), label="Mean attention weight on the matching key",
-                fmt=".2f")
-    demo.metric("weight_on_match_before", float(on_match_before.mean()),
-                label="Same, before training", fmt=".2f")
-    demo.metric("argmax_on_match", argmax_right, label="Queries whose largest weight is on the matching key",
+    demo.metric("test_accuracy", held.accuracy, label="Held-out queries answered correctly (ONNX Runtime)",
                 fmt=".1%")
-    demo.metric("ort_max_abs_diff", diff_logits, label="Max |ONNX Runtime − NumPy| logit", fmt=".1e")
-    demo.metric("ort_weights_max_abs_diff", diff_weights, label="Max |ONNX Runtime − NumPy| attention weight",
-                fmt=".1e")
+    demo.metric("chance_accuracy", 1.0 / N_VALUES, label="Accuracy of guessing", fmt=".1%")
+    demo.metric("weight_on_match", float(held.on_match.mean()), label="Mean attention weight on the matching key",
+                fmt=".2f")
+    demo.metric("weight_on_match_before", float(held.on_match_before.mean()),
+                label="Same, before training", fmt=".2f")
+    demo.metric("argmax_on_match", held.argmax_right, label="Queries whose largest weight is on the matching key",
+                fmt=".1%")
+    demo.metric("ort_max_abs_diff", held.diff_logits, label="Max |ONNX Runtime − NumPy| logit", fmt=".1e")
+    demo.metric("ort_weights_max_abs_diff", held.diff_weights,
+                label="Max |ONNX Runtime − NumPy| attention weight", fmt=".1e")
     demo.metric("diag_margin", diag_margin, label="Smallest margin of own-key score over the best other key",
                 fmt=".2f")
+    sat = scaling.sat
+    mw = sat.max_weight
     for key in ("scaled", "unscaled"):
         demo.metric(f"max_weight_{key}_d{dims[0]}", mw[key][0],
                     label=f"Mean largest weight, d = {dims[0]}, {key}", fmt=".2f")
@@ -131,22 +196,26 @@ def run(demo) -> None:
                     label=f"Mean largest weight, d = {dims[-1]}, {key}", fmt=".2f")
         demo.metric(f"score_std_{key}_d{dims[-1]}", sat.score_std[key][-1],
                     label=f"Standard deviation of the scores, d = {dims[-1]}, {key}", fmt=".3g")
-    demo.metric("jacobian_drop", jac_drop, label=f"Unscaled gradient size, d = {dims[0]} over d = {dims[-1]}",
-                fmt=".1f", unit="×")
+    demo.metric("jacobian_drop", scaling.jac_drop,
+                label=f"Unscaled gradient size, d = {dims[0]} over d = {dims[-1]}", fmt=".1f", unit="×")
 
+
+def claim_findings(demo, held: HeldOut, diag_margin: float, dims: list[int], scaling: Scaling) -> None:
+    """Claims: the layer retrieves by attending to the key, ONNX agrees, and the scale matters."""
+    mw = scaling.sat.max_weight
     demo.claim(
         "The trained attention layer answers held-out queries correctly (run in ONNX Runtime)",
-        holds=bool(accuracy >= 0.99),
-        accuracy=accuracy,
+        holds=bool(held.accuracy >= 0.99),
+        accuracy=held.accuracy,
         chance=1.0 / N_VALUES,
-        test_queries=test.labels.size,
+        test_queries=held.test.labels.size,
     )
     demo.claim(
         "It answers by attending to the matching key: the largest weight sits on that key",
-        holds=bool(argmax_right >= 0.99 and on_match.mean() > 0.5),
-        share_argmax_on_match=argmax_right,
-        mean_weight_on_match=float(on_match.mean()),
-        mean_weight_before_training=float(on_match_before.mean()),
+        holds=bool(held.argmax_right >= 0.99 and held.on_match.mean() > 0.5),
+        share_argmax_on_match=held.argmax_right,
+        mean_weight_on_match=float(held.on_match.mean()),
+        mean_weight_before_training=float(held.on_match_before.mean()),
     )
     demo.claim(
         "The learned query–key scores (key part) put every symbol's own key above all 15 other keys",
@@ -155,21 +224,21 @@ def run(demo) -> None:
     )
     demo.claim(
         "ONNX Runtime (MatMul, Softmax) matches the NumPy forward pass",
-        holds=bool(diff_logits < 1e-4 and diff_weights < 1e-5),
-        max_abs_diff_logits=diff_logits,
-        max_abs_diff_weights=diff_weights,
+        holds=bool(held.diff_logits < 1e-4 and held.diff_weights < 1e-5),
+        max_abs_diff_logits=held.diff_logits,
+        max_abs_diff_weights=held.diff_weights,
     )
     demo.claim(
         f"Without 1/√d the softmax saturates as d grows: the mean largest weight rises to "
         f"{mw['unscaled'][-1]:.2f} at d = {dims[-1]} and the gradient shrinks",
-        holds=bool(mw["unscaled"][-1] > 0.9 and np.all(np.diff(mw["unscaled"]) > 0) and jac_drop > 3.0),
+        holds=bool(mw["unscaled"][-1] > 0.9 and np.all(np.diff(mw["unscaled"]) > 0) and scaling.jac_drop > 3.0),
         max_weight_unscaled=", ".join(f"{v:.3f}" for v in mw["unscaled"]),
-        gradient_drop=jac_drop,
+        gradient_drop=scaling.jac_drop,
     )
     demo.claim(
         "With 1/√d neither happens: the mean largest weight stays below 0.3 at every width and the "
         "gradient size varies by under 10%",
-        holds=bool(np.all(mw["scaled"] < 0.3) and jac_spread < 0.1),
+        holds=bool(np.all(mw["scaled"] < 0.3) and scaling.jac_spread < 0.1),
         max_weight_scaled=", ".join(f"{v:.3f}" for v in mw["scaled"]),
-        relative_spread_gradient=jac_spread,
+        relative_spread_gradient=scaling.jac_spread,
     )

@@ -3,29 +3,43 @@ manifold that PCA cannot, with a one-number code that orders the points along it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import generative as gm
 from demolib import nets, plotting
 from matplotlib.collections import LineCollection
 
 SPECTRUM = (4.0, 2.5, 1.6, 1.0, 0.6, 0.35, 0.2, 0.1)  # variances of the 8-D Gaussian data
+ARC_NOISE, ARC_SPAN = 0.05, 1.5 * np.pi  # a noisy 270° arc
 
 
-def _ranks(v: np.ndarray) -> np.ndarray:
-    return np.argsort(np.argsort(v)).astype(float)
+@dataclass
+class Linear:
+    """Linear autoencoders with k = 1..7 code units against PCA with k components."""
+
+    ks: list[int]
+    mse_lin: np.ndarray  # reconstruction error in ONNX Runtime, per k
+    mse_pca: np.ndarray
+    rel_gap: np.ndarray
+    angles: np.ndarray  # largest principal angle to PCA's subspace, degrees, per k
+    unit_alignment: float
+    diff_lin: float  # ONNX Runtime against NumPy
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(_ranks(a), _ranks(b))[0, 1])
+@dataclass
+class Arc:
+    """The nonlinear autoencoder and one-component PCA on held-out points of the arc."""
 
-
-def _nearest_on_arc(X: np.ndarray, span: float) -> np.ndarray:
-    """The closest point of the noise-free arc (unit circle, angles in the span) to each row."""
-    start = -0.5 * np.pi - 0.5 * span
-    angle = np.mod(np.arctan2(X[:, 1], X[:, 0]) - start, 2 * np.pi)
-    # outside the arc, the nearer end point is closest
-    angle = np.where(angle > span, np.where(angle - span < 2 * np.pi - angle, span, 0.0), angle)
-    return np.column_stack([np.cos(start + angle), np.sin(start + angle)])
+    code_test: np.ndarray
+    rec_ae: np.ndarray
+    curve: np.ndarray  # the decoder's curve over the range of codes
+    rec_pca: np.ndarray
+    mse_ae: float
+    mse_pca1: float
+    mse_oracle: float  # snapping each point onto the true arc
+    rho: float  # Spearman correlation of the code with the position along the arc
+    diff_ae: float  # ONNX Runtime against NumPy
 
 
 def run(demo) -> None:
@@ -36,11 +50,34 @@ def run(demo) -> None:
     hidden = int(opts.get("hidden", 16))
 
     # ---- Part 1: linear autoencoders against PCA on 8-D Gaussian data (random axes and mean)
+    X8 = make_gaussian_data(rng)
+    linear = linear_autoencoders_vs_pca(demo, rng, X8, steps_linear)
+
+    # ---- Part 2: a nonlinear autoencoder 2-16-1-16-2 (tanh) on a noisy 270° arc
+    X_train, _ = gm.arc(rng, 240, noise=ARC_NOISE, span=ARC_SPAN)
+    X_test, t_test = gm.arc(rng, 240, noise=ARC_NOISE, span=ARC_SPAN)
+    ae = train_arc_autoencoder(rng, X_train, hidden, steps_arc)
+    arc = evaluate_arc(demo, ae, hidden, X_train, X_test, t_test)
+
+    draw_arc_reconstructions(demo, X_test, arc)
+    draw_learned_code(demo, t_test, arc)
+    draw_error_vs_bottleneck(demo, linear)
+    measure(demo, linear, arc, hidden)
+    claim_findings(demo, linear, arc)
+
+
+def make_gaussian_data(rng: np.random.Generator) -> np.ndarray:
+    """500 points of an 8-D Gaussian with the given variances along random axes, and a random mean."""
     spec = np.array(SPECTRUM)
     d = spec.size
-    ks = list(range(1, d))
     axes_true, _ = np.linalg.qr(rng.standard_normal((d, d)))
-    X8 = (rng.standard_normal((500, d)) * np.sqrt(spec)) @ axes_true.T + rng.normal(0.0, 1.0, d)
+    return (rng.standard_normal((500, d)) * np.sqrt(spec)) @ axes_true.T + rng.normal(0.0, 1.0, d)
+
+
+def linear_autoencoders_vs_pca(demo, rng: np.random.Generator, X8: np.ndarray, steps_linear: int) -> Linear:
+    """Train linear autoencoders for every bottleneck size, run them in ONNX, compare with PCA."""
+    d = X8.shape[1]
+    ks = list(range(1, d))
     p8 = gm.pca(X8)
     lin = gm.init_linear_autoencoders(rng, d, ks, scale=0.1)
     gm.train_linear_autoencoders(lin, X8, nets.Adam(lr=0.02), steps=steps_linear)
@@ -65,20 +102,24 @@ def run(demo) -> None:
         cos = np.abs(rows / np.linalg.norm(rows, axis=1, keepdims=True) @ p8.components[:k].T)
         best_cos.append(cos.max(axis=1))
     unit_alignment = float(np.median(np.concatenate(best_cos)))
+    return Linear(ks, mse_lin, mse_pca, rel_gap, angles, unit_alignment, diff_lin)
 
-    # ---- Part 2: a nonlinear autoencoder 2-16-1-16-2 (tanh) on a noisy 270° arc
-    noise, span = 0.05, 1.5 * np.pi
-    X_train, _ = gm.arc(rng, 240, noise=noise, span=span)
-    X_test, t_test = gm.arc(rng, 240, noise=noise, span=span)
+
+def train_arc_autoencoder(rng: np.random.Generator, X_train: np.ndarray, hidden: int, steps_arc: int) -> gm.Stack:
+    """Train a 2-hidden-1-hidden-2 tanh autoencoder on the arc with Adam, full batch."""
     ae = gm.init_stack(rng, [2, hidden, 1, hidden, 2], ["tanh", "linear", "tanh", "linear"])
     opt = nets.Adam(lr=0.02)
     params = ae.params()
-    train_curve = []
     for _ in range(steps_arc):
         out, cache = gm.forward(ae, X_train)
-        loss, dout = gm.mse(out, X_train)
-        train_curve.append(loss)
+        _, dout = gm.mse(out, X_train)
         opt.step(params, gm.backward(ae, cache, dout)[0])
+    return ae
+
+
+def evaluate_arc(demo, ae: gm.Stack, hidden: int, X_train: np.ndarray, X_test: np.ndarray,
+                 t_test: np.ndarray) -> Arc:
+    """Export encoder and decoder to ONNX, reconstruct held-out points, compare with PCA."""
     encoder, decoder = gm.layers(ae, 0, 2), gm.layers(ae, 2)
     sess_enc = demo.onnx("encoder", demo.make_model(gm.export_stack(
         encoder, name="encoder", output_name="code",
@@ -86,17 +127,10 @@ def run(demo) -> None:
     sess_dec = demo.onnx("decoder", demo.make_model(gm.export_stack(
         decoder, name="decoder", input_name="code",
         doc_string=f"decoder 1-{hidden}-2 (tanh), trained on a noisy arc")))
-
-    def encode(x: np.ndarray) -> np.ndarray:
-        return sess_enc.run(None, {"x": x.astype(np.float32)})[0].astype(np.float64)
-
-    def decode(c: np.ndarray) -> np.ndarray:
-        return sess_dec.run(None, {"code": c.astype(np.float32)})[0].astype(np.float64)
-
-    code_test = encode(X_test)
-    rec_ae = decode(code_test)
+    code_test = ort(sess_enc, "x", X_test)
+    rec_ae = ort(sess_dec, "code", code_test)
     code_grid = np.linspace(code_test.min(), code_test.max(), 200)[:, None]
-    curve = decode(code_grid)
+    curve = ort(sess_dec, "code", code_grid)
     diff_ae = max(float(np.max(np.abs(code_test - gm.predict(encoder, X_test)))),
                   float(np.max(np.abs(rec_ae - gm.predict(decoder, code_test)))),
                   float(np.max(np.abs(curve - gm.predict(decoder, code_grid)))))
@@ -104,10 +138,19 @@ def run(demo) -> None:
     rec_pca = p2.reconstruct(X_test, 1)
     mse_ae = float(np.mean((rec_ae - X_test) ** 2))
     mse_pca1 = float(np.mean((rec_pca - X_test) ** 2))
-    mse_oracle = float(np.mean((_nearest_on_arc(X_test, span) - X_test) ** 2))
+    mse_oracle = float(np.mean((_nearest_on_arc(X_test, ARC_SPAN) - X_test) ** 2))
     rho = _spearman(code_test[:, 0], t_test)
+    return Arc(code_test, rec_ae, curve, rec_pca, mse_ae, mse_pca1, mse_oracle, rho, diff_ae)
 
-    # ---- figures (draw only)
+
+def ort(sess, input_name: str, x: np.ndarray) -> np.ndarray:
+    """Run a one-input ONNX model in float32 and return its output in float64."""
+    return sess.run(None, {input_name: x.astype(np.float32)})[0].astype(np.float64)
+
+
+def draw_arc_reconstructions(demo, X_test: np.ndarray, arc: Arc) -> None:
+    """Figure: held-out points and their reconstructions by PCA and by the autoencoder."""
+
     @demo.figure(
         "arc-reconstructions",
         caption="Held-out points of a noisy arc and their reconstructions from one number: "
@@ -119,8 +162,8 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2, sharex=True, sharey=True)
-        panels = ((rec_pca, "C0", f"PCA, 1 component\nMSE {mse_pca1:.3f}", None),
-                  (rec_ae, "C1", f"autoencoder, 1-unit code\nMSE {mse_ae:.4f}", curve))
+        panels = ((arc.rec_pca, "C0", f"PCA, 1 component\nMSE {arc.mse_pca1:.3f}", None),
+                  (arc.rec_ae, "C1", f"autoencoder, 1-unit code\nMSE {arc.mse_ae:.4f}", arc.curve))
         for ax, (rec, color, title, line) in zip(axes, panels, strict=True):
             # one collection for all point-to-reconstruction segments (240 lines drawn as one)
             ax.add_collection(LineCollection(np.stack([X_test, rec], axis=1), colors="C7",
@@ -136,6 +179,10 @@ def run(demo) -> None:
         axes[0].set_ylabel("x₂")
         axes[1].legend(fontsize="small", loc="upper center", ncol=1)
 
+
+def draw_learned_code(demo, t_test: np.ndarray, arc: Arc) -> None:
+    """Figure: the one-number code against each point's true position along the arc."""
+
     @demo.figure(
         "learned-code",
         caption="The autoencoder's one-number code for each held-out point against the point's "
@@ -146,11 +193,16 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        ax.plot(t_test, code_test[:, 0], "o", color="C0", ms=3.5)
+        ax.plot(t_test, arc.code_test[:, 0], "o", color="C0", ms=3.5)
         ax.set_xlabel("true position along the arc (0 = one end, 1 = the other)")
         ax.set_ylabel("code (bottleneck value)")
-        ax.set_title(f"The code orders the points along the arc (Spearman ρ = {rho:.4f})",
+        ax.set_title(f"The code orders the points along the arc (Spearman ρ = {arc.rho:.4f})",
                      fontsize="medium")
+
+
+def draw_error_vs_bottleneck(demo, linear: Linear) -> None:
+    """Figure: reconstruction error of linear autoencoders and PCA for each bottleneck size."""
+    ks = linear.ks
 
     @demo.figure(
         "error-vs-bottleneck",
@@ -163,76 +215,103 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        ax.plot(ks, mse_pca, "o-", color="C0", ms=9, mfc="none", mew=1.8, label="PCA, k components")
-        ax.plot(ks, mse_lin, "x", color="C1", ms=9, mew=2, label="linear autoencoder, k units")
+        ax.plot(ks, linear.mse_pca, "o-", color="C0", ms=9, mfc="none", mew=1.8, label="PCA, k components")
+        ax.plot(ks, linear.mse_lin, "x", color="C1", ms=9, mew=2, label="linear autoencoder, k units")
         plotting.plain_log_axis(ax.yaxis, [0.003, 0.01, 0.03, 0.1, 0.3, 1.0])
         ax.set_xticks(ks)
         ax.set_xlabel("bottleneck size k")
         ax.set_ylabel("reconstruction MSE")
-        ax.set_title(f"Same error for every k (largest subspace angle {angles.max():.2g}°)",
+        ax.set_title(f"Same error for every k (largest subspace angle {linear.angles.max():.2g}°)",
                      fontsize="medium")
         ax.legend()
 
-    # ---- metrics and claims
-    demo.metric("linear_max_relative_gap", float(rel_gap.max()), fmt=".1e",
+
+def measure(demo, linear: Linear, arc: Arc, hidden: int) -> None:
+    """Record how close the linear autoencoders come to PCA and how well the arc is reconstructed."""
+    demo.metric("linear_max_relative_gap", float(linear.rel_gap.max()), fmt=".1e",
                 label="Largest relative gap, linear autoencoder vs PCA error (k = 1..7)")
-    demo.metric("linear_max_angle_deg", float(angles.max()), fmt=".2g", unit="°",
+    demo.metric("linear_max_angle_deg", float(linear.angles.max()), fmt=".2g", unit="°",
                 label="Largest principal angle, decoder subspace vs top-k PCA subspace")
-    demo.metric("unit_alignment", unit_alignment, fmt=".2f",
+    demo.metric("unit_alignment", linear.unit_alignment, fmt=".2f",
                 label="Median |cos| between a code unit's direction and its closest principal "
                       "axis (k ≥ 2)")
-    demo.metric("mse_pca_k1_8d", float(mse_pca[0]), fmt=".3f", label="PCA error, 8-D data, k = 1")
-    demo.metric("mse_pca_k7_8d", float(mse_pca[-1]), fmt=".4f", label="PCA error, 8-D data, k = 7")
-    demo.metric("mse_ae_arc", mse_ae, fmt=".4f",
+    demo.metric("mse_pca_k1_8d", float(linear.mse_pca[0]), fmt=".3f", label="PCA error, 8-D data, k = 1")
+    demo.metric("mse_pca_k7_8d", float(linear.mse_pca[-1]), fmt=".4f", label="PCA error, 8-D data, k = 7")
+    demo.metric("mse_ae_arc", arc.mse_ae, fmt=".4f",
                 label="Held-out MSE, nonlinear autoencoder with 1-unit code (arc)")
-    demo.metric("mse_pca_arc", mse_pca1, fmt=".3f", label="Held-out MSE, PCA with 1 component (arc)")
-    demo.metric("mse_oracle_arc", mse_oracle, fmt=".4f",
+    demo.metric("mse_pca_arc", arc.mse_pca1, fmt=".3f", label="Held-out MSE, PCA with 1 component (arc)")
+    demo.metric("mse_oracle_arc", arc.mse_oracle, fmt=".4f",
                 label="Held-out MSE of snapping each point onto the true arc (noise floor)")
-    demo.metric("arc_improvement", mse_pca1 / mse_ae, fmt=".0f", unit="×",
+    demo.metric("arc_improvement", arc.mse_pca1 / arc.mse_ae, fmt=".0f", unit="×",
                 label="PCA error ÷ autoencoder error on the arc")
-    demo.metric("code_spearman", abs(rho), fmt=".4f",
+    demo.metric("code_spearman", abs(arc.rho), fmt=".4f",
                 label="|Spearman ρ| between the code and the position along the arc")
-    demo.metric("ort_max_abs_diff", max(diff_ae, diff_lin), fmt=".1e",
+    demo.metric("ort_max_abs_diff", max(arc.diff_ae, linear.diff_lin), fmt=".1e",
                 label="Max |ONNX Runtime − NumPy| over encoder, decoder and linear autoencoders")
-    demo.metric("arc_noise", noise, fmt="g", label="Noise standard deviation of the arc data")
+    demo.metric("arc_noise", ARC_NOISE, fmt="g", label="Noise standard deviation of the arc data")
     demo.metric("hidden_units", hidden, fmt=".0f", label="Hidden units in encoder and decoder")
 
+
+def claim_findings(demo, linear: Linear, arc: Arc) -> None:
+    """Claims: linear autoencoders match PCA's subspace; the nonlinear one follows the arc."""
     demo.claim(
         "A linear autoencoder with k code units reaches PCA's reconstruction error, for every "
         "k from 1 to 7",
-        holds=bool(rel_gap.max() < 1e-3),
-        max_relative_gap=float(rel_gap.max()),
-        mse_k1=float(mse_lin[0]),
-        mse_pca_k1=float(mse_pca[0]),
+        holds=bool(linear.rel_gap.max() < 1e-3),
+        max_relative_gap=float(linear.rel_gap.max()),
+        mse_k1=float(linear.mse_lin[0]),
+        mse_pca_k1=float(linear.mse_pca[0]),
     )
     demo.claim(
         "Its decoder spans the same subspace as the top k principal components (largest principal "
         "angle under 1°)",
-        holds=bool(angles.max() < 1.0),
-        max_angle_deg=float(angles.max()),
+        holds=bool(linear.angles.max() < 1.0),
+        max_angle_deg=float(linear.angles.max()),
     )
     demo.claim(
         "…but its individual code units are mixtures of principal axes, not the axes themselves",
-        holds=bool(unit_alignment < 0.95),
-        median_best_abs_cos=unit_alignment,
+        holds=bool(linear.unit_alignment < 0.95),
+        median_best_abs_cos=linear.unit_alignment,
     )
     demo.claim(
         "On the curved arc, a nonlinear autoencoder with a one-unit code reconstructs held-out "
         "points at least 10× better than PCA with one component",
-        holds=bool(mse_pca1 > 10 * mse_ae),
-        mse_autoencoder=mse_ae,
-        mse_pca=mse_pca1,
-        mse_noise_floor=mse_oracle,
+        holds=bool(arc.mse_pca1 > 10 * arc.mse_ae),
+        mse_autoencoder=arc.mse_ae,
+        mse_pca=arc.mse_pca1,
+        mse_noise_floor=arc.mse_oracle,
     )
     demo.claim(
         "Its one-number code orders the points along the arc (|Spearman ρ| > 0.99 with the true "
         "position, which it never saw)",
-        holds=bool(abs(rho) > 0.99),
-        spearman_rho=rho,
+        holds=bool(abs(arc.rho) > 0.99),
+        spearman_rho=arc.rho,
     )
     demo.claim(
         "ONNX Runtime's encoder, decoder and linear autoencoders match the NumPy models",
-        holds=bool(max(diff_ae, diff_lin) < 1e-4),
-        max_abs_diff_arc=diff_ae,
-        max_abs_diff_linear=diff_lin,
+        holds=bool(max(arc.diff_ae, linear.diff_lin) < 1e-4),
+        max_abs_diff_arc=arc.diff_ae,
+        max_abs_diff_linear=linear.diff_lin,
     )
+
+
+# ---- helpers
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    """The rank of each entry (0 for the smallest)."""
+    return np.argsort(np.argsort(v)).astype(float)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of ``a`` and ``b``."""
+    return float(np.corrcoef(_ranks(a), _ranks(b))[0, 1])
+
+
+def _nearest_on_arc(X: np.ndarray, span: float) -> np.ndarray:
+    """The closest point of the noise-free arc (unit circle, angles in the span) to each row."""
+    start = -0.5 * np.pi - 0.5 * span
+    angle = np.mod(np.arctan2(X[:, 1], X[:, 0]) - start, 2 * np.pi)
+    # outside the arc, the nearer end point is closest
+    angle = np.where(angle > span, np.where(angle - span < 2 * np.pi - angle, span, 0.0), angle)
+    return np.column_stack([np.cos(start + angle), np.sin(start + angle)])

@@ -3,23 +3,54 @@ examples needed to reach a target loss as B grows (with the learning rate tuned 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import linear, onnx_export, optim, plotting
 from matplotlib.ticker import LogLocator
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+TICKS = [1, 4, 16, 64, 256]  # batch sizes labelled on the axes
 
 
-def _batch_gradient_variance(G: np.ndarray, B: int, rng: np.random.Generator, min_batches: int) -> float:
-    """Mean squared distance between a mini-batch gradient and the full gradient, over every batch
-    of ``epochs`` shuffled passes (each batch drawn without replacement, as in epoch training)."""
-    n = len(G)
-    epochs = -(-min_batches * B // n)
-    perms = rng.permuted(np.tile(np.arange(n), (epochs, 1)), axis=1)
-    usable = (n // B) * B
-    batches = G[perms[:, :usable]].reshape(epochs * (n // B), B, -1).mean(axis=1)
-    dev = batches - G.mean(axis=0)
-    return float(np.mean(np.sum(dev * dev, axis=1)))
+@dataclass
+class Noise:
+    """The variance of the mini-batch gradient at the start, measured and in theory."""
+
+    measured_var: np.ndarray  # one value per batch size
+    theory_var: np.ndarray
+    slope: float  # fitted log-log slope of the measured variance
+    worst_rel: float
+    trace_cov: float  # tr Σ, the per-example gradient variance
+    g_norm2: float  # squared norm of the full gradient
+    noise_scale: float
+
+
+@dataclass
+class Tradeoff:
+    """Steps and examples to the target for each batch size, at its best learning rate."""
+
+    moments: optim.SGDMoments
+    e0: np.ndarray  # the starting error w0 − w*
+    steps_to: np.ndarray
+    best_lr: np.ndarray
+    examples_to: np.ndarray
+    reached: np.ndarray
+    B_knee: int  # the largest batch within 2× the fewest examples
+    small_speedup: float  # fewer steps from B = 1 to 8
+    small_cost: float  # more examples from B = 1 to 8
+    large_speedup: float  # fewer steps from B = 128 to 512
+    large_cost: float  # more examples from B = 128 to 512
+
+
+@dataclass
+class Model:
+    """McCandlish et al.'s model S = S_min (1 + B_crit / B) fitted to the measured steps."""
+
+    s_min: float
+    b_crit: float
+    model_steps: np.ndarray
+    model_gap: float
 
 
 def run(demo) -> None:
@@ -29,6 +60,23 @@ def run(demo) -> None:
     max_steps = int(opts.get("max_steps", 6000))
     target = float(opts.get("target", 0.01))
 
+    P, w0 = make_problem(rng)
+    excess0 = float(P.excess(w0))
+    noise = gradient_noise(rng, P, w0)
+    trade = steps_to_target(P, w0, max_steps, target)
+    model = fit_model(trade)
+    sim_batches, sim, sim_gap = simulate_sgd(rng, P, w0, trade, chains)
+    ort_diff, ort_excess = check_onnx(demo, P, sim[trade.B_knee]["w"], trade.B_knee)
+
+    draw_gradient_noise(demo, noise)
+    draw_steps_vs_examples(demo, trade, model, target)
+    draw_best_learning_rate(demo, trade, P)
+    measure(demo, P, noise, target, excess0, trade, model, sim_gap, ort_excess, ort_diff)
+    claim_findings(demo, P, noise, trade, model, chains, sim_batches, sim_gap, ort_diff)
+
+
+def make_problem(rng: np.random.Generator):
+    """A least-squares problem with a spread of curvatures, and the starting point w = 0."""
     # 4,096 examples, 6 features; Hessian eigenvalues from 0.05 to 1, noise σ = 0.5. The true
     # weights put the same excess loss, 1, in every eigen-direction at the start (w = 0), so both
     # the flat and the steep directions matter.
@@ -36,9 +84,11 @@ def run(demo) -> None:
     w_true = rng.choice([-1.0, 1.0], lam.size) * np.sqrt(2.0 / lam)
     P = optim.LeastSquares.from_spectrum(rng, 4096, lam, noise=0.5, w_true=w_true)
     w0 = np.zeros(P.d)
-    excess0 = float(P.excess(w0))
+    return P, w0
 
-    # ---- part 1: the variance of the mini-batch gradient at the starting point
+
+def gradient_noise(rng: np.random.Generator, P: optim.LeastSquares, w0: np.ndarray) -> Noise:
+    """The variance of the mini-batch gradient at the starting point, for every batch size."""
     G = P.per_example_grads(w0)
     trace_cov = float(np.mean(np.sum((G - G.mean(axis=0)) ** 2, axis=1)))  # tr Σ (population)
     Bv = np.array(BATCHES)
@@ -48,8 +98,11 @@ def run(demo) -> None:
     worst_rel = float(np.max(np.abs(measured_var / theory_var - 1)))
     g_norm2 = float(np.sum(G.mean(axis=0) ** 2))
     noise_scale = trace_cov / g_norm2  # batch size at which noise and signal are equally large
+    return Noise(measured_var, theory_var, slope, worst_rel, trace_cov, g_norm2, noise_scale)
 
-    # ---- part 2: steps and examples to reach the target, learning rate tuned per batch size.
+
+def steps_to_target(P: optim.LeastSquares, w0: np.ndarray, max_steps: int, target: float) -> Tradeoff:
+    """Steps and examples to reach the target, the learning rate tuned per batch size."""
     # The expected excess loss of SGD (B examples drawn at random per step) is computed exactly
     # from its first two moments, for 32 learning rates at once; the first rate to bring it below
     # the target sets the steps for that batch size.
@@ -73,42 +126,60 @@ def run(demo) -> None:
     efficient = reached & (examples_to <= 2 * examples_to[i_min_examples])
     i_knee = int(np.flatnonzero(efficient).max())
     B_knee = int(Bs[i_knee])
-
-    def at(B: int) -> int:
-        return int(np.flatnonzero(Bs == B)[0])
-
     small_speedup = steps_to[at(1)] / steps_to[at(8)]
     small_cost = examples_to[at(8)] / examples_to[at(1)]
     large_speedup = steps_to[at(128)] / steps_to[at(512)]
     large_cost = examples_to[at(512)] / examples_to[at(128)]
+    return Tradeoff(moments, e0, steps_to, best_lr, examples_to, reached, B_knee,
+                    small_speedup, small_cost, large_speedup, large_cost)
+
+
+def at(B: int) -> int:
+    """The index of batch size ``B`` in BATCHES."""
+    return int(np.flatnonzero(np.array(BATCHES) == B)[0])
+
+
+def fit_model(trade: Tradeoff) -> Model:
+    """Fit S = S_min (1 + B_crit / B) to the steps, by least squares on the relative error of S."""
     # McCandlish et al.'s model: steps S = S_min (1 + B_crit / B), examples E = S B = E_min (1 + B / B_crit)
     # with E_min = S_min B_crit; fitted by least squares on the relative error of S.
+    Bs, steps_to = np.array(BATCHES), trade.steps_to
     (s_min, s_min_bcrit), *_ = np.linalg.lstsq(np.column_stack([1 / steps_to, 1 / (Bs * steps_to)]),
                                                 np.ones(Bs.size), rcond=None)
     b_crit = float(s_min_bcrit / s_min)
     model_steps = s_min * (1 + b_crit / Bs)
     model_gap = float(np.max(np.abs(steps_to / model_steps - 1)))
+    return Model(s_min, b_crit, model_steps, model_gap)
 
-    # Real SGD runs at three batch sizes, each with its best rate, checked against the exact mean.
-    sim_batches = sorted({1, B_knee, int(Bs[-1])})
+
+def simulate_sgd(rng: np.random.Generator, P: optim.LeastSquares, w0: np.ndarray, trade: Tradeoff, chains: int):
+    """Real SGD runs at three batch sizes, each with its best rate, checked against the exact mean."""
+    sim_batches = sorted({1, trade.B_knee, BATCHES[-1]})
     sim: dict[int, dict[str, np.ndarray]] = {}
     for B in sim_batches:
         b = at(B)
-        T = int(steps_to[b])
-        path = optim.trajectory(optim.GD(best_lr[b]), P.sgd_grad(rng, B), np.tile(w0, (chains, 1)), T)
-        exact = moments.excess(np.array([best_lr[b]]), B, e0, T)[:, 0]
+        T = int(trade.steps_to[b])
+        path = optim.trajectory(optim.GD(trade.best_lr[b]), P.sgd_grad(rng, B), np.tile(w0, (chains, 1)), T)
+        exact = trade.moments.excess(np.array([trade.best_lr[b]]), B, trade.e0, T)[:, 0]
         sim[B] = {"mean": P.excess(path).mean(axis=1), "exact": exact, "w": path[-1, 0]}
     sim_gap = max(abs(v["mean"][-1] / v["exact"][-1] - 1) for v in sim.values())
+    return sim_batches, sim, sim_gap
 
-    # ---- ONNX: the linear model trained by one SGD run with the knee batch size
-    w_knee = sim[B_knee]["w"]
+
+def check_onnx(demo, P: optim.LeastSquares, w_knee: np.ndarray, B_knee: int):
+    """Export the linear model trained by one SGD run with the knee batch size; run it in ORT."""
     sess = demo.onnx("linear_model", demo.make_model(
         onnx_export.export_linear(linear.LinearModel(w_knee, 0.0), name=f"linear_batch_{B_knee}")))
     pred = sess.run(None, {"x": P.X.astype(np.float32)})[0].astype(np.float64)
     ort_diff = float(np.max(np.abs(pred - P.X @ w_knee)))
     ort_excess = float(np.mean((pred - P.y) ** 2) / 2 - P.loss_star)
+    return ort_diff, ort_excess
 
-    # ---- figures (draw only)
+
+def draw_gradient_noise(demo, noise: Noise) -> None:
+    """Figure: the mini-batch gradient's variance against the batch size, measured and in theory."""
+    Bv = np.array(BATCHES)
+
     @demo.figure(
         "gradient-noise",
         caption="How far a mini-batch gradient lands from the full-data gradient, on average, "
@@ -116,13 +187,13 @@ def run(demo) -> None:
         "1,024 batches per size)",
         alt="Log-log chart: measured points fall on a straight line of slope −1 from batch size 1 "
         "to 512, on top of the theoretical curve; the squared size of the full gradient is a "
-        f"horizontal line that the points cross near a batch size of {noise_scale:.0f}.",
+        f"horizontal line that the points cross near a batch size of {noise.noise_scale:.0f}.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        ax.plot(Bv, theory_var, color="C0", lw=1.5, label="theory: tr Σ / B × (n − B)/(n − 1)")
-        ax.plot(Bv, measured_var, "o", color="C1", ms=7, label=f"measured (fitted slope {slope:.3f})")
-        ax.axhline(g_norm2, color="C7", ls="--", lw=1.2, label="‖full gradient‖²")
+        ax.plot(Bv, noise.theory_var, color="C0", lw=1.5, label="theory: tr Σ / B × (n − B)/(n − 1)")
+        ax.plot(Bv, noise.measured_var, "o", color="C1", ms=7, label=f"measured (fitted slope {noise.slope:.3f})")
+        ax.axhline(noise.g_norm2, color="C7", ls="--", lw=1.2, label="‖full gradient‖²")
         plotting.plain_log_axis(ax.xaxis, Bv, fmt="{:g}")
         plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
         ax.set_xlabel("batch size B")
@@ -130,7 +201,11 @@ def run(demo) -> None:
         ax.set_title("Gradient noise falls as 1/B")
         ax.legend(fontsize="small", loc="lower left")
 
-    ticks = [1, 4, 16, 64, 256]
+
+def draw_steps_vs_examples(demo, trade: Tradeoff, model: Model, target: float) -> None:
+    """Figure: steps and examples to the target against the batch size, with the fitted model."""
+    Bs, steps_to, examples_to, reached = np.array(BATCHES), trade.steps_to, trade.examples_to, trade.reached
+    s_min, b_crit, model_steps = model.s_min, model.b_crit, model.model_steps
 
     @demo.figure(
         "steps-vs-examples",
@@ -157,10 +232,15 @@ def run(demo) -> None:
         bottom.plot(Bs[reached], examples_to[reached], "s", color="C1", ms=6, label="examples to target")
         bottom.axvline(b_crit, color="C2", ls="--", lw=1.2)
         plotting.plain_log_axis(bottom.yaxis, [2000, 5000, 10000, 20000], fmt="{:,.0f}")
-        plotting.plain_log_axis(bottom.xaxis, ticks, fmt="{:g}")
+        plotting.plain_log_axis(bottom.xaxis, TICKS, fmt="{:g}")
         bottom.set_xlabel("batch size B")
         bottom.set_ylabel("examples processed")
         bottom.legend(fontsize="small", loc="upper left")
+
+
+def draw_best_learning_rate(demo, trade: Tradeoff, P: optim.LeastSquares) -> None:
+    """Figure: the best learning rate against the batch size, and the stability limit."""
+    Bs, best_lr, reached = np.array(BATCHES), trade.best_lr, trade.reached
 
     @demo.figure(
         "best-learning-rate",
@@ -174,7 +254,7 @@ def run(demo) -> None:
         ax.plot(Bs, best_lr[0] * Bs, ls=":", color="C7", lw=1.2, label="∝ B (linear scaling rule)")
         ax.plot(Bs[reached], best_lr[reached], "o-", color="C4", label="best learning rate")
         ax.axhline(2.0 / P.lam_max, color="C7", ls="--", lw=1.2, label="2/λ_max")
-        plotting.plain_log_axis(ax.xaxis, ticks, fmt="{:g}")
+        plotting.plain_log_axis(ax.xaxis, TICKS, fmt="{:g}")
         plotting.plain_log_axis(ax.yaxis, [0.01, 0.03, 0.1, 0.3, 1, 3])
         ax.set_ylim(best_lr[0] / 2, 2.0 / P.lam_max * 2)
         ax.set_xlabel("batch size B")
@@ -182,63 +262,75 @@ def run(demo) -> None:
         ax.set_title("Larger batches take larger steps, up to a limit")
         ax.legend(fontsize="small", loc="lower right")
 
-    # ---- metrics and claims
+
+def measure(demo, P: optim.LeastSquares, noise: Noise, target: float, excess0: float, trade: Tradeoff,
+            model: Model, sim_gap: float, ort_excess: float, ort_diff: float) -> None:
+    """Record the gradient noise, the steps/examples trade-off, the fitted model and the checks."""
+    steps_to, examples_to, best_lr = trade.steps_to, trade.examples_to, trade.best_lr
     demo.metric("n_examples", P.n, label="Training examples", fmt=",.0f")
-    demo.metric("variance_slope", slope, label="Fitted log-log slope of gradient variance vs B", fmt=".3f")
-    demo.metric("variance_worst_rel_error", worst_rel, label="Largest gap to tr Σ/B × (n−B)/(n−1)", fmt=".1%")
-    demo.metric("trace_cov", trace_cov, label="tr Σ (per-example gradient variance)", fmt=".3g")
-    demo.metric("noise_scale", noise_scale, label="Gradient noise scale tr Σ / ‖g‖² at the start", fmt=".3g")
+    demo.metric("variance_slope", noise.slope, label="Fitted log-log slope of gradient variance vs B", fmt=".3f")
+    demo.metric("variance_worst_rel_error", noise.worst_rel, label="Largest gap to tr Σ/B × (n−B)/(n−1)",
+                fmt=".1%")
+    demo.metric("trace_cov", noise.trace_cov, label="tr Σ (per-example gradient variance)", fmt=".3g")
+    demo.metric("noise_scale", noise.noise_scale, label="Gradient noise scale tr Σ / ‖g‖² at the start",
+                fmt=".3g")
     demo.metric("target", target, label="Target excess loss", fmt="g")
     demo.metric("initial_excess", excess0, label="Excess loss at the start", fmt=".3g")
     for B in (1, 8, 64, 128, 512):
         demo.metric(f"steps_b{B}", steps_to[at(B)], label=f"Steps to target, B = {B}", fmt=",.0f")
         demo.metric(f"examples_b{B}", examples_to[at(B)], label=f"Examples to target, B = {B}", fmt=",.0f")
         demo.metric(f"lr_b{B}", best_lr[at(B)], label=f"Best learning rate, B = {B}", fmt=".3g")
-    demo.metric("b_crit", b_crit, label="Critical batch size B_crit (fitted)", fmt=".0f")
-    demo.metric("s_min", s_min, label="Fewest possible steps S_min (fitted)", fmt=".1f")
-    demo.metric("e_min", s_min * b_crit, label="Fewest possible examples E_min (fitted)", fmt=",.0f")
-    demo.metric("model_gap", model_gap, label="Largest gap between measured steps and the model", fmt=".1%")
-    demo.metric("knee_batch", B_knee, label="Largest batch within 2× the fewest examples", fmt=".0f")
-    demo.metric("small_speedup", small_speedup, label="Fewer steps from B = 1 to 8", fmt=".1f", unit="×")
-    demo.metric("small_cost", small_cost, label="More examples from B = 1 to 8", fmt=".2f", unit="×")
-    demo.metric("large_speedup", large_speedup, label="Fewer steps from B = 128 to 512", fmt=".2f", unit="×")
-    demo.metric("large_cost", large_cost, label="More examples from B = 128 to 512", fmt=".1f", unit="×")
+    demo.metric("b_crit", model.b_crit, label="Critical batch size B_crit (fitted)", fmt=".0f")
+    demo.metric("s_min", model.s_min, label="Fewest possible steps S_min (fitted)", fmt=".1f")
+    demo.metric("e_min", model.s_min * model.b_crit, label="Fewest possible examples E_min (fitted)", fmt=",.0f")
+    demo.metric("model_gap", model.model_gap, label="Largest gap between measured steps and the model", fmt=".1%")
+    demo.metric("knee_batch", trade.B_knee, label="Largest batch within 2× the fewest examples", fmt=".0f")
+    demo.metric("small_speedup", trade.small_speedup, label="Fewer steps from B = 1 to 8", fmt=".1f", unit="×")
+    demo.metric("small_cost", trade.small_cost, label="More examples from B = 1 to 8", fmt=".2f", unit="×")
+    demo.metric("large_speedup", trade.large_speedup, label="Fewer steps from B = 128 to 512", fmt=".2f",
+                unit="×")
+    demo.metric("large_cost", trade.large_cost, label="More examples from B = 128 to 512", fmt=".1f", unit="×")
     demo.metric("lr_scaling_small", best_lr[at(8)] / best_lr[at(1)], label="Best rate at B = 8 ÷ at B = 1",
                 fmt=".1f", unit="×")
     demo.metric("sim_gap", sim_gap, label="Largest gap between simulated SGD and the exact expectation",
                 fmt=".1%")
-    demo.metric("ort_excess", ort_excess, label=f"Excess loss of the B = {B_knee} model in ONNX Runtime",
+    demo.metric("ort_excess", ort_excess, label=f"Excess loss of the B = {trade.B_knee} model in ONNX Runtime",
                 fmt=".3g")
     demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction", fmt=".1e")
 
+
+def claim_findings(demo, P: optim.LeastSquares, noise: Noise, trade: Tradeoff, model: Model, chains: int,
+                   sim_batches: list[int], sim_gap: float, ort_diff: float) -> None:
+    """Claims: variance falls as 1/B, small batches scale, large ones don't, and the checks agree."""
+    best_lr = trade.best_lr
     demo.claim(
         "The variance of the mini-batch gradient falls as 1/B: the fitted log-log slope is within "
         "0.05 of −1, and every measurement is within 10% of tr Σ/B × (n − B)/(n − 1)",
-        holds=bool(abs(slope + 1) < 0.05 and worst_rel < 0.1),
-        slope=slope,
-        worst_relative_gap=worst_rel,
+        holds=bool(abs(noise.slope + 1) < 0.05 and noise.worst_rel < 0.1),
+        slope=noise.slope,
+        worst_relative_gap=noise.worst_rel,
     )
     demo.claim(
         "Small batches scale almost perfectly: going from B = 1 to B = 8 cuts the steps to the "
         "target by more than 5× while the examples processed grow by less than 1.6×",
-        holds=bool(small_speedup > 5 and small_cost < 1.6),
-        fewer_steps=small_speedup,
-        more_examples=small_cost,
+        holds=bool(trade.small_speedup > 5 and trade.small_cost < 1.6),
+        fewer_steps=trade.small_speedup,
+        more_examples=trade.small_cost,
     )
     demo.claim(
         "Large batches hit diminishing returns: going from B = 128 to B = 512 saves less than "
         "1.5× in steps but costs more than 2.5× the examples",
-        holds=bool(large_speedup < 1.5 and large_cost > 2.5),
-        fewer_steps=large_speedup,
-        more_examples=large_cost,
+        holds=bool(trade.large_speedup < 1.5 and trade.large_cost > 2.5),
+        fewer_steps=trade.large_speedup,
+        more_examples=trade.large_cost,
     )
     demo.claim(
         "Steps and examples follow the trade-off S = S_min(1 + B_crit/B), E = E_min(1 + B/B_crit) "
         "to within 10% at every batch size",
-        holds=bool(reached.all() and model_gap < 0.1),
-        b_crit=b_crit,
-        s_min=s_min,
-        largest_gap=model_gap,
+        holds=bool(trade.reached.all() and model.model_gap < 0.1),
+        b_crit=model.b_crit,
+        s_min=model.s_min,
+        largest_gap=model.model_gap,
     )
     demo.claim(
         "The best learning rate grows about in proportion to B for small batches (the linear "
@@ -259,3 +351,18 @@ def run(demo) -> None:
         holds=bool(ort_diff < 1e-4),
         ort_max_abs_diff=ort_diff,
     )
+
+
+# ---- helpers
+
+
+def _batch_gradient_variance(G: np.ndarray, B: int, rng: np.random.Generator, min_batches: int) -> float:
+    """Mean squared distance between a mini-batch gradient and the full gradient, over every batch
+    of ``epochs`` shuffled passes (each batch drawn without replacement, as in epoch training)."""
+    n = len(G)
+    epochs = -(-min_batches * B // n)
+    perms = rng.permuted(np.tile(np.arange(n), (epochs, 1)), axis=1)
+    usable = (n // B) * B
+    batches = G[perms[:, :usable]].reshape(epochs * (n // B), B, -1).mean(axis=1)
+    dev = batches - G.mean(axis=0)
+    return float(np.mean(np.sum(dev * dev, axis=1)))

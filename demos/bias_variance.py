@@ -1,57 +1,104 @@
-"""Bias–variance decomposition: polynomials refitted on hundreds of resampled training sets."""
+"""Bias–variance decomposition: polynomials of every degree are refitted on hundreds of resampled
+training sets; their squared bias, variance and the noise add up to the measured test error."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from demolib import datasets, polynomial
 from matplotlib.ticker import MaxNLocator
 
+N_TEST = 200  # test inputs, drawn once
+N_CURVES = 15  # single fits drawn per degree
+
+
+@dataclass
+class Data:
+    x_train: np.ndarray
+    Y_train: np.ndarray  # (points, sets): fresh noise for every training set
+    x_test: np.ndarray
+    Y_test: np.ndarray  # (points, sets)
+
+
+@dataclass
+class Decomposition:
+    bias2: np.ndarray  # one value per degree
+    variance: np.ndarray
+    predicted_error: np.ndarray  # bias² + variance + noise²
+    test_error: np.ndarray
+    rel_gap: np.ndarray
+    i_best: int
+
 
 def run(demo) -> None:
-    rng = demo.rng
     opts = demo.options
     n_train = int(opts.get("n_train", 25))
     n_sets = int(opts.get("n_sets", 200))
     max_degree = int(opts.get("max_degree", 12))
     noise = float(opts.get("noise", 0.4))
     degrees = np.arange(max_degree + 1)
-    f = datasets.smooth_function
 
+    data = make_data(demo.rng, n_train, n_sets, noise)
+    sess = fit_every_degree(demo, data, degrees, max_degree, n_sets)
+    parts = decompose(sess, data, len(degrees), n_sets, noise)
+
+    shown = [1, 3, max_degree]
+    grid = np.linspace(-1.0, 1.0, 61)
+    grid_all = predict(sess, grid, len(degrees), n_sets)[:, shown, :]
+    grid_pred, grid_mean = grid_all[:, :, :N_CURVES], grid_all.mean(axis=2)
+
+    draw_decomposition(demo, degrees, parts, noise, n_sets)
+    draw_fits(demo, grid, grid_pred, grid_mean, shown, n_sets, max_degree)
+    measure(demo, degrees, parts, n_sets, n_train, max_degree, noise)
+    claim_findings(demo, degrees, parts, max_degree)
+
+
+def make_data(rng: np.random.Generator, n_train: int, n_sets: int, noise: float) -> Data:
+    """Training and test sets from the smooth function, with fresh noise for every set."""
+    f = datasets.smooth_function
     # Fixed training inputs (evenly spread), fresh noise for every training set; 200 test inputs
     # drawn once, with fresh test noise for every set as well.
     x_train = -1.0 + (np.arange(n_train) + 0.5) * 2.0 / n_train
     Y_train = f(x_train)[:, None] + noise * rng.standard_normal((n_train, n_sets))
-    x_test = rng.uniform(-1.0, 1.0, 200)
-    Y_test = f(x_test)[:, None] + noise * rng.standard_normal((200, n_sets))
+    x_test = rng.uniform(-1.0, 1.0, N_TEST)
+    Y_test = f(x_test)[:, None] + noise * rng.standard_normal((N_TEST, n_sets))
+    return Data(x_train, Y_train, x_test, Y_test)
 
+
+def fit_every_degree(demo, data: Data, degrees: np.ndarray, max_degree: int, n_sets: int):
+    """Fit every degree to every training set and export all fits as one ONNX graph."""
     # Every degree refitted on every set: (max_degree + 1) * n_sets polynomials, one ONNX graph.
-    models = [m for d in degrees for m in polynomial.fit_many(x_train, Y_train, int(d))]
+    models = [m for d in degrees for m in polynomial.fit_many(data.x_train, data.Y_train, int(d))]
     graph = polynomial.export_linear_sweep(
         models, chebyshev=max_degree, name="resampled_polynomials",
         doc_string=f"Column d*{n_sets}+r: least-squares polynomial of degree d fitted to "
         f"training set r (Chebyshev basis)")
-    sess = demo.onnx("resampled_polynomials", demo.make_model(graph))
+    return demo.onnx("resampled_polynomials", demo.make_model(graph))
 
-    def predict(x: np.ndarray) -> np.ndarray:
-        """Predictions as (points, degree, set)."""
-        return polynomial.run_sweep(sess, x).reshape(len(x), len(degrees), n_sets)
 
-    pred = predict(x_test)
+def decompose(sess, data: Data, n_degrees: int, n_sets: int, noise: float) -> Decomposition:
+    """Squared bias, variance and test error per degree, from the ONNX predictions."""
+    f = datasets.smooth_function
+    pred = predict(sess, data.x_test, n_degrees, n_sets)
     mean_pred = pred.mean(axis=2)
-    bias2 = np.mean((mean_pred - f(x_test)[:, None]) ** 2, axis=0)
+    bias2 = np.mean((mean_pred - f(data.x_test)[:, None]) ** 2, axis=0)
     variance = np.mean(pred.var(axis=2), axis=0)
     predicted_error = bias2 + variance + noise**2
-    test_error = np.mean((Y_test[:, None, :] - pred) ** 2, axis=(0, 2))
+    test_error = np.mean((data.Y_test[:, None, :] - pred) ** 2, axis=(0, 2))
     rel_gap = np.abs(test_error - predicted_error) / test_error
     i_best = int(np.argmin(test_error))
+    return Decomposition(bias2, variance, predicted_error, test_error, rel_gap, i_best)
 
-    grid = np.linspace(-1.0, 1.0, 61)
-    shown = [1, 3, max_degree]
-    n_curves = 15
-    grid_all = predict(grid)[:, shown, :]
-    grid_pred, grid_mean = grid_all[:, :, :n_curves], grid_all.mean(axis=2)
 
-    # ---- figures (draw only)
+def predict(sess, x: np.ndarray, n_degrees: int, n_sets: int) -> np.ndarray:
+    """Predictions of every fit, as (points, degree, set)."""
+    return polynomial.run_sweep(sess, x).reshape(len(x), n_degrees, n_sets)
+
+
+def draw_decomposition(demo, degrees: np.ndarray, parts: Decomposition, noise: float, n_sets: int) -> None:
+    """Figure: bias², variance and noise against degree, on top of the measured test error."""
+
     @demo.figure(
         "decomposition",
         caption=f"Squared bias, variance and noise against degree, over {n_sets} training sets",
@@ -61,22 +108,27 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        ax.plot(degrees, test_error, "o", color="C7", ms=9, mfc="none", mew=1.5,
+        ax.plot(degrees, parts.test_error, "o", color="C7", ms=9, mfc="none", mew=1.5,
                 label="measured test error")
-        ax.plot(degrees, predicted_error, "-", color="C7", label="bias² + variance + noise")
-        ax.plot(degrees, bias2, "s-", color="C0", label="bias²")
-        ax.plot(degrees, variance, "^-", color="C1", label="variance")
+        ax.plot(degrees, parts.predicted_error, "-", color="C7", label="bias² + variance + noise")
+        ax.plot(degrees, parts.bias2, "s-", color="C0", label="bias²")
+        ax.plot(degrees, parts.variance, "^-", color="C1", label="variance")
         ax.axhline(noise**2, ls=":", color="C2", label="noise σ²")
-        ax.set_ylim(0.0, 1.08 * max(test_error.max(), predicted_error.max()))
+        ax.set_ylim(0.0, 1.08 * max(parts.test_error.max(), parts.predicted_error.max()))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("polynomial degree")
         ax.set_ylabel("squared error")
         ax.set_title("Bias² + variance + noise = test error")
         ax.legend(fontsize="small", loc="upper right")
 
+
+def draw_fits(demo, grid: np.ndarray, grid_pred: np.ndarray, grid_mean: np.ndarray, shown: list[int],
+              n_sets: int, max_degree: int) -> None:
+    """Figure: a few single fits and their average for three degrees."""
+
     @demo.figure(
         "fits",
-        caption=f"{n_curves} of the {n_sets} fits for three degrees, with their average",
+        caption=f"{N_CURVES} of the {n_sets} fits for three degrees, with their average",
         alt="Three panels. Degree 1: the fits are nearly identical straight lines, far from the "
         "wavy true curve (high bias, low variance). Degree 3: they follow the curve's main shape "
         f"with a little spread. Degree {max_degree}: their average matches the curve but single "
@@ -91,14 +143,19 @@ def run(demo) -> None:
                 lines[0].set_label("single fits")
             ax.plot(grid, grid_mean[:, j], color="C1", lw=2.2,
                     label="average fit" if j == 0 else None)
-            ax.plot(grid, f(grid), "--", color="C7", lw=1.5, label="truth" if j == 0 else None)
+            ax.plot(grid, datasets.smooth_function(grid), "--", color="C7", lw=1.5,
+                    label="truth" if j == 0 else None)
             ax.set_title(f"degree {shown[j]}")
             ax.set_xlabel("x")
             ax.set_ylim(-2.2, 2.2)
         axes[0].set_ylabel("y")
         fig.legend(loc="outside lower center", ncols=3, fontsize="small")
 
-    # ---- metrics and claims
+
+def measure(demo, degrees: np.ndarray, parts: Decomposition, n_sets: int, n_train: int, max_degree: int,
+            noise: float) -> None:
+    """Record the set-up and the decomposition's key numbers."""
+    bias2, variance, i_best = parts.bias2, parts.variance, parts.i_best
     demo.metric("n_sets", n_sets, label="Resampled training sets", fmt=".0f")
     demo.metric("n_train", n_train, label="Points per training set", fmt=".0f")
     demo.metric("max_degree", max_degree, label="Highest degree", fmt=".0f")
@@ -109,10 +166,14 @@ def run(demo) -> None:
     demo.metric("variance_max_degree", variance[-1], label=f"Variance at degree {max_degree}",
                 fmt=".3g")
     demo.metric("best_degree", degrees[i_best], label="Degree with lowest test error", fmt=".0f")
-    demo.metric("test_error_best", test_error[i_best], label="Lowest test error", fmt=".3g")
-    demo.metric("max_relative_gap", rel_gap.max(),
+    demo.metric("test_error_best", parts.test_error[i_best], label="Lowest test error", fmt=".3g")
+    demo.metric("max_relative_gap", parts.rel_gap.max(),
                 label="Largest |test error − (bias² + variance + σ²)| / test error", fmt=".2%")
 
+
+def claim_findings(demo, degrees: np.ndarray, parts: Decomposition, max_degree: int) -> None:
+    """Claims: variance rises, bias² falls, the parts add up, and the total traces a U."""
+    bias2, variance, test_error, i_best = parts.bias2, parts.variance, parts.test_error, parts.i_best
     demo.claim(
         "Variance grows with every added degree",
         holds=bool(np.all(np.diff(variance) > 0)),
@@ -131,8 +192,8 @@ def run(demo) -> None:
     )
     demo.claim(
         "Bias² + variance + noise matches the measured test error at every degree (within 2%)",
-        holds=bool(rel_gap.max() < 0.02),
-        max_relative_gap=rel_gap.max(),
+        holds=bool(parts.rel_gap.max() < 0.02),
+        max_relative_gap=parts.rel_gap.max(),
     )
     demo.claim(
         "The total traces a U: the lowest test error is at a middle degree",

@@ -2,15 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import datasets, plotting, ridge_paths
 
 CENTERS = np.linspace(-1.0, 1.0, 40)  # 40 Gaussian bumps of width 0.1 as features
 WIDTH = 0.1
 LAMBDAS = np.logspace(-9, 1, 31)
+NOISE = 0.3
 
 
-def _cv_and_test(
+@dataclass
+class CV:
+    """K-fold cross-validation and the refit models' test error, for every λ on the grid."""
+
+    fold_mse: np.ndarray  # (K, L) validation MSE of each fold
+    test_mse: np.ndarray  # (L,) test MSE of the models refit on all training data
+    coef: np.ndarray  # the refit models
+    intercept: np.ndarray
+    predict: Callable[[np.ndarray], np.ndarray]  # (points, K + 1, L) from ONNX Runtime
+
+
+@dataclass
+class Choice:
+    """The λ chosen by CV against the best λ on the test set."""
+
+    cv_mse: np.ndarray
+    cv_std: np.ndarray
+    i_cv: int
+    i_test: int
+    lam_cv: float
+    lam_test: float
+    ratio: float  # test MSE at the CV choice / best test MSE
+    decades: float  # distance between the two λ, in decades
+    single_ratio: np.ndarray  # the same ratio for each fold used alone as an 80/20 split
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    n_train = int(opts.get("n_train", 60))
+    k_folds = int(opts.get("folds", 5))
+    n_repeats = int(opts.get("repeats", 20))
+
+    # 60 noisy training points, ridge regression on 40 Gaussian-bump features (it can interpolate
+    # the data when λ is tiny); a 5,000-point test set from the same distribution stands in for
+    # "the truth" about which λ generalises best.
+    X, y = datasets.regression_1d(rng, n_train, noise=NOISE)
+    X_test, y_test = datasets.regression_1d(rng, 5000, noise=NOISE)
+
+    def downloadable(graph):
+        return demo.onnx("cv_ridge_sweep", demo.make_model(graph))
+
+    main = cross_validate(downloadable, rng, X, y, X_test, y_test, k_folds)
+    choice = choose_lambda(main)
+    rep_ratio, rep_single, within = repeat_on_fresh_data(demo, rng, n_train, k_folds, n_repeats)
+    grid, grid_pred, ort_diff = check_onnx(main, k_folds)
+
+    draw_cv_curve(demo, main, choice, k_folds)
+    draw_fits(demo, X, y, grid, grid_pred, choice.i_cv)
+    draw_repeats(demo, rep_ratio, rep_single, k_folds, n_repeats)
+    measure(demo, k_folds, n_train, n_repeats, main, choice, rep_ratio, rep_single, within, ort_diff)
+    claim_findings(demo, n_repeats, main, choice, rep_ratio, rep_single, within)
+
+
+def cross_validate(
     sess_factory,
     rng: np.random.Generator,
     X: np.ndarray,
@@ -18,7 +76,7 @@ def _cv_and_test(
     X_test: np.ndarray,
     y_test: np.ndarray,
     k_folds: int,
-) -> dict[str, np.ndarray]:
+) -> CV:
     """Fold-wise validation MSE ``(K, L)`` and test MSE of the refit models ``(L,)``.
 
     Every fold model and every refit model go into one ONNX graph (``(K + 1) * L`` outputs);
@@ -51,29 +109,12 @@ def _cv_and_test(
         for k, fold in enumerate(folds)
     ])
     test_mse = np.mean((predict(X_test)[:, k_folds, :] - y_test[:, None]) ** 2, axis=0)
-    return {"fold_mse": fold_mse, "test_mse": test_mse, "coef": c, "intercept": b,
-            "predict": predict}
+    return CV(fold_mse, test_mse, c, b, predict)
 
 
-def run(demo) -> None:
-    rng = demo.rng
-    opts = demo.options
-    n_train = int(opts.get("n_train", 60))
-    k_folds = int(opts.get("folds", 5))
-    n_repeats = int(opts.get("repeats", 20))
-    noise = 0.3
-
-    # 60 noisy training points, ridge regression on 40 Gaussian-bump features (it can interpolate
-    # the data when λ is tiny); a 5,000-point test set from the same distribution stands in for
-    # "the truth" about which λ generalises best.
-    X, y = datasets.regression_1d(rng, n_train, noise=noise)
-    X_test, y_test = datasets.regression_1d(rng, 5000, noise=noise)
-
-    def downloadable(graph):
-        return demo.onnx("cv_ridge_sweep", demo.make_model(graph))
-
-    main = _cv_and_test(downloadable, rng, X, y, X_test, y_test, k_folds)
-    fold_mse, test_mse = main["fold_mse"], main["test_mse"]
+def choose_lambda(main: CV) -> Choice:
+    """The λ with the lowest CV error, against the λ with the lowest test error."""
+    fold_mse, test_mse = main.fold_mse, main.test_mse
     cv_mse = fold_mse.mean(axis=0)
     cv_std = fold_mse.std(axis=0)
     i_cv, i_test = int(np.argmin(cv_mse)), int(np.argmin(test_mse))
@@ -82,31 +123,40 @@ def run(demo) -> None:
     decades = float(abs(np.log10(lam_cv) - np.log10(lam_test)))
     # what a single 80/20 validation split (one fold alone) would have picked
     single_ratio = test_mse[np.argmin(fold_mse, axis=1)] / test_mse[i_test]
+    return Choice(cv_mse, cv_std, i_cv, i_test, lam_cv, lam_test, ratio, decades, single_ratio)
 
+
+def repeat_on_fresh_data(demo, rng: np.random.Generator, n_train: int, k_folds: int, n_repeats: int):
+    """Test MSE at the chosen λ relative to the best, over fresh datasets, for CV and single splits."""
     # The same experiment on fresh datasets (each with its own test set), to see how typical
     # this run is: test MSE at the CV choice relative to the best test MSE on the grid.
     rep_ratio, rep_single = [], []
     for _ in range(n_repeats):
-        Xr, yr = datasets.regression_1d(rng, n_train, noise=noise)
-        Xr_test, yr_test = datasets.regression_1d(rng, 2000, noise=noise)
-        res = _cv_and_test(lambda g: demo.session(demo.make_model(g)), rng, Xr, yr,
-                           Xr_test, yr_test, k_folds)
-        best = res["test_mse"].min()
-        rep_ratio.append(res["test_mse"][np.argmin(res["fold_mse"].mean(axis=0))] / best)
-        rep_single.append(res["test_mse"][np.argmin(res["fold_mse"], axis=1)] / best)
+        Xr, yr = datasets.regression_1d(rng, n_train, noise=NOISE)
+        Xr_test, yr_test = datasets.regression_1d(rng, 2000, noise=NOISE)
+        res = cross_validate(lambda g: demo.session(demo.make_model(g)), rng, Xr, yr,
+                             Xr_test, yr_test, k_folds)
+        best = res.test_mse.min()
+        rep_ratio.append(res.test_mse[np.argmin(res.fold_mse.mean(axis=0))] / best)
+        rep_single.append(res.test_mse[np.argmin(res.fold_mse, axis=1)] / best)
     rep_ratio, rep_single = np.array(rep_ratio), np.concatenate(rep_single)  # K per dataset
     within = float(np.mean(rep_ratio <= 1.10))
+    return rep_ratio, rep_single, within
 
+
+def check_onnx(main: CV, k_folds: int):
+    """The refit models on a grid, from ONNX Runtime, against the NumPy ridge predictions."""
     grid = np.linspace(-1.0, 1.0, 200)[:, None]
-    grid_pred = main["predict"](grid)[:, k_folds, :]  # refit models, all λ
-    numpy_pred = ridge_paths.rbf_features(grid, CENTERS, WIDTH) @ main["coef"].T + main["intercept"]
+    grid_pred = main.predict(grid)[:, k_folds, :]  # refit models, all λ
+    numpy_pred = ridge_paths.rbf_features(grid, CENTERS, WIDTH) @ main.coef.T + main.intercept
     ort_diff = float(np.max(np.abs(grid_pred - numpy_pred)))
-    shown = [(0, "smallest λ"), (i_cv, "CV choice"), (len(LAMBDAS) - 1, "largest λ")]
+    return grid, grid_pred, ort_diff
 
-    # ---- figures (draw only)
-    def lam_axis(ax) -> None:
-        plotting.plain_log_axis(ax.xaxis, 10.0 ** np.arange(-8, 1, 2), fmt=plotting.exponent_label)
-        ax.set_xlabel("penalty λ (log scale)")
+
+def draw_cv_curve(demo, main: CV, choice: Choice, k_folds: int) -> None:
+    """Figure: the fold and mean CV curves against λ, with the test error and both choices."""
+    fold_mse, test_mse = main.fold_mse, main.test_mse
+    cv_mse, cv_std, i_cv, i_test = choice.cv_mse, choice.cv_std, choice.i_cv, choice.i_test
 
     @demo.figure(
         "cv-curve",
@@ -127,16 +177,21 @@ def run(demo) -> None:
                         color="C0", alpha=0.18, lw=0, label="CV mean ± 1 sd")
         ax.plot(LAMBDAS, cv_mse, color="C0", label=f"{k_folds}-fold CV mean")
         ax.plot(LAMBDAS, test_mse, color="C1", label="test (5,000 points)")
-        ax.plot(lam_cv, cv_mse[i_cv], "*", color="C0", ms=15, label="CV choice")
-        ax.plot(lam_test, test_mse[i_test], "D", color="C1", ms=8, label="best on test")
-        ax.axhline(noise**2, ls=":", color="C7", lw=1)
+        ax.plot(choice.lam_cv, cv_mse[i_cv], "*", color="C0", ms=15, label="CV choice")
+        ax.plot(choice.lam_test, test_mse[i_test], "D", color="C1", ms=8, label="best on test")
+        ax.axhline(NOISE**2, ls=":", color="C7", lw=1)
         top = max(2.0, float(np.quantile(fold_mse, 0.97)))
         plotting.plain_log_axis(ax.yaxis, [v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if v <= top])
         ax.set_ylim(0.05, top)
         ax.set_ylabel("mean squared error")
-        lam_axis(ax)
+        _lam_axis(ax)
         ax.set_title("Cross-validation curve and the test truth")
         fig.legend(loc="outside lower center", ncols=3)
+
+
+def draw_fits(demo, X: np.ndarray, y: np.ndarray, grid: np.ndarray, grid_pred: np.ndarray, i_cv: int) -> None:
+    """Figure: the refit ridge models for the smallest λ, the CV choice and the largest λ."""
+    shown = [(0, "smallest λ"), (i_cv, "CV choice"), (len(LAMBDAS) - 1, "largest λ")]
 
     @demo.figure(
         "fits",
@@ -157,6 +212,10 @@ def run(demo) -> None:
         ax.set_ylabel("y")
         ax.set_title("Ridge fits on 40 bump features")
         fig.legend(ncols=3, loc="outside lower center")
+
+
+def draw_repeats(demo, rep_ratio: np.ndarray, rep_single: np.ndarray, k_folds: int, n_repeats: int) -> None:
+    """Figure: over fresh datasets, how close CV's and single splits' choices come to the best λ."""
 
     @demo.figure(
         "repeats",
@@ -184,21 +243,25 @@ def run(demo) -> None:
         ax.set_xlabel("test MSE at chosen λ / best test MSE (log scale)")
         ax.set_title("How close is the chosen λ, over many datasets?")
 
-    # ---- metrics and claims
+
+def measure(demo, k_folds: int, n_train: int, n_repeats: int, main: CV, choice: Choice, rep_ratio: np.ndarray,
+            rep_single: np.ndarray, within: float, ort_diff: float) -> None:
+    """Record the chosen λ, its test error, and how typical that is over fresh datasets."""
+    i_cv, i_test = choice.i_cv, choice.i_test
     demo.metric("folds", k_folds, label="Folds", fmt=".0f")
     demo.metric("n_train", n_train, label="Training points", fmt=".0f")
-    demo.metric("lambda_cv", lam_cv, label="λ chosen by CV", fmt=".2g")
-    demo.metric("lambda_test_best", lam_test, label="Best λ on the test set", fmt=".2g")
-    demo.metric("lambda_decades_apart", decades, label="Distance between them (decades)",
+    demo.metric("lambda_cv", choice.lam_cv, label="λ chosen by CV", fmt=".2g")
+    demo.metric("lambda_test_best", choice.lam_test, label="Best λ on the test set", fmt=".2g")
+    demo.metric("lambda_decades_apart", choice.decades, label="Distance between them (decades)",
                 fmt=".2g")
-    demo.metric("cv_mse_at_choice", cv_mse[i_cv], label="CV estimate of MSE at the CV choice",
+    demo.metric("cv_mse_at_choice", choice.cv_mse[i_cv], label="CV estimate of MSE at the CV choice",
                 fmt=".3f")
-    demo.metric("cv_fold_sd_at_choice", cv_std[i_cv], label="Fold-to-fold sd at the CV choice",
+    demo.metric("cv_fold_sd_at_choice", choice.cv_std[i_cv], label="Fold-to-fold sd at the CV choice",
                 fmt=".3f")
-    demo.metric("test_mse_at_cv", test_mse[i_cv], label="Test MSE at the CV choice", fmt=".4f")
-    demo.metric("test_mse_best", test_mse[i_test], label="Best test MSE on the grid", fmt=".4f")
-    demo.metric("test_ratio", ratio, label="Test MSE at CV choice / best", fmt=".3f")
-    demo.metric("single_split_ratio_median", float(np.median(single_ratio)),
+    demo.metric("test_mse_at_cv", main.test_mse[i_cv], label="Test MSE at the CV choice", fmt=".4f")
+    demo.metric("test_mse_best", main.test_mse[i_test], label="Best test MSE on the grid", fmt=".4f")
+    demo.metric("test_ratio", choice.ratio, label="Test MSE at CV choice / best", fmt=".3f")
+    demo.metric("single_split_ratio_median", float(np.median(choice.single_ratio)),
                 label="Same ratio for a single 80/20 split (median over the folds)", fmt=".3f")
     demo.metric("repeats", n_repeats, label="Fresh datasets in the repeat study", fmt=".0f")
     demo.metric("repeat_ratio_median", float(np.median(rep_ratio)),
@@ -214,14 +277,18 @@ def run(demo) -> None:
     demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
                 fmt=".1e")
 
+
+def claim_findings(demo, n_repeats: int, main: CV, choice: Choice, rep_ratio: np.ndarray, rep_single: np.ndarray,
+                   within: float) -> None:
+    """Claims: CV's λ is near the best, typically so, and better than a single split's."""
     demo.claim(
         "The λ chosen by 5-fold CV has a test error within 10% of the best λ on the grid",
-        holds=bool(ratio <= 1.10),
-        lambda_cv=lam_cv,
-        lambda_test_best=lam_test,
-        test_mse_at_cv=test_mse[i_cv],
-        test_mse_best=test_mse[i_test],
-        ratio=ratio,
+        holds=bool(choice.ratio <= 1.10),
+        lambda_cv=choice.lam_cv,
+        lambda_test_best=choice.lam_test,
+        test_mse_at_cv=main.test_mse[choice.i_cv],
+        test_mse_best=main.test_mse[choice.i_test],
+        ratio=choice.ratio,
     )
     demo.claim(
         "Over fresh datasets, CV's choice is typically within 10% of the best test error",
@@ -240,3 +307,12 @@ def run(demo) -> None:
         mean_ratio_cv=float(np.mean(rep_ratio)),
         mean_ratio_single_split=float(np.mean(rep_single)),
     )
+
+
+# ---- helpers
+
+
+def _lam_axis(ax) -> None:
+    """A log λ axis labelled in powers of ten."""
+    plotting.plain_log_axis(ax.xaxis, 10.0 ** np.arange(-8, 1, 2), fmt=plotting.exponent_label)
+    ax.set_xlabel("penalty λ (log scale)")

@@ -1,29 +1,78 @@
-"""Dropout on an over-parameterised MLP, and what the ONNX Dropout node does in ONNX Runtime."""
+"""Dropout on an over-parameterised MLP, and what the ONNX Dropout node does in ONNX Runtime.
+
+Two copies of one net are trained on 45 points, without and with dropout; ONNX Runtime then
+scores both, and a lone Dropout node shows what training_mode switches on and off."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from demolib import datasets, nets, onnx_export, plotting
 
+PARTS = {"train": "Training", "val": "Validation", "test": "Test"}
+TAGS = (("plain", "no_dropout"), ("dropout", "dropout"))
+GRID = 150  # points per side of the probability map
+WIDTH, ROWS = 128, 1000  # the block of ones fed to the lone Dropout node
 
-def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return nets.softmax_cross_entropy(logits.astype(np.float64), labels)[0]
+
+@dataclass
+class ProbabilityMap:
+    """Each net's class-1 probability on a GRID x GRID grid spanning the data."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+    prob1: dict[str, np.ndarray]
+
+
+@dataclass
+class NodeProbe:
+    """What a lone ONNX Dropout node did to a block of ones."""
+
+    y_train_mode: np.ndarray
+    y_eval_mode: np.ndarray
+    size: int
+    frac_zeroed: float
+    scale: float
+    scale_spread: float
+    eval_err: float
+    sigma: float
 
 
 def run(demo) -> None:
-    rng = demo.rng
     opts = demo.options
     p = float(opts.get("p", 0.5))
     steps = int(opts.get("steps", 200))
     if not 0.0 < p < 1.0:
         raise ValueError(f"option p must be in (0, 1), got {p}")
 
-    # 45 training points of two noisy moons (150 validation, 105 test) and a 2-128-128-2 ReLU
-    # net: ~17k weights for 45 points, so it can memorise the training set.
+    X, data = make_data(demo.rng)
+    trained, hist = train(demo.rng, data, p, steps)
+    sessions = export(demo, trained)
+    loss, acc, gap = score(sessions, data)
+    prob_map = probability_map(sessions, X)
+    identity_err = inference_error(sessions, trained, data)
+    node = probe_dropout_node(demo, p)
+
+    labels = {"plain": "no dropout", "dropout": f"dropout p = {p:g}"}
+    draw_decision_boundaries(demo, prob_map, data, loss, labels)
+    draw_learning_curves(demo, hist, labels)
+    draw_dropout_node(demo, node, p)
+    measure(demo, loss, acc, gap, labels, p, node, identity_err)
+    claim_findings(demo, loss, gap, identity_err, node, p)
+
+
+def make_data(rng):
+    """Two noisy moons: 45 training, 150 validation and 105 test points."""
     X, y = datasets.moons(rng, 300, noise=0.25)
-    data = datasets.split(rng, X, y, val=0.5, test=0.35)
+    return X, datasets.split(rng, X, y, val=0.5, test=0.35)
+
+
+def train(rng, data, p: float, steps: int) -> tuple[dict[str, nets.MLP], dict[str, nets.History]]:
+    """Train one 2-128-128-2 ReLU net twice from the same start: without and with dropout."""
+    # ~17k weights for 45 points, so it can memorise the training set.
     init = nets.init_mlp(rng, [2, 128, 128, 2], activation="relu")
     trained: dict[str, nets.MLP] = {}
     hist: dict[str, nets.History] = {}
@@ -42,54 +91,77 @@ def run(demo) -> None:
             eval_every=5,
         )
         trained[name] = net
+    return trained, hist
 
-    # Export both nets (logits out; the dropout net has Dropout nodes without training_mode).
-    sessions = {
+
+def export(demo, trained: dict[str, nets.MLP]) -> dict:
+    """Export both nets to ONNX and open an ONNX Runtime session for each."""
+    # Logits out; the dropout net has Dropout nodes without training_mode.
+    return {
         name: demo.onnx(f"mlp_{name}", demo.make_model(onnx_export.export_mlp(net, name=name)))
         for name, net in trained.items()
     }
 
-    def logits(name: str, inputs: np.ndarray) -> np.ndarray:
-        return sessions[name].run(None, {"x": inputs.astype(np.float32)})[0]
 
+def score(sessions: dict, data) -> tuple[dict, dict, dict]:
+    """Cross-entropy and accuracy of both nets (in ONNX Runtime) on every split, and the gap."""
     loss, acc = {}, {}
-    for name in trained:
+    for name in sessions:
         for part, (Xp, yp) in {
             "train": (data.X_train, data.y_train),
             "val": (data.X_val, data.y_val),
             "test": (data.X_test, data.y_test),
         }.items():
-            z = logits(name, Xp)
+            z = _logits(sessions[name], Xp)
             loss[name, part] = _cross_entropy(z, yp)
             acc[name, part] = float(np.mean(z.argmax(axis=1) == yp))
-    gap = {name: loss[name, "val"] - loss[name, "train"] for name in trained}
+    gap = {name: loss[name, "val"] - loss[name, "train"] for name in sessions}
+    return loss, acc, gap
 
+
+def probability_map(sessions: dict, X: np.ndarray) -> ProbabilityMap:
+    """Each net's class-1 probability on a grid over the plane."""
     lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
-    gx, gy = np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150)
+    gx, gy = np.linspace(lo[0], hi[0], GRID), np.linspace(lo[1], hi[1], GRID)
     grid = np.column_stack([a.ravel() for a in np.meshgrid(gx, gy)])
-    prob1 = {name: nets.softmax(logits(name, grid).astype(np.float64))[:, 1].reshape(150, 150) for name in trained}
+    prob1 = {
+        name: nets.softmax(_logits(sess, grid).astype(np.float64))[:, 1].reshape(GRID, GRID)
+        for name, sess in sessions.items()
+    }
+    return ProbabilityMap(lo, hi, gx, gy, prob1)
 
+
+def inference_error(sessions: dict, trained: dict[str, nets.MLP], data) -> float:
+    """Relative difference between the dropout net in ORT and in NumPy without dropout."""
     # Dropout at inference is the identity: ORT (Dropout node present) == NumPy without dropout.
-    z_ort = logits("dropout", data.X_val).astype(np.float64)
+    z_ort = _logits(sessions["dropout"], data.X_val).astype(np.float64)
     z_np = nets.predict(trained["dropout"], data.X_val)
-    identity_err = float(np.max(np.abs(z_ort - z_np)) / np.max(np.abs(z_np)))
+    return float(np.max(np.abs(z_ort - z_np)) / np.max(np.abs(z_np)))
 
-    # A lone Dropout node in training mode: feed ones, count zeros and read off the scale.
-    width, rows = 128, 1000
-    seed = int(rng.integers(2**31 - 1))
-    layer = demo.onnx("dropout_layer", demo.make_model(onnx_export.export_dropout(p, width, seed=seed)))
-    ones = np.ones((rows, width), np.float32)
+
+def probe_dropout_node(demo, p: float) -> NodeProbe:
+    """Feed ones to a lone Dropout node in both modes; count zeros and read off the scale."""
+    seed = int(demo.rng.integers(2**31 - 1))
+    layer = demo.onnx("dropout_layer", demo.make_model(onnx_export.export_dropout(p, WIDTH, seed=seed)))
+    ones = np.ones((ROWS, WIDTH), np.float32)
     y_train_mode = layer.run(None, {"x": ones, "training_mode": np.array(True)})[0]
     y_eval_mode = layer.run(None, {"x": ones, "training_mode": np.array(False)})[0]
     kept = y_train_mode[y_train_mode != 0.0]
-    frac_zeroed = float(np.mean(y_train_mode == 0.0))
-    scale = float(kept.mean())
-    scale_spread = float(np.max(np.abs(kept - 1.0 / (1.0 - p))))
-    eval_err = float(np.max(np.abs(y_eval_mode - ones)))
-    sigma = np.sqrt(p * (1 - p) / ones.size)  # binomial standard error of the zero fraction
+    return NodeProbe(
+        y_train_mode=y_train_mode,
+        y_eval_mode=y_eval_mode,
+        size=ones.size,
+        frac_zeroed=float(np.mean(y_train_mode == 0.0)),
+        scale=float(kept.mean()),
+        scale_spread=float(np.max(np.abs(kept - 1.0 / (1.0 - p)))),
+        eval_err=float(np.max(np.abs(y_eval_mode - ones))),
+        sigma=np.sqrt(p * (1 - p) / ones.size),  # binomial standard error of the zero fraction
+    )
 
-    # ---- figures (draw only)
-    labels = {"plain": "no dropout", "dropout": f"dropout p = {p:g}"}
+
+def draw_decision_boundaries(demo, prob_map: ProbabilityMap, data, loss, labels) -> None:
+    """Figure: the two nets' class-1 probability maps with the training points."""
+    lo, hi, gx, gy, prob1 = prob_map.lo, prob_map.hi, prob_map.gx, prob_map.gy, prob_map.prob1
 
     @demo.figure(
         "decision-boundaries",
@@ -100,7 +172,7 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2, sharey=True)
-        for ax, name in zip(axes, trained, strict=True):
+        for ax, name in zip(axes, prob1, strict=True):
             ax.imshow(
                 prob1[name],
                 origin="lower",
@@ -121,6 +193,10 @@ def run(demo) -> None:
         axes[0].set_ylabel("x₂")
         axes[0].legend(fontsize="small", loc="lower left")
 
+
+def draw_learning_curves(demo, hist, labels) -> None:
+    """Figure: training and validation loss during training, for both nets."""
+
     @demo.figure(
         "learning-curves",
         caption="Training and validation cross-entropy during training (log scale)",
@@ -129,7 +205,7 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        for c, name in enumerate(trained):
+        for c, name in enumerate(hist):
             h = hist[name]
             ax.plot(h.step, h.train_loss, "--", color=f"C{c}", label=f"{labels[name]}: train")
             ax.plot(h.step, h.val_loss, "-", color=f"C{c}", label=f"{labels[name]}: validation")
@@ -139,7 +215,10 @@ def run(demo) -> None:
         ax.set_title("The train/validation gap with and without dropout")
         ax.legend(fontsize="small")
 
-    block = y_train_mode[:12, :32]
+
+def draw_dropout_node(demo, node: NodeProbe, p: float) -> None:
+    """Figure: a corner of the Dropout node's output in training and in inference mode."""
+    block = node.y_train_mode[:12, :32]
 
     @demo.figure(
         "dropout-node",
@@ -151,8 +230,9 @@ def run(demo) -> None:
         axes = fig.subplots(2, 1, sharex=True)
         vmax = 1.0 / (1.0 - p)
         panels = (
-            (block, f"training_mode = True: {frac_zeroed:.1%} of {ones.size:,} zeroed, kept ones → {scale:g}"),
-            (y_eval_mode[:12, :32], "training_mode = False (inference): output = input"),
+            (block, f"training_mode = True: {node.frac_zeroed:.1%} of {node.size:,} zeroed, "
+             f"kept ones → {node.scale:g}"),
+            (node.y_eval_mode[:12, :32], "training_mode = False (inference): output = input"),
         )
         for ax, (values, title) in zip(axes, panels, strict=True):
             im = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
@@ -164,16 +244,17 @@ def run(demo) -> None:
         axes[1].set_xlabel("32 units")
         fig.colorbar(im, ax=axes, label="output value", ticks=[0.0, 1.0, vmax])
 
-    # ---- metrics and claims
-    part_names = {"train": "Training", "val": "Validation", "test": "Test"}
-    for name, tag in (("plain", "no_dropout"), ("dropout", "dropout")):
-        for part, part_name in part_names.items():
+
+def measure(demo, loss, acc, gap, labels, p: float, node: NodeProbe, identity_err: float) -> None:
+    """Record losses, accuracies and gaps of both nets, and what the lone node did."""
+    for name, tag in TAGS:
+        for part, part_name in PARTS.items():
             demo.metric(f"{part}_loss_{tag}", loss[name, part], label=f"{part_name} cross-entropy, {labels[name]}")
         demo.metric(f"val_accuracy_{tag}", acc[name, "val"], label=f"Validation accuracy, {labels[name]}", fmt=".1%")
         demo.metric(f"gap_{tag}", gap[name], label=f"Validation − training loss, {labels[name]}")
     demo.metric("dropout_p", p, label="Dropout probability p", fmt=".2g")
-    demo.metric("fraction_zeroed", frac_zeroed, label="Fraction zeroed by ORT Dropout", fmt=".4f")
-    demo.metric("kept_scale", scale, label="Value of kept units (input 1)", fmt=".4g")
+    demo.metric("fraction_zeroed", node.frac_zeroed, label="Fraction zeroed by ORT Dropout", fmt=".4f")
+    demo.metric("kept_scale", node.scale, label="Value of kept units (input 1)", fmt=".4g")
     demo.metric(
         "inference_relative_error",
         identity_err,
@@ -181,6 +262,9 @@ def run(demo) -> None:
         label="Max relative |ORT − NumPy| logit, dropout net at inference",
     )
 
+
+def claim_findings(demo, loss, gap, identity_err: float, node: NodeProbe, p: float) -> None:
+    """Claims: dropout narrows the gap and helps validation; the ONNX node behaves as documented."""
     demo.claim(
         "Dropout narrows the gap between training and validation loss",
         holds=bool(gap["dropout"] < gap["plain"]),
@@ -197,20 +281,30 @@ def run(demo) -> None:
     )
     demo.claim(
         "At inference the ONNX Dropout node is the identity (no masking, no rescaling)",
-        holds=bool(identity_err < 1e-5 and eval_err == 0.0),
+        holds=bool(identity_err < 1e-5 and node.eval_err == 0.0),
         relative_error_net=identity_err,
-        max_error_lone_node=eval_err,
+        max_error_lone_node=node.eval_err,
     )
     demo.claim(
         f"With training_mode = True, ORT zeroes about p = {p:g} of the units",
-        holds=bool(abs(frac_zeroed - p) < 5 * sigma),
-        fraction_zeroed=frac_zeroed,
+        holds=bool(abs(node.frac_zeroed - p) < 5 * node.sigma),
+        fraction_zeroed=node.frac_zeroed,
         p=p,
-        values=ones.size,
+        values=node.size,
     )
     demo.claim(
         f"… and scales the units it keeps by 1/(1 − p) = {1 / (1 - p):g}",
-        holds=bool(scale_spread < 1e-6),
-        kept_value=scale,
-        max_deviation=scale_spread,
+        holds=bool(node.scale_spread < 1e-6),
+        kept_value=node.scale,
+        max_deviation=node.scale_spread,
     )
+
+
+def _logits(session, inputs: np.ndarray) -> np.ndarray:
+    """Logits from an ORT session of an exported MLP."""
+    return session.run(None, {"x": inputs.astype(np.float32)})[0]
+
+
+def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean softmax cross-entropy, computed in float64."""
+    return nets.softmax_cross_entropy(logits.astype(np.float64), labels)[0]

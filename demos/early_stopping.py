@@ -3,36 +3,69 @@ best-validation checkpoint."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import datasets, nets, onnx_export
 from matplotlib import rcParams as plt_rc
 
+BATCH_SIZE = 10
+GRID = 150  # points per side of the probability map
 
-def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
-    p = np.clip(probs[np.arange(len(labels)), labels].astype(np.float64), 1e-12, 1.0)
-    return float(-np.mean(np.log(p)))
+
+@dataclass
+class Training:
+    """The full training run, and what the patience rule made of it."""
+
+    train_loss: np.ndarray  # per epoch, epoch 0 = the initial weights
+    val_loss: np.ndarray
+    best_epoch: int
+    stop_epoch: int
+    checkpoint: nets.MLP  # the weights at best_epoch
+    last: nets.MLP  # the weights after the whole budget
+
+
+@dataclass
+class ProbabilityMap:
+    """Class-1 probability of the checkpoint and the last net on a square grid."""
+
+    lo: float
+    hi: float
+    gx: np.ndarray
+    gy: np.ndarray
+    p1: list[np.ndarray]
 
 
 def run(demo) -> None:
-    rng = demo.rng
     opts = demo.options
     epochs = int(opts.get("epochs", 300))
     patience = int(opts.get("patience", 25))
-    batch_size = 10
+    lr = float(opts.get("lr", 0.0005))
 
-    # 40 training points of two noisy moons (80 validation, 280 test) and a 2-64-64-2 ReLU net:
-    # ~4,500 weights for 40 points, so it can memorise the training set if trained long enough.
+    X, data = make_data(demo.rng)
+    training = train(demo.rng, data, epochs, patience, lr)
+    sess = export(demo, training)
+    scores, ort_diff = score(sess, training.checkpoint, data)
+    prob_map = probability_map(sess, X)
+
+    draw_curves(demo, training, epochs, patience)
+    draw_decision_regions(demo, prob_map, data, training.best_epoch, epochs)
+    measure(demo, training, patience, epochs, scores, ort_diff)
+    claim_findings(demo, training, scores)
+
+
+def make_data(rng):
+    """Two noisy moons: 40 training, 80 validation and 280 test points."""
     X, y = datasets.moons(rng, 400, noise=0.3)
-    data = datasets.split(rng, X, y, val=0.2, test=0.7)
-    net = nets.init_mlp(rng, [2, 64, 64, 2], activation="relu")
-    opt = nets.Adam(lr=float(opts.get("lr", 0.0005)))
-    steps_per_epoch = len(data.y_train) // batch_size
+    return X, datasets.split(rng, X, y, val=0.2, test=0.7)
 
-    def losses(model: nets.MLP) -> tuple[float, float]:
-        return (
-            nets.softmax_cross_entropy(nets.predict(model, data.X_train), data.y_train)[0],
-            nets.softmax_cross_entropy(nets.predict(model, data.X_val), data.y_val)[0],
-        )
+
+def train(rng, data, epochs: int, patience: int, lr: float) -> Training:
+    """Train a 2-64-64-2 ReLU net for the whole budget, noting where the patience rule stops."""
+    # ~4,500 weights for 40 points, so it can memorise the training set if trained long enough.
+    net = nets.init_mlp(rng, [2, 64, 64, 2], activation="relu")
+    opt = nets.Adam(lr=lr)
+    steps_per_epoch = len(data.y_train) // BATCH_SIZE
 
     # Train for the whole budget so the page can show what happens after the stopping point; the
     # patience rule below only ever looks at epochs up to the one it stops at.
@@ -42,8 +75,8 @@ def run(demo) -> None:
     for epoch in range(epochs + 1):
         if epoch > 0:
             nets.fit(net, data.X_train, data.y_train, nets.softmax_cross_entropy, opt,
-                     steps=steps_per_epoch, rng=rng, batch_size=batch_size)
-        tr, va = losses(net)
+                     steps=steps_per_epoch, rng=rng, batch_size=BATCH_SIZE)
+        tr, va = _losses(net, data)
         train_loss.append(tr)
         val_loss.append(va)
         if stop_epoch is None:
@@ -53,34 +86,43 @@ def run(demo) -> None:
                 stop_epoch = epoch  # `patience` epochs in a row without a new best: stop here
     if stop_epoch is None:
         stop_epoch = epochs
-    train_loss, val_loss = np.array(train_loss), np.array(val_loss)
-    last = net
+    return Training(np.array(train_loss), np.array(val_loss), best_epoch, stop_epoch, checkpoint, net)
 
-    # Both nets (restored checkpoint, last epoch) in one ONNX graph; softmax probabilities out.
-    graph = onnx_export.export_mlps([checkpoint, last], head="softmax", name="checkpoint_vs_last")
-    sess = demo.onnx("checkpoint_vs_last", demo.make_model(graph))
 
-    def probs(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = sess.run(None, {"x": inputs.astype(np.float32)})[0]
-        return out[:, :2], out[:, 2:]
+def export(demo, training: Training):
+    """Both nets (restored checkpoint, last epoch) in one ONNX graph; softmax probabilities out."""
+    graph = onnx_export.export_mlps([training.checkpoint, training.last], head="softmax",
+                                    name="checkpoint_vs_last")
+    return demo.onnx("checkpoint_vs_last", demo.make_model(graph))
 
+
+def score(sess, checkpoint: nets.MLP, data) -> tuple[dict[str, float], float]:
+    """Validation and test loss and accuracy of both nets in ONNX Runtime, and ORT vs NumPy."""
     scores = {}
     for part, (Xp, yp) in {"val": (data.X_val, data.y_val),
                            "test": (data.X_test, data.y_test)}.items():
-        for name, p in zip(("checkpoint", "last"), probs(Xp), strict=True):
+        for name, p in zip(("checkpoint", "last"), _probs(sess, Xp), strict=True):
             scores[f"{part}_loss_{name}"] = _cross_entropy(p, yp)
             scores[f"{part}_acc_{name}"] = float(np.mean(p.argmax(axis=1) == yp))
     ort_diff = float(np.max(np.abs(
-        probs(data.X_test)[0] - nets.softmax(nets.predict(checkpoint, data.X_test)))))
+        _probs(sess, data.X_test)[0] - nets.softmax(nets.predict(checkpoint, data.X_test)))))
+    return scores, ort_diff
 
+
+def probability_map(sess, X: np.ndarray) -> ProbabilityMap:
+    """Both nets' class-1 probability on a grid over the data."""
     lo, hi = float(np.floor(X.min() * 4) / 4), float(np.ceil(X.max() * 4) / 4)
-    grid_1d = np.linspace(lo, hi, 150)
+    grid_1d = np.linspace(lo, hi, GRID)
     gx, gy = np.meshgrid(grid_1d, grid_1d)
-    grid_probs = probs(np.column_stack([gx.ravel(), gy.ravel()]))
-    grid_p1 = [p[:, 1].reshape(gx.shape) for p in grid_probs]
-    epoch_axis = np.arange(epochs + 1)
+    grid_probs = _probs(sess, np.column_stack([gx.ravel(), gy.ravel()]))
+    return ProbabilityMap(lo, hi, gx, gy, [p[:, 1].reshape(gx.shape) for p in grid_probs])
 
-    # ---- figures (draw only)
+
+def draw_curves(demo, training: Training, epochs: int, patience: int) -> None:
+    """Figure: training and validation loss per epoch, with the best and the stopping epoch."""
+    epoch_axis = np.arange(epochs + 1)
+    best_epoch, stop_epoch = training.best_epoch, training.stop_epoch
+
     @demo.figure(
         "curves",
         caption=f"Training and validation loss per epoch; patience {patience} epochs",
@@ -93,8 +135,8 @@ def run(demo) -> None:
         ax = fig.subplots()
         ax.axvspan(stop_epoch, epochs, color="C7", alpha=0.15, lw=0,
                    label="not needed (after the stop)")
-        ax.plot(epoch_axis, train_loss, color="C0", label="training loss")
-        ax.plot(epoch_axis, val_loss, color="C1", label="validation loss")
+        ax.plot(epoch_axis, training.train_loss, color="C0", label="training loss")
+        ax.plot(epoch_axis, training.val_loss, color="C1", label="validation loss")
         ax.axvline(best_epoch, color="C2", ls="--", lw=1.5, label=f"best epoch {best_epoch}")
         ax.axvline(stop_epoch, color="C3", ls=":", lw=1.5, label=f"stopped at epoch {stop_epoch}")
         ax.set_xlabel("epoch")
@@ -103,6 +145,11 @@ def run(demo) -> None:
         ax.set_xlim(0, epochs)
         ax.set_title("Validation loss turns up: stop and restore")
         fig.legend(loc="outside lower center", ncols=3)
+
+
+def draw_decision_regions(demo, prob_map: ProbabilityMap, data, best_epoch: int, epochs: int) -> None:
+    """Figure: class-1 probability maps of the restored checkpoint and of the last epoch."""
+    lo, hi, gx, gy = prob_map.lo, prob_map.hi, prob_map.gx, prob_map.gy
 
     @demo.figure(
         "decision-regions",
@@ -117,7 +164,7 @@ def run(demo) -> None:
         axes = fig.subplots(1, 2, sharey=True)
         edge = plt_rc["text.color"]  # the theme's text colour: dark on light, light on dark
         titles = (f"restored (epoch {best_epoch})", f"last epoch ({epochs})")
-        for ax, p1, title in zip(axes, grid_p1, titles, strict=True):
+        for ax, p1, title in zip(axes, prob_map.p1, titles, strict=True):
             im = ax.imshow(p1, origin="lower", extent=(lo, hi, lo, hi), cmap="RdBu_r",
                            vmin=0.0, vmax=1.0, alpha=0.5, interpolation="bilinear")
             ax.contour(gx, gy, p1, levels=[0.5], colors=edge, linewidths=1.2)
@@ -131,13 +178,16 @@ def run(demo) -> None:
         axes[0].set_ylabel("x₂")
         fig.colorbar(im, ax=axes, shrink=0.8, label="P(class 1)")
 
-    # ---- metrics and claims
-    demo.metric("best_epoch", best_epoch, label="Restored (best-validation) epoch", fmt=".0f")
-    demo.metric("stop_epoch", stop_epoch, label="Epoch at which the patience rule stopped",
+
+def measure(demo, training: Training, patience: int, epochs: int, scores: dict[str, float],
+            ort_diff: float) -> None:
+    """Record the stopping point and the scores of the checkpoint and the last epoch."""
+    demo.metric("best_epoch", training.best_epoch, label="Restored (best-validation) epoch", fmt=".0f")
+    demo.metric("stop_epoch", training.stop_epoch, label="Epoch at which the patience rule stopped",
                 fmt=".0f")
     demo.metric("patience", patience, label="Patience (epochs)", fmt=".0f")
     demo.metric("epochs", epochs, label="Epochs in the full run", fmt=".0f")
-    demo.metric("epochs_saved_fraction", 1.0 - stop_epoch / epochs,
+    demo.metric("epochs_saved_fraction", 1.0 - training.stop_epoch / epochs,
                 label="Share of the epoch budget not needed", fmt=".0%")
     demo.metric("val_loss_checkpoint", scores["val_loss_checkpoint"],
                 label="Validation loss, restored checkpoint", fmt=".3f")
@@ -151,10 +201,14 @@ def run(demo) -> None:
                 label="Test accuracy, restored checkpoint", fmt=".1%")
     demo.metric("test_acc_last", scores["test_acc_last"], label="Test accuracy, last epoch",
                 fmt=".1%")
-    demo.metric("train_loss_last", train_loss[-1], label="Training loss, last epoch", fmt=".3f")
+    demo.metric("train_loss_last", training.train_loss[-1], label="Training loss, last epoch", fmt=".3f")
     demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| probability",
                 fmt=".1e")
 
+
+def claim_findings(demo, training: Training, scores: dict[str, float]) -> None:
+    """Claims: the checkpoint beats the last epoch, and the curves part after the stop."""
+    train_loss, val_loss, stop_epoch = training.train_loss, training.val_loss, training.stop_epoch
     demo.claim(
         "The restored best-validation checkpoint has a lower validation loss than the last epoch",
         holds=bool(scores["val_loss_checkpoint"] < scores["val_loss_last"]),
@@ -175,3 +229,23 @@ def run(demo) -> None:
         val_loss_at_stop=val_loss[stop_epoch],
         val_loss_last=val_loss[-1],
     )
+
+
+def _losses(model: nets.MLP, data) -> tuple[float, float]:
+    """Training and validation cross-entropy of a NumPy net."""
+    return (
+        nets.softmax_cross_entropy(nets.predict(model, data.X_train), data.y_train)[0],
+        nets.softmax_cross_entropy(nets.predict(model, data.X_val), data.y_val)[0],
+    )
+
+
+def _probs(sess, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of the checkpoint and of the last net, from ONNX Runtime."""
+    out = sess.run(None, {"x": inputs.astype(np.float32)})[0]
+    return out[:, :2], out[:, 2:]
+
+
+def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy from class probabilities (clipped away from 0)."""
+    p = np.clip(probs[np.arange(len(labels)), labels].astype(np.float64), 1e-12, 1.0)
+    return float(-np.mean(np.log(p)))

@@ -4,6 +4,8 @@ and the source task it forgets along the way."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import nets, onnx_export, transfer
 
@@ -14,17 +16,44 @@ VARIANTS = (
     ("top layer + head", 2),
     ("all layers", 3),
 )
+LABELS = [label for label, _ in VARIANTS]
+COLORS = {"from scratch": "C3", "head only": "C0", "top layer + head": "C2", "all layers": "C1"}
+TAGS = {"from scratch": "scratch", "head only": "head_only", "top layer + head": "top_layer",
+        "all layers": "all_layers"}
+EVAL_EVERY = 20
+
+
+@dataclass
+class Results:
+    """Target-task test scores of every variant and source-task loss of every fine-tuned body."""
+
+    test_loss: dict[str, float]
+    test_acc: dict[str, float]
+    best_step: dict[str, int]  # the step early stopping kept
+    src_loss: dict[str, float]  # "pretrained" and each fine-tuned variant, with the source head
+    src_acc_pre: float
+    ort_diff: float
 
 
 def run(demo) -> None:
-    rng = demo.rng
     opts = demo.options
     n_target = int(opts.get("n_target", 100))
     steps = int(opts.get("steps", 300))
     lr = float(opts.get("lr", 3e-4))
-    eval_every = 20
 
-    setup = transfer.make_setup(rng, n_target=n_target)
+    setup = transfer.make_setup(demo.rng, n_target=n_target)
+    models, curves = train_variants(demo.rng, setup, steps, lr)
+    target_sess, source_sess, bodies = export(demo, setup.pretrained, models)
+    results = evaluate(target_sess, source_sess, setup, models, bodies, curves)
+
+    draw_validation_curves(demo, curves, n_target)
+    draw_forgetting(demo, results)
+    measure(demo, setup, n_target, lr, results)
+    claim_findings(demo, results)
+
+
+def train_variants(rng, setup, steps: int, lr: float) -> tuple[dict[str, nets.MLP], dict[str, np.ndarray]]:
+    """Train every variant on the target task; keep each one's best-validation checkpoint."""
     pre = setup.pretrained
     n_classes = setup.target.n_classes
 
@@ -43,30 +72,34 @@ def run(demo) -> None:
         # A fresh network gets the usual larger learning rate; fine-tuning a small one.
         opt = nets.Adam(lr=1e-3 if k == 0 else lr * (10.0 if k == 1 else 1.0))
         curve = transfer.fit(model, setup.X_train, setup.y_train, opt, steps=steps,
-                             trainable=flags, evaluate=val_loss, eval_every=eval_every,
+                             trainable=flags, evaluate=val_loss, eval_every=EVAL_EVERY,
                              restore_best=True)
         models[label] = model
         curves[label] = np.array(curve)
+    return models, curves
 
-    # ---- ONNX: the target-task models side by side, and the source head on each fine-tuned body
+
+def export(demo, pre: nets.MLP, models: dict[str, nets.MLP]):
+    """ONNX: the target-task models side by side, and the source head on each fine-tuned body."""
     target_graph = onnx_export.export_mlps(list(models.values()), name="target_models")
     target_sess = demo.onnx("target_models", demo.make_model(target_graph))
     bodies = [pre] + [transfer.with_head_of(models[label], pre) for label, k in VARIANTS if k > 0]
     source_graph = onnx_export.export_mlps(bodies, name="source_head_on_each_body")
     source_sess = demo.onnx("source_head_on_each_body", demo.make_model(source_graph))
+    return target_sess, source_sess, bodies
 
-    def run_sess(sess, X: np.ndarray) -> np.ndarray:
-        return sess.run(None, {"x": X.astype(np.float32)})[0].astype(np.float64)
 
-    test_out = run_sess(target_sess, setup.X_test)
-    src_out = run_sess(source_sess, setup.X_source_val)
+def evaluate(target_sess, source_sess, setup, models, bodies, curves) -> Results:
+    """Score every model in ONNX Runtime on the target test set and on the source task."""
+    n_classes = setup.target.n_classes
+    test_out = _run_sess(target_sess, setup.X_test)
+    src_out = _run_sess(source_sess, setup.X_source_val)
     np_test = np.hstack([nets.predict(m, setup.X_test) for m in models.values()])
     np_src = np.hstack([nets.predict(m, setup.X_source_val) for m in bodies])
     ort_diff = float(max(np.max(np.abs(test_out - np_test)), np.max(np.abs(src_out - np_src))))
 
-    labels = [label for label, _ in VARIANTS]
     test_loss, test_acc, best_step = {}, {}, {}
-    for j, label in enumerate(labels):
+    for j, label in enumerate(LABELS):
         logits = test_out[:, j * n_classes : (j + 1) * n_classes]
         test_loss[label] = transfer.cross_entropy(logits, setup.y_test)
         test_acc[label] = transfer.accuracy(logits, setup.y_test)
@@ -74,13 +107,15 @@ def run(demo) -> None:
         best_step[label] = int(c[np.argmin(c[:, 1]), 0])
     n_src = setup.source.n_classes
     src_loss = {}
-    for j, name in enumerate(["pretrained"] + labels[1:]):
+    for j, name in enumerate(["pretrained"] + LABELS[1:]):
         logits = src_out[:, j * n_src : (j + 1) * n_src]
         src_loss[name] = transfer.cross_entropy(logits, setup.y_source_val)
     src_acc_pre = transfer.accuracy(src_out[:, :n_src], setup.y_source_val)
+    return Results(test_loss, test_acc, best_step, src_loss, src_acc_pre, ort_diff)
 
-    # ---- figures (draw only)
-    colors = {"from scratch": "C3", "head only": "C0", "top layer + head": "C2", "all layers": "C1"}
+
+def draw_validation_curves(demo, curves: dict[str, np.ndarray], n_target: int) -> None:
+    """Figure: target-task validation loss of every variant during training."""
 
     @demo.figure(
         "validation-curves",
@@ -92,17 +127,22 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        for label in labels:
+        for label in LABELS:
             c = curves[label]
-            ax.plot(c[:, 0], c[:, 1], color=colors[label], label=label, lw=1.8)
+            ax.plot(c[:, 0], c[:, 1], color=COLORS[label], label=label, lw=1.8)
             i = int(np.argmin(c[:, 1]))
-            ax.plot(c[i, 0], c[i, 1], "o", color=colors[label], ms=7)
+            ax.plot(c[i, 0], c[i, 1], "o", color=COLORS[label], ms=7)
         ax.set_xlabel("training step on the target task")
         ax.set_ylabel("validation cross-entropy")
         ax.set_ylim(bottom=min(float(c[:, 1].min()) for c in curves.values()) - 0.05,
                     top=float(curves["from scratch"][0, 1]) + 0.05)
         ax.set_title("Pretrained start vs. training from scratch")
         ax.legend(title="trained", fontsize="small")
+
+
+def draw_forgetting(demo, results: Results) -> None:
+    """Figure: target-task test loss beside source-task loss, per variant."""
+    test_loss, src_loss = results.test_loss, results.src_loss
 
     @demo.figure(
         "forgetting",
@@ -116,18 +156,18 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         left, right = fig.subplots(1, 2, sharey=True)
-        ypos = np.arange(len(labels))[::-1]
-        left.barh(ypos, [test_loss[label] for label in labels],
-                  color=[colors[label] for label in labels])
-        left.set_yticks(ypos, labels)
+        ypos = np.arange(len(LABELS))[::-1]
+        left.barh(ypos, [test_loss[label] for label in LABELS],
+                  color=[COLORS[label] for label in LABELS])
+        left.set_yticks(ypos, LABELS)
         left.set_xlabel("target test loss")
         left.set_title("New task")
-        for y, label in zip(ypos, labels, strict=True):
+        for y, label in zip(ypos, LABELS, strict=True):
             left.text(test_loss[label], y, f" {test_loss[label]:.2f}", va="center", fontsize="small")
         left.set_xlim(0, max(test_loss.values()) * 1.3)
-        src_labels = labels[1:]
+        src_labels = LABELS[1:]
         right.barh(ypos[1:], [src_loss[label] for label in src_labels],
-                   color=[colors[label] for label in src_labels])
+                   color=[COLORS[label] for label in src_labels])
         right.axvline(src_loss["pretrained"], color="C7", ls="--", lw=1.2, label="pretrained")
         for y, label in zip(ypos[1:], src_labels, strict=True):
             right.text(src_loss[label], y, f" {src_loss[label]:.2f}", va="center", fontsize="small")
@@ -137,29 +177,34 @@ def run(demo) -> None:
         right.set_title("Old task")
         right.legend(loc="upper right", fontsize="small")
 
-    # ---- metrics and claims
-    tags = {"from scratch": "scratch", "head only": "head_only", "top layer + head": "top_layer",
-            "all layers": "all_layers"}
+
+def measure(demo, setup, n_target: int, lr: float, results: Results) -> None:
+    """Record the data sizes, each variant's scores and the source-task losses."""
+    test_loss, test_acc, src_loss = results.test_loss, results.test_acc, results.src_loss
     demo.metric("n_target", n_target, label="Target-task training examples", fmt=".0f")
     demo.metric("n_source", len(setup.y_source), label="Source-task training examples", fmt=",.0f")
     demo.metric("lr", lr, label="Fine-tuning learning rate (all layers, top layer + head)", fmt="g")
-    for label in labels:
-        tag = tags[label]
+    for label in LABELS:
+        tag = TAGS[label]
         demo.metric(f"test_loss_{tag}", test_loss[label], label=f"Target test loss, {label}",
                     fmt=".3f")
         demo.metric(f"test_accuracy_{tag}", test_acc[label],
                     label=f"Target test accuracy, {label}", fmt=".1%")
-        demo.metric(f"best_step_{tag}", best_step[label],
+        demo.metric(f"best_step_{tag}", results.best_step[label],
                     label=f"Step kept by early stopping, {label}", fmt=".0f")
     demo.metric("source_loss_pretrained", src_loss["pretrained"],
                 label="Source-task loss of the pretrained network", fmt=".3f")
-    demo.metric("source_accuracy_pretrained", src_acc_pre,
+    demo.metric("source_accuracy_pretrained", results.src_acc_pre,
                 label="Source-task accuracy of the pretrained network", fmt=".1%")
-    for label in labels[1:]:
-        demo.metric(f"source_loss_{tags[label]}", src_loss[label],
+    for label in LABELS[1:]:
+        demo.metric(f"source_loss_{TAGS[label]}", src_loss[label],
                     label=f"Source-task loss after fine-tuning, {label}", fmt=".3f")
-    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| logit", fmt=".1e")
+    demo.metric("ort_max_abs_diff", results.ort_diff, label="Max |ONNX Runtime − NumPy| logit", fmt=".1e")
 
+
+def claim_findings(demo, results: Results) -> None:
+    """Claims: pretrained starts beat scratch; unfreezing more helps the target, hurts the source."""
+    test_loss, test_acc, src_loss = results.test_loss, results.test_acc, results.src_loss
     demo.claim(
         "Fine-tuning from the pretrained weights beats training the same network from scratch "
         "on the target task",
@@ -202,6 +247,11 @@ def run(demo) -> None:
     )
     demo.claim(
         "ONNX Runtime reproduces the NumPy networks",
-        holds=bool(ort_diff < 1e-4),
-        max_abs_diff=ort_diff,
+        holds=bool(results.ort_diff < 1e-4),
+        max_abs_diff=results.ort_diff,
     )
+
+
+def _run_sess(sess, X: np.ndarray) -> np.ndarray:
+    """Run an ORT session on float32 inputs; float64 outputs."""
+    return sess.run(None, {"x": X.astype(np.float32)})[0].astype(np.float64)

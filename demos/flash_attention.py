@@ -3,6 +3,8 @@ never holding the N x N score matrix; checked against standard attention run in 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import attention as att
 from demolib import plotting
@@ -10,15 +12,54 @@ from demolib import plotting
 N_KEYS, N_VALUES = 24, 8
 
 
+@dataclass
+class Sweep:
+    """Standard vs tiled attention over growing lengths: one ledger per run, and a summary."""
+
+    ledgers: dict[str, list]  # "std", "tiled" (and "_c" with a causal mask): one ledger per length
+    big_std: att.Ledger  # the longest sequence
+    big_tiled: att.Ledger
+    max_diff: float
+    causal_tiles: int
+    all_tiles: int
+    exp_overhead: float
+
+
+@dataclass
+class LayerCheck:
+    """Tiled NumPy attention on the trained lookup layer against standard attention in ORT."""
+
+    weights: np.ndarray  # attention weights of the first example, from ORT
+    ex_ledger: att.Ledger  # tiled run on the first example
+    ort_diff: float
+    np_diff: float
+    same_pred: float
+    accuracy: float
+    row: int  # the query row traced block by block
+    trace: object
+    trace_err: list[float]
+
+
 def run(demo) -> None:
-    rng = demo.rng
     opts = demo.options
     sizes = [int(v) for v in opts.get("sizes", (64, 128, 256, 512, 1024))]
     d = int(opts.get("d", 16))
     block = int(opts.get("block", 64))
     length, tile = int(opts.get("pairs", 16)), int(opts.get("tile", 4))
 
-    # ---- 1. standard vs tiled on random unit-variance inputs of growing length N
+    sweep = sweep_lengths(demo.rng, sizes, d, block)
+    model = train_layer(demo.rng, length)
+    sess = demo.onnx("lookup_attention", demo.make_model(att.export_lookup(model)))
+    check = check_trained_layer(demo.rng, sess, model, length, tile)
+
+    draw_memory(demo, sweep, sizes, block, d)
+    draw_tiles(demo, check, length, tile)
+    measure(demo, sweep, check, sizes, d, block, length, tile)
+    claim_findings(demo, sweep, check, sizes, block)
+
+
+def sweep_lengths(rng, sizes: list[int], d: int, block: int) -> Sweep:
+    """Standard vs tiled on random unit-variance inputs of growing length N, causal or not."""
     sweep: dict[str, list] = {k: [] for k in ("std", "tiled", "diff", "std_c", "tiled_c", "diff_c")}
     for n in sizes:
         Q, K, V = (rng.normal(size=(n, d)) for _ in range(3))
@@ -30,14 +71,26 @@ def run(demo) -> None:
             sweep["tiled" + suffix].append(b)
             sweep["diff" + suffix].append(float(np.max(np.abs(out - ref))))
     big_std, big_tiled = sweep["std"][-1], sweep["tiled"][-1]
-    max_diff = float(max(sweep["diff"] + sweep["diff_c"]))
-    causal_tiles, all_tiles = sweep["tiled_c"][-1].tiles, big_tiled.tiles
-    exp_overhead = big_tiled.exps / big_std.exps - 1.0
+    return Sweep(
+        ledgers={k: sweep[k] for k in ("std", "tiled", "std_c", "tiled_c")},
+        big_std=big_std,
+        big_tiled=big_tiled,
+        max_diff=float(max(sweep["diff"] + sweep["diff_c"])),
+        causal_tiles=sweep["tiled_c"][-1].tiles,
+        all_tiles=big_tiled.tiles,
+        exp_overhead=big_tiled.exps / big_std.exps - 1.0,
+    )
 
-    # ---- 2. a trained attention layer: standard attention in ONNX Runtime vs tiled NumPy
+
+def train_layer(rng, length: int):
+    """Train a small attention layer to look up the value stored under a queried key."""
     model = att.init_lookup(rng, N_KEYS, N_VALUES, 8)
     att.train_lookup(model, rng, steps=250, batch=32, length=length, lr=0.02)
-    sess = demo.onnx("lookup_attention", demo.make_model(att.export_lookup(model)))
+    return model
+
+
+def check_trained_layer(rng, sess, model, length: int, tile: int) -> LayerCheck:
+    """Run the trained layer's attention tiled in NumPy and compare with standard attention in ORT."""
     test = att.lookup_batch(rng, 100, length, N_KEYS, N_VALUES)
     feeds = {"queries": test.queries.astype(np.float32), "pairs": test.pairs.astype(np.float32)}
     ort_logits, ort_w = (a.astype(np.float64) for a in sess.run(["logits", "weights"], feeds))
@@ -58,8 +111,11 @@ def run(demo) -> None:
                                       block_q=tile, block_k=tile, trace_row=row)
     exact_row = cache["P"][0][row] @ cache["V"][0]  # standard attention, float64
     trace_err = [float(np.max(np.abs(o - exact_row))) for o in trace.output]
+    return LayerCheck(ort_w[0], ex_ledger, ort_diff, np_diff, same_pred, accuracy, row, trace, trace_err)
 
-    # ---- figures (draw only)
+
+def draw_memory(demo, sweep: Sweep, sizes: list[int], block: int, d: int) -> None:
+    """Figure: largest intermediate array and memory traffic of both algorithms against N."""
     n_arr = np.array(sizes)
 
     @demo.figure(
@@ -77,7 +133,8 @@ def run(demo) -> None:
         for ax, key, ylabel in ((ax_mem, "largest", "largest intermediate (elements)"),
                                 (ax_io, "moved", "elements read + written")):
             for name, color, marker, label in (("std", "C1", "s", "standard"), ("tiled", "C0", "o", "tiled")):
-                ax.plot(n_arr, [getattr(lg, key) for lg in sweep[name]], marker=marker, color=color, label=label)
+                ax.plot(n_arr, [getattr(lg, key) for lg in sweep.ledgers[name]], marker=marker, color=color,
+                        label=label)
             plotting.plain_log_axis(ax.xaxis, n_arr)
             ax.set_yscale("log")
             plotting.plain_ticks(ax.yaxis, fmt=plotting.exponent_label)
@@ -87,7 +144,10 @@ def run(demo) -> None:
         ax_io.set_title("memory traffic", fontsize="medium")
         ax_mem.legend(loc="upper left", fontsize="small")
 
-    w0 = ort_w[0]
+
+def draw_tiles(demo, check: LayerCheck, length: int, tile: int) -> None:
+    """Figure: the trained layer's weights in tiles, and one query row's state block by block."""
+    w0, row, trace, trace_err = check.weights, check.row, check.trace, check.trace_err
 
     @demo.figure(
         "tiles",
@@ -127,11 +187,15 @@ def run(demo) -> None:
         axd["e"].set_xticks(blocks)
         axd["e"].set_xlabel("key blocks processed")
 
-    # ---- metrics and claims
+
+def measure(demo, sweep: Sweep, check: LayerCheck, sizes: list[int], d: int, block: int, length: int,
+            tile: int) -> None:
+    """Record the sweep's sizes, memory and traffic, and the trained layer's agreement."""
+    big_std, big_tiled = sweep.big_std, sweep.big_tiled
     demo.metric("d_head", d, label="Width of queries and keys in the sweep", fmt=".0f")
     demo.metric("block", block, label="Block size (queries and keys) in the sweep", fmt=".0f")
     demo.metric("n_max", sizes[-1], label="Longest sequence in the sweep", fmt=".0f")
-    demo.metric("max_abs_diff_tiled", max_diff, label="Max |tiled − standard| output, whole sweep (float64)",
+    demo.metric("max_abs_diff_tiled", sweep.max_diff, label="Max |tiled − standard| output, whole sweep (float64)",
                 fmt=".1e")
     demo.metric("largest_standard", big_std.largest, label=f"Largest intermediate, standard, N = {sizes[-1]}",
                 fmt=",.0f", unit="elements")
@@ -144,56 +208,61 @@ def run(demo) -> None:
     demo.metric("moved_tiled", big_tiled.moved, label=f"Elements read + written, tiled, N = {sizes[-1]}",
                 fmt=",.0f")
     demo.metric("traffic_ratio", big_std.moved / big_tiled.moved, label="Traffic ratio", fmt=".1f", unit="×")
-    demo.metric("exp_overhead", exp_overhead, label="Extra exponentials of the tiled algorithm (rescaling)",
+    demo.metric("exp_overhead", sweep.exp_overhead, label="Extra exponentials of the tiled algorithm (rescaling)",
                 fmt=".1%")
-    demo.metric("causal_tiles", causal_tiles, label=f"Score tiles computed with a causal mask, N = {sizes[-1]}",
-                fmt=".0f")
-    demo.metric("all_tiles", all_tiles, label=f"Score tiles without a mask, N = {sizes[-1]}", fmt=".0f")
+    demo.metric("causal_tiles", sweep.causal_tiles,
+                label=f"Score tiles computed with a causal mask, N = {sizes[-1]}", fmt=".0f")
+    demo.metric("all_tiles", sweep.all_tiles, label=f"Score tiles without a mask, N = {sizes[-1]}", fmt=".0f")
     demo.metric("trained_pairs", length, label="Keys (and queries) per example in the trained layer", fmt=".0f")
     demo.metric("trained_tile", tile, label="Tile size used on the trained layer", fmt=".0f")
-    demo.metric("trained_largest_tiled", ex_ledger.largest, label="Largest intermediate, tiled, trained layer",
+    demo.metric("trained_largest_tiled", check.ex_ledger.largest, label="Largest intermediate, tiled, trained layer",
                 fmt=".0f", unit="elements")
-    demo.metric("ort_max_abs_diff", ort_diff, label="Max |tiled NumPy − ONNX Runtime standard| logit", fmt=".1e")
-    demo.metric("numpy_max_abs_diff", np_diff, label="Max |tiled − standard| logit, both NumPy", fmt=".1e")
-    demo.metric("trace_final_error", trace_err[-1], label="Traced row: |output after the last block − exact|",
+    demo.metric("ort_max_abs_diff", check.ort_diff, label="Max |tiled NumPy − ONNX Runtime standard| logit",
                 fmt=".1e")
-    demo.metric("trained_accuracy", accuracy, label="Lookup accuracy with tiled attention", fmt=".1%")
+    demo.metric("numpy_max_abs_diff", check.np_diff, label="Max |tiled − standard| logit, both NumPy", fmt=".1e")
+    demo.metric("trace_final_error", check.trace_err[-1], label="Traced row: |output after the last block − exact|",
+                fmt=".1e")
+    demo.metric("trained_accuracy", check.accuracy, label="Lookup accuracy with tiled attention", fmt=".1%")
 
+
+def claim_findings(demo, sweep: Sweep, check: LayerCheck, sizes: list[int], block: int) -> None:
+    """Claims: exact output, one block of memory, less traffic, causal skipping, ORT agreement."""
+    big_std, big_tiled = sweep.big_std, sweep.big_tiled
     demo.claim(
         "The tiled algorithm computes exactly the attention output: it matches standard attention to "
         "rounding error for every length, with and without a causal mask",
-        holds=bool(max_diff < 1e-12),
-        max_abs_diff=max_diff,
+        holds=bool(sweep.max_diff < 1e-12),
+        max_abs_diff=sweep.max_diff,
         lengths=", ".join(map(str, sizes)),
     )
     demo.claim(
         f"Its largest intermediate is one {block}×{block} block at every length, while standard attention "
         f"holds the full N×N matrix",
-        holds=bool(all(lg.largest == min(block, n) ** 2 for lg, n in zip(sweep["tiled"], sizes, strict=True))
-                   and all(lg.largest == n * n for lg, n in zip(sweep["std"], sizes, strict=True))),
-        largest_tiled=", ".join(str(lg.largest) for lg in sweep["tiled"]),
-        largest_standard=", ".join(str(lg.largest) for lg in sweep["std"]),
+        holds=bool(all(lg.largest == min(block, n) ** 2 for lg, n in zip(sweep.ledgers["tiled"], sizes, strict=True))
+                   and all(lg.largest == n * n for lg, n in zip(sweep.ledgers["std"], sizes, strict=True))),
+        largest_tiled=", ".join(str(lg.largest) for lg in sweep.ledgers["tiled"]),
+        largest_standard=", ".join(str(lg.largest) for lg in sweep.ledgers["std"]),
     )
     demo.claim(
         f"It moves several times fewer elements to and from the big arrays (N = {sizes[-1]}), for a "
         "few percent more exponentials",
-        holds=bool(big_std.moved > 3 * big_tiled.moved and exp_overhead < 0.05),
+        holds=bool(big_std.moved > 3 * big_tiled.moved and sweep.exp_overhead < 0.05),
         moved_standard=big_std.moved,
         moved_tiled=big_tiled.moved,
-        extra_exponentials=exp_overhead,
+        extra_exponentials=sweep.exp_overhead,
     )
     demo.claim(
         "With a causal mask it skips the tiles above the diagonal altogether",
-        holds=bool(causal_tiles == (all_tiles + round(np.sqrt(all_tiles))) // 2),
-        tiles_computed=causal_tiles,
-        tiles_without_mask=all_tiles,
+        holds=bool(sweep.causal_tiles == (sweep.all_tiles + round(np.sqrt(sweep.all_tiles))) // 2),
+        tiles_computed=sweep.causal_tiles,
+        tiles_without_mask=sweep.all_tiles,
     )
     demo.claim(
         "On the trained layer, the tiled NumPy result matches standard attention run in ONNX Runtime "
         "and gives the same answers",
-        holds=bool(ort_diff < 1e-4 and same_pred == 1.0 and np_diff < 1e-12),
-        max_abs_diff_vs_ort=ort_diff,
-        max_abs_diff_vs_numpy=np_diff,
-        same_predictions=same_pred,
-        accuracy=accuracy,
+        holds=bool(check.ort_diff < 1e-4 and check.same_pred == 1.0 and check.np_diff < 1e-12),
+        max_abs_diff_vs_ort=check.ort_diff,
+        max_abs_diff_vs_numpy=check.np_diff,
+        same_predictions=check.same_pred,
+        accuracy=check.accuracy,
     )

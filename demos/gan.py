@@ -3,12 +3,59 @@ discriminator (small leaky-ReLU MLPs with hand-written backprop) trained against
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import generative as gm
 from demolib import nets, plotting
 
 MEANS = (-2.0, 0.0, 2.0)
 STD = 0.25
+EVAL_EVERY = 25
+N_SAMPLES = 5000  # samples drawn from the trained generator for the page
+
+
+@dataclass
+class History:
+    """Progress during training, measured on fixed evaluation sets."""
+
+    step: list[int]
+    w1: list[float]  # Wasserstein-1 distance, generated vs real
+    d_real: list[float]  # mean discriminator output on real samples
+    d_fake: list[float]  # ... and on generated ones
+
+
+@dataclass
+class Samples:
+    """What the trained networks produce in ONNX Runtime, and the references they are compared to."""
+
+    fake: np.ndarray  # samples from the trained generator (ORT)
+    real: np.ndarray
+    real_other: np.ndarray  # a second data sample: the sampling-noise floor
+    fake_init: np.ndarray  # samples from the untrained generator
+    gauss: np.ndarray  # a Gaussian with the data's mean and standard deviation
+    z_grid: np.ndarray
+    g_map: np.ndarray  # G(z) on z_grid
+    x_grid: np.ndarray
+    d_curve: np.ndarray  # D(x) on x_grid
+    ort_diff: float
+
+
+@dataclass
+class Scores:
+    """How close the generated samples are to the data, and how well D tells them apart."""
+
+    w1_start: float
+    w1_end: float
+    w1_floor: float
+    w1_gauss: float
+    shares: np.ndarray  # share of generated samples nearest each mode
+    gap_fake: float
+    gap_real: float
+    d_real: float
+    d_fake: float
+    std_fake: float
+    std_real: float
 
 
 def run(demo) -> None:
@@ -18,83 +65,103 @@ def run(demo) -> None:
     batch = int(opts.get("batch", 128))
     lr = float(opts.get("lr", 0.01))
     hidden = int(opts.get("hidden", 16))
-    eval_every = 25
-    means = np.array(MEANS)
-
-    def sample_data(n: int) -> np.ndarray:
-        return gm.gaussian_mixture_1d(rng, n, MEANS, STD)[0]
 
     acts = ["leaky_relu", "leaky_relu", "linear"]
     gen = gm.init_stack(rng, [1, hidden, hidden, 1], acts)  # noise z ~ N(0, 1) -> sample x
     disc = gm.init_stack(rng, [1, hidden, hidden, 1], acts)  # x -> logit of "real"
     gen_init = gen.copy()
+    history = train(rng, gen, disc, steps, batch, lr)
+    sess_g, sess_d = export(demo, gen, disc, hidden)
+    samples = sample(rng, sess_g, sess_d, gen, gen_init, disc)
+    scores = score(sess_d, samples)
+
+    draw_samples(demo, samples, scores, steps)
+    draw_training(demo, history, scores, steps)
+    draw_generator_map(demo, samples)
+    measure(demo, scores, steps, batch, hidden, samples.ort_diff)
+    claim_findings(demo, scores, samples.ort_diff)
+
+
+def train(rng, gen, disc, steps: int, batch: int, lr: float) -> History:
+    """Alternate one discriminator and one generator update per step, recording progress."""
     opt_g = nets.Adam(lr=lr, beta1=0.5, beta2=0.99)
     opt_d = nets.Adam(lr=lr, beta1=0.5, beta2=0.99)
 
     # Fixed evaluation sets (never trained on) and every batch drawn up front.
-    real_eval = sample_data(2000)
+    real_eval = _sample_data(rng, 2000)
     z_eval = rng.standard_normal((2000, 1))
-    reals = sample_data(steps * batch).reshape(steps, batch, 1)
+    reals = _sample_data(rng, steps * batch).reshape(steps, batch, 1)
     zs = rng.standard_normal((steps, batch, 1))
 
-    hist_step, hist_w1, hist_d_real, hist_d_fake = [], [], [], []
+    history = History([], [], [], [])
 
     def record(step: int) -> None:
         fake = gm.predict(gen, z_eval)
-        hist_step.append(step)
-        hist_w1.append(gm.wasserstein_1d(fake, real_eval))
-        hist_d_real.append(float(np.mean(nets.sigmoid(gm.predict(disc, real_eval)))))
-        hist_d_fake.append(float(np.mean(nets.sigmoid(gm.predict(disc, fake)))))
+        history.step.append(step)
+        history.w1.append(gm.wasserstein_1d(fake, real_eval))
+        history.d_real.append(float(np.mean(nets.sigmoid(gm.predict(disc, real_eval)))))
+        history.d_fake.append(float(np.mean(nets.sigmoid(gm.predict(disc, fake)))))
 
     record(0)
     for s in range(steps):
         opt_g.lr = opt_d.lr = lr * (1.0 - s / steps)  # linear decay to zero
         gm.gan_step(gen, disc, opt_g, opt_d, reals[s], zs[s])
-        if (s + 1) % eval_every == 0 or s + 1 == steps:
+        if (s + 1) % EVAL_EVERY == 0 or s + 1 == steps:
             record(s + 1)
+    return history
 
-    # ---- ONNX: sample the trained generator (and score with the discriminator) in ORT
+
+def export(demo, gen, disc, hidden: int):
+    """ONNX: the trained generator (to sample) and discriminator (to score) in ORT."""
     sess_g = demo.onnx("generator", demo.make_model(gm.export_stack(
         gen, name="generator", input_name="z",
         doc_string=f"GAN generator 1-{hidden}-{hidden}-1 (LeakyRelu): z ~ N(0, 1) -> x")))
     sess_d = demo.onnx("discriminator", demo.make_model(gm.export_stack(
         disc, name="discriminator", output_name="logit",
         doc_string=f"GAN discriminator 1-{hidden}-{hidden}-1 (LeakyRelu): x -> logit of 'real'")))
+    return sess_g, sess_d
 
-    def generate(z: np.ndarray) -> np.ndarray:
-        return sess_g.run(None, {"z": z.astype(np.float32)})[0].astype(np.float64)
 
-    def d_prob(x: np.ndarray) -> np.ndarray:
-        return nets.sigmoid(sess_d.run(None, {"x": x.astype(np.float32)})[0].astype(np.float64))
-
-    n = 5000
+def sample(rng, sess_g, sess_d, gen, gen_init, disc) -> Samples:
+    """Sample the trained generator in ORT, with the references and curves the page shows."""
+    n = N_SAMPLES
     z = rng.standard_normal((n, 1))
-    fake = generate(z)
-    real = sample_data(n)
-    real_other = sample_data(n)
+    fake = _generate(sess_g, z)
+    real = _sample_data(rng, n)
+    real_other = _sample_data(rng, n)
     fake_init = gm.predict(gen_init, z)
     gauss = real.mean() + real.std() * rng.standard_normal((n, 1))
     z_grid = np.linspace(-3.0, 3.0, 400)[:, None]
-    g_map = generate(z_grid)
+    g_map = _generate(sess_g, z_grid)
     x_grid = np.linspace(-3.5, 3.5, 400)[:, None]
-    d_curve = d_prob(x_grid)[:, 0]
+    d_curve = _d_prob(sess_d, x_grid)[:, 0]
     ort_diff = max(float(np.max(np.abs(fake - gm.predict(gen, z)))),
                    float(np.max(np.abs(d_curve - nets.sigmoid(gm.predict(disc, x_grid))[:, 0]))))
+    return Samples(fake, real, real_other, fake_init, gauss, z_grid, g_map, x_grid, d_curve, ort_diff)
 
-    w1_start = gm.wasserstein_1d(fake_init, real)
-    w1_end = gm.wasserstein_1d(fake, real)
-    w1_floor = gm.wasserstein_1d(real_other, real)
-    w1_gauss = gm.wasserstein_1d(gauss, real)
-    shares = np.bincount(np.argmin(np.abs(fake - means), axis=1), minlength=means.size) / n
 
-    def in_gaps(x: np.ndarray) -> float:
-        return float(np.mean(np.min(np.abs(x - means), axis=1) > 3 * STD))
+def score(sess_d, s: Samples) -> Scores:
+    """Distances to the data, mode shares, samples in the gaps and the discriminator's verdict."""
+    means = np.array(MEANS)
+    fake, real = s.fake, s.real
+    n = len(fake)
+    return Scores(
+        w1_start=gm.wasserstein_1d(s.fake_init, real),
+        w1_end=gm.wasserstein_1d(fake, real),
+        w1_floor=gm.wasserstein_1d(s.real_other, real),
+        w1_gauss=gm.wasserstein_1d(s.gauss, real),
+        shares=np.bincount(np.argmin(np.abs(fake - means), axis=1), minlength=means.size) / n,
+        gap_fake=_in_gaps(fake),
+        gap_real=_in_gaps(real),
+        d_real=float(np.mean(_d_prob(sess_d, real))),
+        d_fake=float(np.mean(_d_prob(sess_d, fake))),
+        std_fake=float(fake.std()),
+        std_real=float(real.std()),
+    )
 
-    gap_fake, gap_real = in_gaps(fake), in_gaps(real)
-    d_real, d_fake = float(np.mean(d_prob(real))), float(np.mean(d_prob(fake)))
-    std_fake, std_real = float(fake.std()), float(real.std())
 
-    # ---- figures (draw only)
+def draw_samples(demo, s: Samples, scores: Scores, steps: int) -> None:
+    """Figure: histograms of data and generated samples, and the discriminator's output."""
     bins = np.linspace(-3.5, 3.5, 71)
 
     @demo.figure(
@@ -110,23 +177,27 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
-        top.hist(real[:, 0], bins=bins, density=True, histtype="stepfilled", color="C7",
+        top.hist(s.real[:, 0], bins=bins, density=True, histtype="stepfilled", color="C7",
                  alpha=0.45, label="data")
-        h0 = top.hist(fake_init[:, 0], bins=bins, density=True, histtype="step", color="C1",
+        h0 = top.hist(s.fake_init[:, 0], bins=bins, density=True, histtype="step", color="C1",
                       lw=1.4, ls="--", label="G, step 0")[0]
-        h1 = top.hist(fake[:, 0], bins=bins, density=True, histtype="step", color="C0", lw=1.8,
+        h1 = top.hist(s.fake[:, 0], bins=bins, density=True, histtype="step", color="C0", lw=1.8,
                       label=f"G, step {steps}")[0]
         top.set_ylim(0.0, 1.35 * max(h0.max(), h1.max()))  # room for the legend above the peaks
         top.set_ylabel("density")
-        top.set_title(f"Samples (W₁ to the data: {w1_start:.2f} → {w1_end:.2f})",
+        top.set_title(f"Samples (W₁ to the data: {scores.w1_start:.2f} → {scores.w1_end:.2f})",
                       fontsize="medium")
         top.legend(fontsize="small", loc="upper center", ncol=3)
-        bottom.plot(x_grid[:, 0], d_curve, color="C2", lw=1.8, label="D(x)")
+        bottom.plot(s.x_grid[:, 0], s.d_curve, color="C2", lw=1.8, label="D(x)")
         bottom.axhline(0.5, color="C7", ls=":", lw=1.2)
         bottom.set_ylim(0.0, 1.0)
         bottom.set_yticks([0.0, 0.5, 1.0])
         bottom.set_ylabel("D(x)")
         bottom.set_xlabel("x")
+
+
+def draw_training(demo, history: History, scores: Scores, steps: int) -> None:
+    """Figure: distance to the data and the discriminator's mean outputs during training."""
 
     @demo.figure(
         "training",
@@ -139,18 +210,22 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True)
-        top.plot(hist_step, hist_w1, color="C0", lw=1.8, label="generator vs data")
-        top.axhline(w1_floor, color="C7", ls="--", lw=1.2, label="two data samples")
+        top.plot(history.step, history.w1, color="C0", lw=1.8, label="generator vs data")
+        top.axhline(scores.w1_floor, color="C7", ls="--", lw=1.2, label="two data samples")
         plotting.plain_log_axis(top.yaxis, [0.03, 0.1, 0.3, 1.0, 3.0])
         top.set_ylabel("W₁ distance")
         top.legend(fontsize="small", loc="upper right")
-        bottom.plot(hist_step, hist_d_real, color="C2", lw=1.6, label="D(real)")
-        bottom.plot(hist_step, hist_d_fake, color="C3", lw=1.6, label="D(generated)")
+        bottom.plot(history.step, history.d_real, color="C2", lw=1.6, label="D(real)")
+        bottom.plot(history.step, history.d_fake, color="C3", lw=1.6, label="D(generated)")
         bottom.axhline(0.5, color="C7", ls=":", lw=1.2)
         bottom.set_ylabel("mean D output")
         bottom.set_xlabel("training step")
         bottom.set_xlim(0, steps)
         bottom.legend(fontsize="small", loc="lower right", ncol=2)
+
+
+def draw_generator_map(demo, s: Samples) -> None:
+    """Figure: the trained generator as a function of its noise input."""
 
     @demo.figure(
         "generator-map",
@@ -164,71 +239,96 @@ def run(demo) -> None:
         ax = fig.subplots()
         for m in MEANS:
             ax.axhspan(m - 2 * STD, m + 2 * STD, color="C7", alpha=0.2, lw=0)
-        ax.plot(z_grid[:, 0], g_map[:, 0], color="C0", lw=2)
+        ax.plot(s.z_grid[:, 0], s.g_map[:, 0], color="C0", lw=2)
         ax.set_xlabel("noise z (drawn from N(0, 1))")
         ax.set_ylabel("sample x = G(z)")
         ax.set_xlim(-3, 3)
         ax.set_title("G(z): slow inside the shaded data modes, steep between them",
                      fontsize="medium")
 
-    # ---- metrics and claims
-    demo.metric("w1_start", w1_start, fmt=".2f", label="W₁ to the data, untrained generator")
-    demo.metric("w1_end", w1_end, fmt=".2f", label="W₁ to the data, trained generator (ORT)")
-    demo.metric("w1_floor", w1_floor, fmt=".3f", label="W₁ between two data samples of the same size")
-    demo.metric("w1_gaussian", w1_gauss, fmt=".2f",
+
+def measure(demo, sc: Scores, steps: int, batch: int, hidden: int, ort_diff: float) -> None:
+    """Record distances, mode shares, the discriminator's outputs and the setup."""
+    demo.metric("w1_start", sc.w1_start, fmt=".2f", label="W₁ to the data, untrained generator")
+    demo.metric("w1_end", sc.w1_end, fmt=".2f", label="W₁ to the data, trained generator (ORT)")
+    demo.metric("w1_floor", sc.w1_floor, fmt=".3f", label="W₁ between two data samples of the same size")
+    demo.metric("w1_gaussian", sc.w1_gauss, fmt=".2f",
                 label="W₁ to the data, a Gaussian with the data's mean and standard deviation")
-    demo.metric("w1_ratio", w1_end / w1_start, fmt=".2f", label="W₁ after ÷ before training")
-    for name, share in zip(("left", "middle", "right"), shares, strict=True):
+    demo.metric("w1_ratio", sc.w1_end / sc.w1_start, fmt=".2f", label="W₁ after ÷ before training")
+    for name, share in zip(("left", "middle", "right"), sc.shares, strict=True):
         demo.metric(f"share_{name}", share, fmt=".1%",
                     label=f"Share of generated samples nearest the {name} mode")
-    demo.metric("min_share", float(shares.min()), fmt=".1%", label="Smallest mode share")
-    demo.metric("gap_fake", gap_fake, fmt=".1%",
+    demo.metric("min_share", float(sc.shares.min()), fmt=".1%", label="Smallest mode share")
+    demo.metric("gap_fake", sc.gap_fake, fmt=".1%",
                 label="Generated samples more than 3 std from every mode")
-    demo.metric("gap_real", gap_real, fmt=".1%", label="Real samples more than 3 std from every mode")
-    demo.metric("d_real", d_real, fmt=".3f", label="Mean D output on real samples, end")
-    demo.metric("d_fake", d_fake, fmt=".3f", label="Mean D output on generated samples, end")
-    demo.metric("std_fake", std_fake, fmt=".2f", label="Standard deviation of generated samples")
-    demo.metric("std_real", std_real, fmt=".2f", label="Standard deviation of real samples")
+    demo.metric("gap_real", sc.gap_real, fmt=".1%", label="Real samples more than 3 std from every mode")
+    demo.metric("d_real", sc.d_real, fmt=".3f", label="Mean D output on real samples, end")
+    demo.metric("d_fake", sc.d_fake, fmt=".3f", label="Mean D output on generated samples, end")
+    demo.metric("std_fake", sc.std_fake, fmt=".2f", label="Standard deviation of generated samples")
+    demo.metric("std_real", sc.std_real, fmt=".2f", label="Standard deviation of real samples")
     demo.metric("steps", steps, fmt=".0f", label="Training steps (one D and one G update each)")
     demo.metric("batch", batch, fmt=".0f", label="Real and generated samples per batch")
     demo.metric("hidden_units", hidden, fmt=".0f", label="Units per hidden layer (G and D)")
     demo.metric("ort_max_abs_diff", ort_diff, fmt=".1e",
                 label="Max |ONNX Runtime − NumPy|, generator samples and discriminator output")
 
+
+def claim_findings(demo, sc: Scores, ort_diff: float) -> None:
+    """Claims: closer to the data, all modes covered, D fooled, gaps filled, ORT agrees."""
     demo.claim(
         "Training brings the generated samples much closer to the data: the Wasserstein-1 "
         "distance falls below half its starting value, and below that of a Gaussian with the "
         "data's mean and standard deviation (which cannot have three peaks)",
-        holds=bool(w1_end < w1_start / 2 and w1_end < w1_gauss),
-        w1_start=w1_start,
-        w1_end=w1_end,
-        w1_gaussian=w1_gauss,
-        w1_two_data_samples=w1_floor,
+        holds=bool(sc.w1_end < sc.w1_start / 2 and sc.w1_end < sc.w1_gauss),
+        w1_start=sc.w1_start,
+        w1_end=sc.w1_end,
+        w1_gaussian=sc.w1_gauss,
+        w1_two_data_samples=sc.w1_floor,
     )
     demo.claim(
         "The generator covers all three modes: each receives at least 20% of its samples (a "
         "third would be exact)",
-        holds=bool(shares.min() >= 0.2),
-        left=float(shares[0]),
-        middle=float(shares[1]),
-        right=float(shares[2]),
+        holds=bool(sc.shares.min() >= 0.2),
+        left=float(sc.shares[0]),
+        middle=float(sc.shares[1]),
+        right=float(sc.shares[2]),
     )
     demo.claim(
         "At the end the discriminator can barely tell real from generated: its mean output on "
         "both is within 0.05 of 0.5",
-        holds=bool(abs(d_real - 0.5) < 0.05 and abs(d_fake - 0.5) < 0.05),
-        d_real=d_real,
-        d_generated=d_fake,
+        holds=bool(abs(sc.d_real - 0.5) < 0.05 and abs(sc.d_fake - 0.5) < 0.05),
+        d_real=sc.d_real,
+        d_generated=sc.d_fake,
     )
     demo.claim(
         "The generator puts more samples in the gaps between the modes than the data do (a "
         "continuous map of one noise number has to pass through them)",
-        holds=bool(gap_fake > gap_real),
-        generated_in_gaps=gap_fake,
-        real_in_gaps=gap_real,
+        holds=bool(sc.gap_fake > sc.gap_real),
+        generated_in_gaps=sc.gap_fake,
+        real_in_gaps=sc.gap_real,
     )
     demo.claim(
         "ONNX Runtime's generator and discriminator match the NumPy networks",
         holds=bool(ort_diff < 1e-4),
         max_abs_diff=ort_diff,
     )
+
+
+def _sample_data(rng, n: int) -> np.ndarray:
+    """n samples of the three-Gaussian mixture, shape (n, 1)."""
+    return gm.gaussian_mixture_1d(rng, n, MEANS, STD)[0]
+
+
+def _generate(sess_g, z: np.ndarray) -> np.ndarray:
+    """Generator samples from ONNX Runtime."""
+    return sess_g.run(None, {"z": z.astype(np.float32)})[0].astype(np.float64)
+
+
+def _d_prob(sess_d, x: np.ndarray) -> np.ndarray:
+    """Discriminator probability that x is real, from ONNX Runtime."""
+    return nets.sigmoid(sess_d.run(None, {"x": x.astype(np.float32)})[0].astype(np.float64))
+
+
+def _in_gaps(x: np.ndarray) -> float:
+    """Share of samples more than 3 std from every mode."""
+    return float(np.mean(np.min(np.abs(x - np.array(MEANS)), axis=1) > 3 * STD))

@@ -3,15 +3,38 @@ against the Hessian's eigenvalues, and constant-step SGD hovering at its noise f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import linear, onnx_export, optim, plotting
 from matplotlib.ticker import LogLocator
 
+BEST = "2/(μ+L)"  # the step size with the fastest predicted rate
+COLORS = {"0.5/L": "C0", "1/L": "C4", "2/(μ+L)": "C2"}
 
-def _first_below(values: np.ndarray, level: float) -> int:
-    """Index of the first entry below ``level`` (``len(values)`` if none)."""
-    below = np.flatnonzero(values < level)
-    return int(below[0]) if below.size else len(values)
+
+@dataclass
+class Sgd:
+    """Constant-step SGD (`chains` runs side by side) and a decaying-step variant."""
+
+    path: np.ndarray  # (steps + 1, chains, 2)
+    mean: np.ndarray  # mean excess loss over the chains, per step
+    one_chain: np.ndarray  # excess loss of the first chain
+    decay_mean: np.ndarray  # mean excess loss with the decaying step
+    floor_theory: float
+    floor_measured: float
+    chain_spread: float
+    decay_final: float
+
+
+@dataclass
+class Surface:
+    """The loss on a grid around the path, as computed by ONNX Runtime."""
+
+    g1: np.ndarray
+    g2: np.ndarray
+    Z: np.ndarray
+    rel_diff: float  # max relative |ORT - NumPy|
 
 
 def run(demo) -> None:
@@ -22,16 +45,39 @@ def run(demo) -> None:
     chains = int(opts.get("chains", 100))
     sgd_lr = float(opts.get("sgd_lr", 0.05))
 
-    # 200 examples, two correlated features; the Hessian has eigenvalues 0.5 and 5 (κ = 10).
-    P = optim.LeastSquares.from_spectrum(rng, 200, [0.5, 5.0], noise=0.5, w_true=[1.5, -1.0],
-                                         basis=optim.rotation(np.pi / 6))
-    mu, L = P.lam_min, P.lam_max
-    # Start far out along the shallow valley and a little up its steep side.
+    P = make_problem(rng)
+    w0, excess0 = start_point(P)
+    gd = run_gd(P, w0, gd_steps)
+    sgd = run_sgd(rng, P, w0, sgd_steps, chains, sgd_lr)
+    gd_final = float(gd[BEST]["excess"][-1])
+    sgd_examples, gd_examples = work_to_target(P, sgd, gd[BEST])
+    surface = loss_surface(demo, P, w0)
+    ort_diff, ort_train_loss = export_trained(demo, P, gd[BEST]["path"][-1])
+
+    draw_paths(demo, P, w0, excess0, gd, sgd, surface, sgd_lr)
+    draw_gd_rates(demo, gd, excess0, gd_steps)
+    draw_sgd_floor(demo, P, gd, sgd, excess0, gd_final, sgd_lr, sgd_steps, gd_steps, chains)
+    measure(demo, P, gd, sgd, excess0, gd_final, sgd_examples, gd_examples, surface.rel_diff,
+            ort_train_loss, ort_diff, gd_steps, sgd_lr)
+    claim_findings(demo, gd, sgd, sgd_examples, gd_examples, surface.rel_diff, ort_diff, gd_steps)
+
+
+def make_problem(rng) -> optim.LeastSquares:
+    """200 examples, two correlated features; the Hessian has eigenvalues 0.5 and 5 (κ = 10)."""
+    return optim.LeastSquares.from_spectrum(rng, 200, [0.5, 5.0], noise=0.5, w_true=[1.5, -1.0],
+                                            basis=optim.rotation(np.pi / 6))
+
+
+def start_point(P: optim.LeastSquares) -> tuple[np.ndarray, float]:
+    """Start far out along the shallow valley and a little up its steep side."""
     q = optim.rotation(np.pi / 6)  # columns: eigenvectors of μ (the valley) and of L
     w0 = P.w_star + 3.2 * q[:, 0] + 0.9 * q[:, 1]
-    excess0 = float(P.excess(w0))
+    return w0, float(P.excess(w0))
 
-    # ---- full-batch gradient descent at three step sizes below 2/L
+
+def run_gd(P: optim.LeastSquares, w0: np.ndarray, gd_steps: int) -> dict[str, dict]:
+    """Full-batch gradient descent at three step sizes below 2/L, each against its predicted rate."""
+    mu, L = P.lam_min, P.lam_max
     factors = {"0.5/L": 0.5, "1/L": 1.0, "2/(μ+L)": 2.0 / (1.0 + mu / L)}
     gd = {}
     for label, f in factors.items():
@@ -47,9 +93,12 @@ def run(demo) -> None:
             "bound_ok": bool(np.all(err <= P.gd_rate(lr) ** np.arange(gd_steps + 1) * err[0] * (1 + 1e-9))),
             "increases": int(np.sum(np.diff(P.excess(path)) >= 0)),
         }
-    best = gd["2/(μ+L)"]
+    return gd
 
-    # ---- SGD: one example per step, drawn at random; `chains` independent runs side by side
+
+def run_sgd(rng, P: optim.LeastSquares, w0: np.ndarray, sgd_steps: int, chains: int, sgd_lr: float) -> Sgd:
+    """SGD with one random example per step, `chains` independent runs; constant and decaying step."""
+    mu = P.lam_min
     W0 = np.tile(w0, (chains, 1))
     sgd_path = optim.trajectory(optim.GD(sgd_lr), P.sgd_grad(rng, 1), W0, sgd_steps)
     sgd_excess = P.excess(sgd_path)  # (steps + 1, chains)
@@ -58,21 +107,31 @@ def run(demo) -> None:
 
     decay = optim.GD(sgd_lr, schedule=lambda t: 1.0 / (1.0 + (t - 1) / t0))
     decay_mean = P.excess(optim.trajectory(decay, P.sgd_grad(rng, 1), W0, sgd_steps)).mean(axis=1)
-    floor_theory = optim.sgd_stationary_excess(P, sgd_lr, 1)
     settled = sgd_steps // 3
-    floor_measured = float(sgd_excess[settled:].mean())
     one_chain = sgd_excess[:, 0]
     last = one_chain[-500:]
-    chain_spread = float(last.max() / last.min())
-    decay_final = float(decay_mean[-100:].mean())
-    gd_final = float(best["excess"][-1])
+    return Sgd(
+        path=sgd_path,
+        mean=sgd_mean,
+        one_chain=one_chain,
+        decay_mean=decay_mean,
+        floor_theory=optim.sgd_stationary_excess(P, sgd_lr, 1),
+        floor_measured=float(sgd_excess[settled:].mean()),
+        chain_spread=float(last.max() / last.min()),
+        decay_final=float(decay_mean[-100:].mean()),
+    )
 
-    # Work to come within twice the SGD floor, counted in single-example gradients.
-    target = 2.0 * floor_theory
-    sgd_examples = _first_below(sgd_mean, target)
+
+def work_to_target(P: optim.LeastSquares, sgd: Sgd, best: dict) -> tuple[int, int]:
+    """Work to come within twice the SGD floor, counted in single-example gradients."""
+    target = 2.0 * sgd.floor_theory
+    sgd_examples = _first_below(sgd.mean, target)
     gd_examples = _first_below(best["excess"], target) * P.n
+    return sgd_examples, gd_examples
 
-    # ---- ONNX: the loss surface (weights in, loss out) draws the contours; the trained model
+
+def loss_surface(demo, P: optim.LeastSquares, w0: np.ndarray) -> Surface:
+    """ONNX: the loss surface (weights in, loss out) on the grid that draws the contours."""
     surface = demo.onnx("loss_surface", demo.make_model(optim.export_loss_surface(P)))
     center = (w0 + P.w_star) / 2
     half = 0.5 * float(np.max(np.abs(w0 - P.w_star))) + 0.8
@@ -80,17 +139,22 @@ def run(demo) -> None:
     grid = np.column_stack([g1.ravel(), g2.ravel()])
     surface_ort = surface.run(None, {"x": grid.astype(np.float32)})[0].astype(np.float64)
     surface_rel_diff = float(np.max(np.abs(surface_ort - P.loss(grid)) / P.loss(grid)))
-    Z = surface_ort.reshape(g1.shape)
+    return Surface(g1, g2, surface_ort.reshape(g1.shape), surface_rel_diff)
 
-    w_fit = best["path"][-1]
+
+def export_trained(demo, P: optim.LeastSquares, w_fit: np.ndarray) -> tuple[float, float]:
+    """ONNX: the linear model gradient descent trained; its agreement with NumPy and its loss."""
     model = demo.onnx("linear_model", demo.make_model(
         onnx_export.export_linear(linear.LinearModel(w_fit, 0.0), name="gd_trained_linear")))
     pred = model.run(None, {"x": P.X.astype(np.float32)})[0].astype(np.float64)
     ort_diff = float(np.max(np.abs(pred - P.X @ w_fit)))
     ort_train_loss = float(np.mean((pred - P.y) ** 2) / 2)
+    return ort_diff, ort_train_loss
 
-    # ---- figures (draw only)
-    colors = {"0.5/L": "C0", "1/L": "C4", "2/(μ+L)": "C2"}
+
+def draw_paths(demo, P, w0, excess0, gd, sgd: Sgd, surface: Surface, sgd_lr: float) -> None:
+    """Figure: gradient-descent and SGD paths over the loss contours."""
+    g1, g2, Z = surface.g1, surface.g2, surface.Z
 
     @demo.figure(
         "paths",
@@ -106,7 +170,7 @@ def run(demo) -> None:
         ax = fig.subplots()
         levels = P.loss_star + excess0 * np.array([0.002, 0.01, 0.04, 0.12, 0.3, 0.6, 1.0])
         ax.contour(g1, g2, Z, levels=levels, colors="C7", linewidths=0.8)
-        sgd_show = sgd_path[:301, 0]
+        sgd_show = sgd.path[:301, 0]
         ax.plot(sgd_show[:, 0], sgd_show[:, 1], color="C3", lw=1.0, label="SGD, 1 example per step")
         for label, c in (("0.5/L", "C0"), ("2/(μ+L)", "C2")):
             p = gd[label]["path"][:30]
@@ -121,6 +185,10 @@ def run(demo) -> None:
         ax.set_title("Paths to the minimum")
         ax.legend(loc="upper left", fontsize="small")
 
+
+def draw_gd_rates(demo, gd, excess0: float, gd_steps: int) -> None:
+    """Figure: excess loss of full-batch GD at each step size against its predicted bound."""
+
     @demo.figure(
         "gd-rates",
         caption="Excess loss f(w) − f(w*) of full-batch gradient descent at three step sizes "
@@ -133,7 +201,7 @@ def run(demo) -> None:
         ax = fig.subplots()
         k = np.arange(gd_steps + 1)
         for label, run_ in gd.items():
-            c = colors[label]
+            c = COLORS[label]
             ax.plot(k, run_["excess"], color=c, label=f"η = {label}: ρ = {run_['theory']:.3f}")
             ax.plot(k, excess0 * run_["theory"] ** (2 * k), "--", color=c, lw=1.2)
         plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
@@ -141,6 +209,11 @@ def run(demo) -> None:
         ax.set_ylabel("f(w) − f(w*)")
         ax.set_title("Straight lines on a log scale: linear convergence")
         ax.legend(fontsize="small", loc="lower left")
+
+
+def draw_sgd_floor(demo, P, gd, sgd: Sgd, excess0, gd_final, sgd_lr, sgd_steps, gd_steps, chains) -> None:
+    """Figure: constant-step SGD, decaying-step SGD and full-batch GD by examples processed."""
+    best = gd[BEST]
 
     @demo.figure(
         "sgd-floor",
@@ -154,12 +227,12 @@ def run(demo) -> None:
     def _(fig) -> None:
         ax = fig.subplots()
         k = np.arange(1, sgd_steps + 1)  # step k has used k examples (the start is off the log axis)
-        ax.plot(k, one_chain[1:], color="C3", lw=0.7, alpha=0.45, label="SGD, one run")
-        ax.plot(k, sgd_mean[1:], color="C3", lw=2, label=f"SGD, mean of {chains} runs")
-        ax.plot(k, decay_mean[1:], color="C4", lw=2, label="SGD, decaying step (mean)")
+        ax.plot(k, sgd.one_chain[1:], color="C3", lw=0.7, alpha=0.45, label="SGD, one run")
+        ax.plot(k, sgd.mean[1:], color="C3", lw=2, label=f"SGD, mean of {chains} runs")
+        ax.plot(k, sgd.decay_mean[1:], color="C4", lw=2, label="SGD, decaying step (mean)")
         ax.plot(np.arange(1, gd_steps + 1) * P.n, best["excess"][1:], "o-", color="C2", ms=3,
                 label="full-batch GD, η = 2/(μ+L)")
-        ax.axhline(floor_theory, color="C7", ls="--", lw=1.2, label="predicted SGD floor")
+        ax.axhline(sgd.floor_theory, color="C7", ls="--", lw=1.2, label="predicted SGD floor")
         plotting.plain_log_axis(ax.xaxis, [1, 10, 100, 1000, 10000], fmt="{:,.0f}")
         plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
         ax.set_ylim(max(1e-7, gd_final), excess0 * 3)
@@ -168,7 +241,11 @@ def run(demo) -> None:
         ax.set_title("Constant-step SGD stalls at a noise floor")
         ax.legend(fontsize="small", loc="lower left")
 
-    # ---- metrics and claims
+
+def measure(demo, P, gd, sgd: Sgd, excess0, gd_final, sgd_examples, gd_examples, surface_rel_diff,
+            ort_train_loss, ort_diff, gd_steps, sgd_lr) -> None:
+    """Record the spectrum, measured and predicted rates, the SGD floor and the ORT checks."""
+    mu, L = P.lam_min, P.lam_max
     demo.metric("lambda_min", mu, label="Smallest Hessian eigenvalue μ", fmt=".3g")
     demo.metric("lambda_max", L, label="Largest Hessian eigenvalue L", fmt=".3g")
     demo.metric("condition_number", L / mu, label="Condition number L/μ", fmt=".3g")
@@ -178,11 +255,11 @@ def run(demo) -> None:
         demo.metric(f"rate_measured_{key}", gd[label]["rate"], label=f"Measured rate at η = {label}", fmt=".4f")
     demo.metric("gd_final_excess", gd_final, label=f"GD excess loss after {gd_steps} steps, η = 2/(μ+L)", fmt=".1e")
     demo.metric("sgd_lr", sgd_lr, label="SGD step size", fmt="g")
-    demo.metric("sgd_floor_theory", floor_theory, label="Predicted SGD floor (excess loss)", fmt=".3g")
-    demo.metric("sgd_floor_measured", floor_measured, label="Measured SGD floor (mean excess loss)", fmt=".3g")
-    demo.metric("sgd_chain_spread", chain_spread, label="One SGD run, max/min excess in its last 500 steps",
+    demo.metric("sgd_floor_theory", sgd.floor_theory, label="Predicted SGD floor (excess loss)", fmt=".3g")
+    demo.metric("sgd_floor_measured", sgd.floor_measured, label="Measured SGD floor (mean excess loss)", fmt=".3g")
+    demo.metric("sgd_chain_spread", sgd.chain_spread, label="One SGD run, max/min excess in its last 500 steps",
                 fmt=".0f", unit="×")
-    demo.metric("decay_final_excess", decay_final, label="Decaying-step SGD, final excess loss", fmt=".2g")
+    demo.metric("decay_final_excess", sgd.decay_final, label="Decaying-step SGD, final excess loss", fmt=".2g")
     demo.metric("sgd_examples_to_target", sgd_examples, label="Examples SGD needed to get within 2× its floor",
                 fmt=",.0f")
     demo.metric("gd_examples_to_target", gd_examples, label="Examples full-batch GD needed for the same", fmt=",.0f")
@@ -193,6 +270,9 @@ def run(demo) -> None:
     demo.metric("loss_star", P.loss_star, label="Minimum training loss f(w*)", fmt=".4f")
     demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction", fmt=".1e")
 
+
+def claim_findings(demo, gd, sgd: Sgd, sgd_examples, gd_examples, surface_rel_diff, ort_diff, gd_steps) -> None:
+    """Claims: monotone GD at the predicted rate; SGD's floor, its decaying fix, its cheapness; ORT."""
     demo.claim(
         "With a step below 2/L, full-batch gradient descent lowers the loss at every step, for "
         "all three step sizes",
@@ -210,16 +290,16 @@ def run(demo) -> None:
     demo.claim(
         "At a constant step SGD stops improving at a noise floor: its mean excess loss matches "
         "the floor predicted for this data within 10%, and a single run keeps fluctuating",
-        holds=bool(abs(floor_measured / floor_theory - 1) < 0.1 and chain_spread > 10),
-        floor_measured=floor_measured,
-        floor_theory=floor_theory,
-        single_run_max_over_min=chain_spread,
+        holds=bool(abs(sgd.floor_measured / sgd.floor_theory - 1) < 0.1 and sgd.chain_spread > 10),
+        floor_measured=sgd.floor_measured,
+        floor_theory=sgd.floor_theory,
+        single_run_max_over_min=sgd.chain_spread,
     )
     demo.claim(
         "A decaying step (Robbins–Monro) goes below the constant-step floor, by more than 5×",
-        holds=bool(decay_final < floor_measured / 5),
-        decaying_final=decay_final,
-        constant_floor=floor_measured,
+        holds=bool(sgd.decay_final < sgd.floor_measured / 5),
+        decaying_final=sgd.decay_final,
+        constant_floor=sgd.floor_measured,
     )
     demo.claim(
         "SGD gets near the optimum with far less work: it came within twice its floor after "
@@ -234,3 +314,9 @@ def run(demo) -> None:
         surface_max_rel_diff=surface_rel_diff,
         ort_max_abs_diff=ort_diff,
     )
+
+
+def _first_below(values: np.ndarray, level: float) -> int:
+    """Index of the first entry below ``level`` (``len(values)`` if none)."""
+    below = np.flatnonzero(values < level)
+    return int(below[0]) if below.size else len(values)

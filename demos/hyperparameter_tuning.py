@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import datasets, plotting, ridge_paths
 from matplotlib import rcParams
@@ -10,32 +12,76 @@ LOG_LAMBDAS = np.linspace(-9.0, 1.0, 81)  # λ from 1e-9 to 10 in steps of 1/8 d
 N_FEATURES = np.arange(20, 61, 4)  # 20, 24, ..., 60 Gaussian-bump features
 WIDTH = 0.1
 GOOD = 0.05  # "good" = validation MSE within 5% of the best setting in the whole search space
+MAX_TRIALS = 64
+BUDGET = 9  # trials in the side-by-side example: a 3 x 3 grid against 9 random trials
 
 
-def _van_der_corput(n: int) -> np.ndarray:
-    """The first ``n`` points of the base-2 van der Corput sequence in [0, 1): any prefix of
-    it is spread evenly, so the first ``m`` centres make a sensible ``m``-feature model."""
-    out = np.zeros(n)
-    for i in range(n):
-        k, step = i, 0.5
-        while k:
-            out[i] += step * (k & 1)
-            k >>= 1
-            step /= 2
-    return out
+@dataclass
+class Space:
+    """Validation MSE of every (m, λ) model in the search space, from ONNX Runtime."""
+
+    table: np.ndarray  # (len(N_FEATURES), len(LOG_LAMBDAS))
+    best: float
+    excess: np.ndarray  # relative excess over the best setting
+    ort_diff: float
+
+
+@dataclass
+class GridSearch:
+    """g x g grids for g = 2..8: the best setting each one finds."""
+
+    sizes: np.ndarray
+    best: np.ndarray  # excess of the best setting found
+    budgets: np.ndarray  # trials: g^2
+    trials_needed: int | None  # trials of the first grid with a good setting
+    excess_3x3: float
+    example_l: np.ndarray  # the 3 x 3 grid's trials (log λ, m)
+    example_m: np.ndarray
+
+
+@dataclass
+class RandomSearch:
+    """Many repeats of random search with up to MAX_TRIALS trials each."""
+
+    log_lam: np.ndarray  # (repeats, MAX_TRIALS)
+    m: np.ndarray
+    q25: np.ndarray  # quartiles over repeats of the best excess so far, per trial
+    q50: np.ndarray
+    q75: np.ndarray
+    median_trials: float  # median trials to a good setting
+    p_good_per_trial: float
+    good_at_9: float
+    beats_grid_9: float
 
 
 def run(demo) -> None:
     rng = demo.rng
-    opts = demo.options
-    repeats = int(opts.get("repeats", 1000))
-    max_trials = 64
+    repeats = int(demo.options.get("repeats", 1000))
 
-    # The objective: validation MSE of ridge regression on m Gaussian-bump features, as a function
-    # of (λ, m). 60 training and 300 validation points from a noisy smooth curve.
+    X, y, X_val, y_val = make_data(rng)
+    centers = 2.0 * _van_der_corput(64)[: N_FEATURES.max()] - 1.0 + 1.0 / 64
+    coefs_all, intercepts_all = fit_search_space(X, y, centers)
+    space = score_search_space(demo, X_val, y_val, centers, coefs_all, intercepts_all)
+    spread_m, spread_lam = importance(space)
+    grid = grid_search(space)
+    rand = random_search(rng, space, repeats, grid.excess_3x3)
+
+    draw_search_space(demo, space, grid, rand)
+    draw_projection(demo, space, grid, rand)
+    draw_best_so_far(demo, grid, rand, repeats)
+    measure(demo, space, spread_lam, spread_m, grid, rand, repeats)
+    claim_findings(demo, spread_lam, spread_m, grid, rand, repeats)
+
+
+def make_data(rng):
+    """60 training and 300 validation points from a noisy smooth curve."""
     X, y = datasets.regression_1d(rng, 60, noise=0.3)
     X_val, y_val = datasets.regression_1d(rng, 300, noise=0.3)
-    centers = 2.0 * _van_der_corput(64)[: N_FEATURES.max()] - 1.0 + 1.0 / 64
+    return X, y, X_val, y_val
+
+
+def fit_search_space(X: np.ndarray, y: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression on m Gaussian-bump features, for every (m, λ) of the search space."""
     feats = ridge_paths.rbf_features(X, centers, WIDTH)
     lambdas = 10.0**LOG_LAMBDAS
     coefs, intercepts = [], []
@@ -43,8 +89,11 @@ def run(demo) -> None:
         c, b = ridge_paths.ridge_path(feats[:, :m], y, lambdas)
         coefs.append(np.pad(c, ((0, 0), (0, N_FEATURES.max() - m))))
         intercepts.append(b)
-    coefs_all, intercepts_all = np.vstack(coefs), np.concatenate(intercepts)
+    return np.vstack(coefs), np.concatenate(intercepts)
 
+
+def score_search_space(demo, X_val, y_val, centers, coefs_all, intercepts_all) -> Space:
+    """The objective: validation MSE as a function of (λ, m), every model run in ONNX Runtime."""
     # Every (m, λ) model in one ONNX graph: column a * L + j is the model with N_FEATURES[a] and
     # lambdas[j]. ONNX Runtime computes all validation predictions in one run.
     graph = ridge_paths.export_linear_sweep(coefs_all, intercepts_all, rbf=(centers, WIDTH),
@@ -55,55 +104,66 @@ def run(demo) -> None:
     numpy_val = ridge_paths.rbf_features(X_val, centers, WIDTH) @ coefs_all.T + intercepts_all
     ort_diff = float(np.max(np.abs(pred_val - numpy_val)))
     best = float(table.min())
-    excess = table / best - 1.0  # relative excess over the best setting
+    return Space(table, best, table / best - 1.0, ort_diff)
 
-    # How much each hyperparameter matters: spread of the best reachable score along each axis.
-    spread_m = float(table.min(axis=1).max() / best - 1.0)  # best over λ, worst m
-    spread_lam = float(table.min(axis=0).max() / best - 1.0)  # best over m, worst λ
 
-    def lookup(log_lam: np.ndarray, m: np.ndarray) -> np.ndarray:
-        """Excess at (log λ, m), snapped to the 1/8-decade λ grid and the m grid."""
-        j = np.clip(np.rint((log_lam - LOG_LAMBDAS[0]) * 8).astype(int), 0, len(LOG_LAMBDAS) - 1)
-        a = np.clip(np.rint((m - N_FEATURES[0]) / 4).astype(int), 0, len(N_FEATURES) - 1)
-        return excess[a, j]
+def importance(space: Space) -> tuple[float, float]:
+    """How much each hyperparameter matters: spread of the best reachable score along each axis."""
+    spread_m = float(space.table.min(axis=1).max() / space.best - 1.0)  # best over λ, worst m
+    spread_lam = float(space.table.min(axis=0).max() / space.best - 1.0)  # best over m, worst λ
+    return spread_m, spread_lam
 
-    # Grid search: g values per axis, evenly spaced and including both ends; g^2 trials.
+
+def grid_search(space: Space) -> GridSearch:
+    """Grid search: g values per axis, evenly spaced and including both ends; g^2 trials."""
     grid_sizes = np.arange(2, 9)
     grid_best = []
     for g in grid_sizes:
         lg, mg = np.meshgrid(np.linspace(-9.0, 1.0, g), np.linspace(20.0, 60.0, g))
-        grid_best.append(float(lookup(lg.ravel(), mg.ravel()).min()))
+        grid_best.append(float(_lookup(space.excess, lg.ravel(), mg.ravel()).min()))
     grid_best = np.array(grid_best)
     grid_budgets = grid_sizes**2
     grid_good = grid_best <= GOOD
-    grid_trials_needed = int(grid_budgets[np.argmax(grid_good)]) if grid_good.any() else None
-
-    # Random search: log λ uniform on [-9, 1], m uniform on the grid, repeated many times.
-    r_log_lam = rng.uniform(-9.0, 1.0, size=(repeats, max_trials))
-    r_m = rng.choice(N_FEATURES, size=(repeats, max_trials))
-    r_excess = lookup(r_log_lam, r_m)
-    r_best_so_far = np.minimum.accumulate(r_excess, axis=1)
-    hit = r_excess <= GOOD
-    first_hit = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, max_trials + 1)
-    random_median_trials = float(np.median(first_hit))
-    p_good_per_trial = float(np.mean(hit))
-    budget = 9
-    random_good_at_9 = float(np.mean(r_best_so_far[:, budget - 1] <= GOOD))
-    grid_3x3 = float(grid_best[grid_sizes == 3][0])
-    random_beats_grid_9 = float(np.mean(r_best_so_far[:, budget - 1] < grid_3x3))
-    trials = np.arange(1, max_trials + 1)
-    q25, q50, q75 = np.quantile(r_best_so_far, [0.25, 0.5, 0.75], axis=0)
-
-    # One example of each search with 9 trials, for the pictures.
+    # One example with 9 trials, for the pictures.
     ex_grid_l, ex_grid_m = (v.ravel() for v in np.meshgrid(np.linspace(-9.0, 1.0, 3),
                                                            np.linspace(20.0, 60.0, 3)))
-    ex_rand_l, ex_rand_m = r_log_lam[0, :budget], r_m[0, :budget]
+    return GridSearch(
+        sizes=grid_sizes,
+        best=grid_best,
+        budgets=grid_budgets,
+        trials_needed=int(grid_budgets[np.argmax(grid_good)]) if grid_good.any() else None,
+        excess_3x3=float(grid_best[grid_sizes == 3][0]),
+        example_l=ex_grid_l,
+        example_m=ex_grid_m,
+    )
 
-    # ---- figures (draw only)
-    def lam_axis(ax) -> None:
-        # the axis holds log10 λ (a linear axis): label each exponent as the power of ten
-        plotting.plain_ticks(ax.xaxis, np.arange(-8, 2, 2), fmt=lambda v: f"1e{round(v)}")
-        ax.set_xlabel("penalty λ (log scale)")
+
+def random_search(rng, space: Space, repeats: int, grid_3x3: float) -> RandomSearch:
+    """Random search: log λ uniform on [-9, 1], m uniform on the grid, repeated many times."""
+    r_log_lam = rng.uniform(-9.0, 1.0, size=(repeats, MAX_TRIALS))
+    r_m = rng.choice(N_FEATURES, size=(repeats, MAX_TRIALS))
+    r_excess = _lookup(space.excess, r_log_lam, r_m)
+    r_best_so_far = np.minimum.accumulate(r_excess, axis=1)
+    hit = r_excess <= GOOD
+    first_hit = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, MAX_TRIALS + 1)
+    q25, q50, q75 = np.quantile(r_best_so_far, [0.25, 0.5, 0.75], axis=0)
+    return RandomSearch(
+        log_lam=r_log_lam,
+        m=r_m,
+        q25=q25,
+        q50=q50,
+        q75=q75,
+        median_trials=float(np.median(first_hit)),
+        p_good_per_trial=float(np.mean(hit)),
+        good_at_9=float(np.mean(r_best_so_far[:, BUDGET - 1] <= GOOD)),
+        beats_grid_9=float(np.mean(r_best_so_far[:, BUDGET - 1] < grid_3x3)),
+    )
+
+
+def draw_search_space(demo, space: Space, grid: GridSearch, rand: RandomSearch) -> None:
+    """Figure: validation error over both hyperparameters, with 9 grid and 9 random trials."""
+    table = space.table
+    ex_rand_l, ex_rand_m = rand.log_lam[0, :BUDGET], rand.m[0, :BUDGET]
 
     @demo.figure(
         "search-space",
@@ -123,11 +183,11 @@ def run(demo) -> None:
                        extent=(LOG_LAMBDAS[0] - half, LOG_LAMBDAS[-1] + half, 18, 62),
                        interpolation="nearest")
         edge = rcParams["text.color"]
-        ax.scatter(ex_grid_l, ex_grid_m, marker="s", s=70, c="C3", edgecolors=edge,
+        ax.scatter(grid.example_l, grid.example_m, marker="s", s=70, c="C3", edgecolors=edge,
                    linewidths=1.0, label="grid (3 × 3)", clip_on=False, zorder=3)
         ax.scatter(ex_rand_l, ex_rand_m, marker="o", s=55, c="C1", edgecolors=edge,
                    linewidths=1.0, label="random (9)", zorder=3)
-        lam_axis(ax)
+        _lam_axis(ax)
         ax.set_ylabel("number of features m")
         ax.set_title("Validation error: only λ matters much")
         ax.grid(False)
@@ -137,6 +197,12 @@ def run(demo) -> None:
         cbar.set_ticks(np.log10(ticks), labels=[f"{v:g}" for v in ticks])
         cbar.minorticks_off()
         fig.legend(loc="outside lower center", ncols=2)
+
+
+def draw_projection(demo, space: Space, grid: GridSearch, rand: RandomSearch) -> None:
+    """Figure: validation error against λ for every m, and the λ values each search tried."""
+    table, best = space.table, space.best
+    ex_rand_l = rand.log_lam[0, :BUDGET]
 
     @demo.figure(
         "projection",
@@ -159,12 +225,17 @@ def run(demo) -> None:
         top.set_ylabel("validation MSE")
         top.set_title("Projected onto λ: 3 distinct values vs 9")
         top.legend(loc="upper center")
-        bottom.plot(np.unique(ex_grid_l), np.full(3, 1.0), "s", color="C3", ms=8)
-        bottom.plot(ex_rand_l, np.zeros(budget), "o", color="C1", ms=7)
+        bottom.plot(np.unique(grid.example_l), np.full(3, 1.0), "s", color="C3", ms=8)
+        bottom.plot(ex_rand_l, np.zeros(BUDGET), "o", color="C1", ms=7)
         bottom.set_yticks([0, 1], ["random", "grid"])
         bottom.set_ylim(-0.6, 1.6)
         bottom.grid(axis="y", visible=False)
-        lam_axis(bottom)
+        _lam_axis(bottom)
+
+
+def draw_best_so_far(demo, grid: GridSearch, rand: RandomSearch, repeats: int) -> None:
+    """Figure: best error found so far against trials, random search against g x g grids."""
+    trials = np.arange(1, MAX_TRIALS + 1)
 
     @demo.figure(
         "best-so-far",
@@ -177,42 +248,47 @@ def run(demo) -> None:
     def _(fig) -> None:
         ax = fig.subplots()
         floor = 1e-3  # an excess of exactly 0 cannot be drawn on a log axis
-        ax.fill_between(trials, np.maximum(q25, floor), np.maximum(q75, floor), color="C1",
+        ax.fill_between(trials, np.maximum(rand.q25, floor), np.maximum(rand.q75, floor), color="C1",
                         alpha=0.25, lw=0, label="random: middle 50%")
-        ax.plot(trials, np.maximum(q50, floor), color="C1", label="random: median")
-        ax.plot(grid_budgets, np.maximum(grid_best, floor), "s-", color="C3", ms=7,
+        ax.plot(trials, np.maximum(rand.q50, floor), color="C1", label="random: median")
+        ax.plot(grid.budgets, np.maximum(grid.best, floor), "s-", color="C3", ms=7,
                 label="grid g × g")
         ax.axhline(GOOD, color="C2", ls="--", lw=1.2, label=f"good: within {GOOD:.0%}")
         plotting.plain_log_axis(ax.yaxis, fmt=lambda v: f"{v:.0%}" if v >= 0.01 else f"{v:.1%}")
         ax.set_xlabel("number of trials")
         ax.set_ylabel("best so far: excess over optimum")
-        ax.set_xlim(0, max_trials + 1)
+        ax.set_xlim(0, MAX_TRIALS + 1)
         ax.set_title("Random search gets good sooner")
         ax.legend(loc="upper right")
 
-    # ---- metrics and claims
-    demo.metric("best_val_mse", best, label="Best validation MSE in the search space", fmt=".4f")
+
+def measure(demo, space: Space, spread_lam, spread_m, grid: GridSearch, rand: RandomSearch, repeats) -> None:
+    """Record how much each hyperparameter matters and how quickly each search finds a good setting."""
+    demo.metric("best_val_mse", space.best, label="Best validation MSE in the search space", fmt=".4f")
     demo.metric("spread_over_lambda", spread_lam,
                 label="Worst λ (best m) vs optimum: excess validation MSE", fmt=".0%")
     demo.metric("spread_over_m", spread_m,
                 label="Worst m (best λ) vs optimum: excess validation MSE", fmt=".1%")
-    demo.metric("p_good_per_trial", p_good_per_trial,
+    demo.metric("p_good_per_trial", rand.p_good_per_trial,
                 label="Chance that one random trial is good", fmt=".1%")
-    demo.metric("random_median_trials", random_median_trials,
+    demo.metric("random_median_trials", rand.median_trials,
                 label="Random search: median trials to a good setting", fmt=".0f")
-    demo.metric("grid_trials_needed", grid_trials_needed or 0,
+    demo.metric("grid_trials_needed", grid.trials_needed or 0,
                 label="Grid search: trials of the first g × g grid with a good setting", fmt=".0f")
-    demo.metric("random_good_at_9", random_good_at_9,
+    demo.metric("random_good_at_9", rand.good_at_9,
                 label="Random search with 9 trials: share of repeats that find a good setting",
                 fmt=".0%")
-    demo.metric("grid_excess_at_9", grid_3x3, label="3 × 3 grid: excess of its best setting",
+    demo.metric("grid_excess_at_9", grid.excess_3x3, label="3 × 3 grid: excess of its best setting",
                 fmt=".0%")
-    demo.metric("random_beats_grid_9", random_beats_grid_9,
+    demo.metric("random_beats_grid_9", rand.beats_grid_9,
                 label="Share of repeats where 9 random trials beat the 3 × 3 grid", fmt=".0%")
     demo.metric("repeats", repeats, label="Random-search repeats", fmt=".0f")
-    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
+    demo.metric("ort_max_abs_diff", space.ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
                 fmt=".1e")
 
+
+def claim_findings(demo, spread_lam, spread_m, grid: GridSearch, rand: RandomSearch, repeats) -> None:
+    """Claims: only λ matters, and so random search finds a good setting sooner than a grid."""
     demo.claim(
         "Only λ matters much: the best reachable error varies far more across λ than across m",
         holds=bool(spread_lam > 10 * spread_m),
@@ -222,15 +298,41 @@ def run(demo) -> None:
     demo.claim(
         "Random search reaches a good setting (within 5% of the best) in fewer trials than grid "
         "search: median over repeats versus the first g × g grid that contains one",
-        holds=bool(grid_trials_needed is not None and random_median_trials < grid_trials_needed),
-        random_median_trials=random_median_trials,
-        grid_trials_needed=grid_trials_needed or 0,
+        holds=bool(grid.trials_needed is not None and rand.median_trials < grid.trials_needed),
+        random_median_trials=rand.median_trials,
+        grid_trials_needed=grid.trials_needed or 0,
         repeats=repeats,
     )
     demo.claim(
         "With 9 trials, random search beats the 3 × 3 grid in most repeats",
-        holds=bool(random_beats_grid_9 > 0.5),
-        share_of_repeats=random_beats_grid_9,
-        grid_excess=grid_3x3,
-        random_good_share=random_good_at_9,
+        holds=bool(rand.beats_grid_9 > 0.5),
+        share_of_repeats=rand.beats_grid_9,
+        grid_excess=grid.excess_3x3,
+        random_good_share=rand.good_at_9,
     )
+
+
+def _van_der_corput(n: int) -> np.ndarray:
+    """The first ``n`` points of the base-2 van der Corput sequence in [0, 1): any prefix of
+    it is spread evenly, so the first ``m`` centres make a sensible ``m``-feature model."""
+    out = np.zeros(n)
+    for i in range(n):
+        k, step = i, 0.5
+        while k:
+            out[i] += step * (k & 1)
+            k >>= 1
+            step /= 2
+    return out
+
+
+def _lookup(excess: np.ndarray, log_lam: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Excess at (log λ, m), snapped to the 1/8-decade λ grid and the m grid."""
+    j = np.clip(np.rint((log_lam - LOG_LAMBDAS[0]) * 8).astype(int), 0, len(LOG_LAMBDAS) - 1)
+    a = np.clip(np.rint((m - N_FEATURES[0]) / 4).astype(int), 0, len(N_FEATURES) - 1)
+    return excess[a, j]
+
+
+def _lam_axis(ax) -> None:
+    """λ axis: the axis holds log10 λ (a linear axis); label each exponent as the power of ten."""
+    plotting.plain_ticks(ax.xaxis, np.arange(-8, 2, 2), fmt=lambda v: f"1e{round(v)}")
+    ax.set_xlabel("penalty λ (log scale)")

@@ -2,13 +2,145 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import datasets, linear, polynomial
 from matplotlib.ticker import MaxNLocator
 from onnx import numpy_helper
 
 
-def _worked_example() -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class Paths:
+    """Lasso and ridge fitted over a sweep of λ, strongest penalty first."""
+
+    lasso_lams: np.ndarray
+    lasso: list[linear.LinearModel]
+    ridge_lams: np.ndarray
+    ridge: list[linear.LinearModel]
+
+
+@dataclass
+class Choice:
+    """Validation and test error along both paths (from ORT), and the λ each method picks."""
+
+    val_lasso: np.ndarray
+    val_ridge: np.ndarray
+    test: np.ndarray  # lasso columns, then ridge columns
+    i_l: int  # column of the chosen lasso model
+    i_r: int  # column of the chosen ridge model (offset by n_lambdas)
+    w_lasso: np.ndarray  # the exported float32 weights of the chosen models
+    w_ridge: np.ndarray
+
+
+@dataclass
+class Sparsity:
+    """Exact zeros along both paths and at the chosen λ."""
+
+    coef_l: np.ndarray  # lasso coefficients along the path, (n_lambdas, d)
+    coef_r: np.ndarray
+    lasso_zero_irrelevant: int
+    lasso_kept_relevant: int
+    ridge_zeros_best: int
+    ridge_zeros_path: int
+    ridge_min_abs: float
+    n_zero_path_l: np.ndarray
+    exact_support: np.ndarray  # lasso path points that keep exactly the true features
+    recovery: np.ndarray  # the λ values where that happens
+    largest_false: float
+    smallest_true: float
+
+
+def run(demo) -> None:
+    opts = demo.options
+    d = int(opts.get("d", 20))
+    k = int(opts.get("k", 4))
+    n_train = int(opts.get("n_train", 60))
+    n_lambdas = int(opts.get("n_lambdas", 40))
+
+    data, w_true = make_data(demo.rng, d, k, n_train)
+    relevant = w_true != 0
+    paths = fit_paths(data, n_lambdas)
+    sess, W_onnx = export(demo, paths, d, n_lambdas)
+    choice = choose(sess, W_onnx, data, n_lambdas)
+    sp = sparsity(paths, choice, W_onnx, relevant, n_lambdas)
+    ex_lasso, ex_ridge = worked_example()
+
+    draw_paths(demo, paths, sp, choice, relevant, d, k, n_lambdas)
+    draw_coefficients(demo, choice, w_true, d)
+    draw_zeros_and_error(demo, paths, sp, choice, d, k)
+    measure(demo, paths, sp, choice, d, k, n_train, n_lambdas)
+    claim_findings(demo, paths, sp, choice, ex_lasso, ex_ridge, d, k, n_lambdas)
+
+
+def make_data(rng, d: int, k: int, n_train: int):
+    """d standard-normal features, only k with nonzero true weights."""
+    # 60 training points, 240 for validation (choosing λ) and 100 held out for the final test.
+    X, y, w_true = datasets.sparse_linear(rng, n_train + 340, d, k=k, noise=1.0)
+    data = datasets.split(rng, X, y, val=240 / len(y), test=100 / len(y))
+    return data, w_true
+
+
+def fit_paths(data, n_lambdas: int) -> Paths:
+    """The lasso path (warm-started coordinate descent) and the ridge path."""
+    Xt, yt = data.X_train, data.y_train
+    # Lasso path by warm-started coordinate descent, from λ_max (all weights zero) down.
+    lam_max = float(np.max(np.abs((Xt - Xt.mean(0)).T @ (yt - yt.mean()))) / len(yt))
+    lasso_lams = lam_max * np.logspace(0.05, -3.0, n_lambdas)  # starts just above λ_max
+    lasso_path, w = [], None
+    for lam in lasso_lams:
+        m = linear.lasso(Xt, yt, float(lam), coef_init=w, tol=1e-9)
+        w = m.coef
+        lasso_path.append(m)
+    # Ridge path over a wide grid (same objective scaling: lam/2 * ||w||^2).
+    ridge_lams = np.logspace(3.0, -3.0, n_lambdas)
+    ridge_path = [linear.ridge(Xt, yt, float(lam)) for lam in ridge_lams]
+    return Paths(lasso_lams, lasso_path, ridge_lams, ridge_path)
+
+
+def export(demo, paths: Paths, d: int, n_lambdas: int):
+    """Both whole paths in one ONNX graph: columns 0..L-1 lasso, L..2L-1 ridge."""
+    graph = polynomial.export_linear_sweep(
+        paths.lasso + paths.ridge, n_features=d, name="lasso_and_ridge_paths",
+        doc_string=f"Columns 0..{n_lambdas - 1}: lasso path; {n_lambdas}..: ridge path")
+    model = demo.make_model(graph)
+    sess = demo.onnx("lasso_ridge_paths", model)
+    W_onnx = numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == "W"))
+    return sess, W_onnx
+
+
+def choose(sess, W_onnx: np.ndarray, data, n_lambdas: int) -> Choice:
+    """Score every model in ONNX Runtime and pick each method's λ on the validation data."""
+    val = _mse(sess, data.X_val, data.y_val)
+    test = _mse(sess, data.X_test, data.y_test)
+    val_lasso, val_ridge = val[:n_lambdas], val[n_lambdas:]
+    i_l, i_r = int(np.argmin(val_lasso)), n_lambdas + int(np.argmin(val_ridge))
+    return Choice(val_lasso, val_ridge, test, i_l, i_r, W_onnx[:, i_l], W_onnx[:, i_r])
+
+
+def sparsity(paths: Paths, choice: Choice, W_onnx: np.ndarray, relevant: np.ndarray, n_lambdas: int) -> Sparsity:
+    """Count exact zeros on both paths, and where the lasso keeps exactly the true features."""
+    coef_paths_l = np.array([m.coef for m in paths.lasso])
+    coef_paths_r = np.array([m.coef for m in paths.ridge])
+    w_lasso, w_ridge = choice.w_lasso, choice.w_ridge
+    exact_support = np.array([np.array_equal(c != 0, relevant) for c in coef_paths_l])
+    return Sparsity(
+        coef_l=coef_paths_l,
+        coef_r=coef_paths_r,
+        lasso_zero_irrelevant=int(np.sum(w_lasso[~relevant] == 0)),
+        lasso_kept_relevant=int(np.sum(w_lasso[relevant] != 0)),
+        ridge_zeros_best=int(np.sum(w_ridge == 0)),
+        ridge_zeros_path=int(np.sum(W_onnx[:, n_lambdas:] == 0)),
+        ridge_min_abs=float(np.min(np.abs(coef_paths_r))),
+        n_zero_path_l=np.sum(coef_paths_l == 0, axis=1),
+        exact_support=exact_support,
+        recovery=paths.lasso_lams[exact_support],
+        largest_false=float(np.max(np.abs(w_lasso[~relevant]))),
+        smallest_true=float(np.min(np.abs(w_lasso[relevant]))),
+    )
+
+
+def worked_example() -> tuple[np.ndarray, np.ndarray]:
     """The page's example: orthogonal features (X^T X = n I), least-squares coefficients
     (3.0, -0.8, 0.2); lasso with λ = 0.5 and ridge with λ = 1 (which halves every coefficient)."""
     h = np.array([[1.0]])
@@ -22,75 +154,8 @@ def _worked_example() -> tuple[np.ndarray, np.ndarray]:
     return lasso, ridge
 
 
-def run(demo) -> None:
-    rng = demo.rng
-    opts = demo.options
-    d = int(opts.get("d", 20))
-    k = int(opts.get("k", 4))
-    n_train = int(opts.get("n_train", 60))
-    n_lambdas = int(opts.get("n_lambdas", 40))
-
-    # d standard-normal features, only k with nonzero true weights; 60 training points,
-    # 240 for validation (choosing λ) and 100 held out for the final test.
-    X, y, w_true = datasets.sparse_linear(rng, n_train + 340, d, k=k, noise=1.0)
-    data = datasets.split(rng, X, y, val=240 / len(y), test=100 / len(y))
-    Xt, yt = data.X_train, data.y_train
-    relevant = w_true != 0
-
-    # Lasso path by warm-started coordinate descent, from λ_max (all weights zero) down.
-    lam_max = float(np.max(np.abs((Xt - Xt.mean(0)).T @ (yt - yt.mean()))) / len(yt))
-    lasso_lams = lam_max * np.logspace(0.05, -3.0, n_lambdas)  # starts just above λ_max
-    lasso_path, w = [], None
-    for lam in lasso_lams:
-        m = linear.lasso(Xt, yt, float(lam), coef_init=w, tol=1e-9)
-        w = m.coef
-        lasso_path.append(m)
-    # Ridge path over a wide grid (same objective scaling: lam/2 * ||w||^2).
-    ridge_lams = np.logspace(3.0, -3.0, n_lambdas)
-    ridge_path = [linear.ridge(Xt, yt, float(lam)) for lam in ridge_lams]
-
-    # Both whole paths in one ONNX graph: columns 0..L-1 lasso, L..2L-1 ridge.
-    graph = polynomial.export_linear_sweep(
-        lasso_path + ridge_path, n_features=d, name="lasso_and_ridge_paths",
-        doc_string=f"Columns 0..{n_lambdas - 1}: lasso path; {n_lambdas}..: ridge path")
-    model = demo.make_model(graph)
-    sess = demo.onnx("lasso_ridge_paths", model)
-    W_onnx = numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == "W"))
-
-    def mse(Xp: np.ndarray, yp: np.ndarray) -> np.ndarray:
-        return np.mean((polynomial.run_sweep(sess, Xp) - yp[:, None]) ** 2, axis=0)
-
-    val = mse(data.X_val, data.y_val)
-    test = mse(data.X_test, data.y_test)
-    val_lasso, val_ridge = val[:n_lambdas], val[n_lambdas:]
-    i_l, i_r = int(np.argmin(val_lasso)), n_lambdas + int(np.argmin(val_ridge))
-    coef_paths_l = np.array([m.coef for m in lasso_path])
-    coef_paths_r = np.array([m.coef for m in ridge_path])
-    w_lasso, w_ridge = W_onnx[:, i_l], W_onnx[:, i_r]  # the exported float32 weights
-
-    lasso_zero_irrelevant = int(np.sum(w_lasso[~relevant] == 0))
-    lasso_kept_relevant = int(np.sum(w_lasso[relevant] != 0))
-    ridge_zeros_best = int(np.sum(w_ridge == 0))
-    ridge_zeros_path = int(np.sum(W_onnx[:, n_lambdas:] == 0))
-    ridge_min_abs = float(np.min(np.abs(coef_paths_r)))
-    n_zero_path_l = np.sum(coef_paths_l == 0, axis=1)
-    exact_support = np.array([np.array_equal(c != 0, relevant) for c in coef_paths_l])
-    recovery = lasso_lams[exact_support]
-    largest_false = float(np.max(np.abs(w_lasso[~relevant])))
-    smallest_true = float(np.min(np.abs(w_lasso[relevant])))
-    ex_lasso, ex_ridge = _worked_example()
-
-    # ---- figures (draw only)
-    def path_panel(ax, lams, paths, best, title) -> None:
-        # log10(λ) on a linear axis: the same picture as a log axis, much cheaper to draw
-        t = np.log10(lams)
-        ax.plot(t, paths[:, ~relevant], color="C7", lw=0.9, alpha=0.7)
-        for c, j in enumerate(np.flatnonzero(relevant)):
-            ax.plot(t, paths[:, j], color=f"C{c}", lw=2)
-        ax.axvline(t[best], ls=":", color="C7")
-        ax.invert_xaxis()
-        ax.set_xlabel("log₁₀ λ (strong → weak)")
-        ax.set_title(title)
+def draw_paths(demo, paths: Paths, sp: Sparsity, choice: Choice, relevant, d, k, n_lambdas) -> None:
+    """Figure: lasso and ridge coefficient paths side by side."""
 
     @demo.figure(
         "paths",
@@ -104,9 +169,13 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         left, right = fig.subplots(1, 2, sharey=True)
-        path_panel(left, lasso_lams, coef_paths_l, i_l, "Lasso (L1)")
-        path_panel(right, ridge_lams, coef_paths_r, i_r - n_lambdas, "Ridge (L2)")
+        _path_panel(left, paths.lasso_lams, sp.coef_l, choice.i_l, "Lasso (L1)", relevant)
+        _path_panel(right, paths.ridge_lams, sp.coef_r, choice.i_r - n_lambdas, "Ridge (L2)", relevant)
         left.set_ylabel("coefficient")
+
+
+def draw_coefficients(demo, choice: Choice, w_true: np.ndarray, d: int) -> None:
+    """Figure: the chosen lasso and ridge weights against the true weights."""
 
     @demo.figure(
         "coefficients",
@@ -120,13 +189,18 @@ def run(demo) -> None:
         idx = np.arange(d)
         ax.axhline(0.0, color="C7", lw=1)
         ax.plot(idx, w_true, "_", color="C7", ms=14, mew=2.5, label="true")
-        ax.plot(idx - 0.18, w_lasso, "o", color="C0", ms=5, label="lasso")
-        ax.plot(idx + 0.18, w_ridge, "s", color="C1", ms=5, label="ridge")
+        ax.plot(idx - 0.18, choice.w_lasso, "o", color="C0", ms=5, label="lasso")
+        ax.plot(idx + 0.18, choice.w_ridge, "s", color="C1", ms=5, label="ridge")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("feature")
         ax.set_ylabel("weight")
         ax.set_title("Chosen models, feature by feature")
         ax.legend(fontsize="small", ncols=3, loc="best")
+
+
+def draw_zeros_and_error(demo, paths: Paths, sp: Sparsity, choice: Choice, d: int, k: int) -> None:
+    """Figure: exact zeros and validation error along the lasso path."""
+    recovery, val_lasso, i_l = sp.recovery, choice.val_lasso, choice.i_l
 
     @demo.figure(
         "zeros-and-error",
@@ -142,12 +216,12 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True)
-        t = np.log10(lasso_lams)
+        t = np.log10(paths.lasso_lams)
         for ax in (top, bottom):
             if recovery.size:
                 ax.axvspan(np.log10(recovery.max()), np.log10(recovery.min()), color="C2",
                            alpha=0.15, lw=0)
-        top.plot(t, n_zero_path_l, "o-", color="C0", ms=3, label="lasso")
+        top.plot(t, sp.n_zero_path_l, "o-", color="C0", ms=3, label="lasso")
         top.axhline(0, color="C1", label="ridge (any λ)")
         top.axhline(d - k, ls=":", color="C7", label="irrelevant features")
         top.set_ylabel("weights exactly 0")
@@ -155,42 +229,50 @@ def run(demo) -> None:
         top.legend(fontsize="small", loc="center right")
         bottom.plot(t, val_lasso, color="C0", label="lasso")
         bottom.plot(t[i_l], val_lasso[i_l], "*", color="C3", ms=13, label="lowest")
-        bottom.axhline(val_ridge.min(), ls="--", color="C1", label="best ridge")
+        bottom.axhline(choice.val_ridge.min(), ls="--", color="C1", label="best ridge")
         bottom.set_ylim(0.0, 3.0 * val_lasso.min())  # the strongest λ (all zero) is off the top
         bottom.set_ylabel("validation MSE")
         bottom.set_xlabel("log₁₀ λ (strong → weak)")
         bottom.legend(fontsize="small", loc="lower right", ncols=3)
         bottom.invert_xaxis()
 
-    # ---- metrics and claims
+
+def measure(demo, paths: Paths, sp: Sparsity, choice: Choice, d, k, n_train, n_lambdas) -> None:
+    """Record the setup, the chosen λ values, exact zeros and test errors."""
+    recovery = sp.recovery
     demo.metric("n_features", d, label="Features", fmt=".0f")
     demo.metric("n_true_features", k, label="Features with a nonzero true weight", fmt=".0f")
     demo.metric("n_irrelevant", d - k, label="Irrelevant features", fmt=".0f")
     demo.metric("n_train", n_train, label="Training points", fmt=".0f")
-    demo.metric("lasso_best_lambda", lasso_lams[i_l], label="Lasso λ (validation)", fmt=".3g")
-    demo.metric("ridge_best_lambda", ridge_lams[i_r - n_lambdas], label="Ridge λ (validation)",
+    demo.metric("lasso_best_lambda", paths.lasso_lams[choice.i_l], label="Lasso λ (validation)", fmt=".3g")
+    demo.metric("ridge_best_lambda", paths.ridge_lams[choice.i_r - n_lambdas], label="Ridge λ (validation)",
                 fmt=".3g")
-    demo.metric("lasso_zero_irrelevant", lasso_zero_irrelevant,
+    demo.metric("lasso_zero_irrelevant", sp.lasso_zero_irrelevant,
                 label="Lasso: irrelevant weights exactly 0", fmt=".0f")
-    demo.metric("lasso_kept_relevant", lasso_kept_relevant, label="Lasso: true features kept",
+    demo.metric("lasso_kept_relevant", sp.lasso_kept_relevant, label="Lasso: true features kept",
                 fmt=".0f")
     demo.metric("lasso_recovery_lambda_low", recovery.min() if recovery.size else 0.0,
                 label="Smallest λ with exactly the true features", fmt=".3g")
     demo.metric("lasso_recovery_lambda_high", recovery.max() if recovery.size else 0.0,
                 label="Largest λ with exactly the true features", fmt=".3g")
-    demo.metric("lasso_largest_irrelevant_weight", largest_false,
+    demo.metric("lasso_largest_irrelevant_weight", sp.largest_false,
                 label="Lasso: largest irrelevant |weight| at chosen λ", fmt=".2g")
-    demo.metric("ridge_zeros", ridge_zeros_best, label="Ridge: weights exactly 0", fmt=".0f")
-    demo.metric("ridge_min_abs_weight", ridge_min_abs,
+    demo.metric("ridge_zeros", sp.ridge_zeros_best, label="Ridge: weights exactly 0", fmt=".0f")
+    demo.metric("ridge_min_abs_weight", sp.ridge_min_abs,
                 label="Ridge: smallest |weight| anywhere on its path", fmt=".2g")
-    demo.metric("lasso_test_mse", test[i_l], label="Lasso: test MSE", fmt=".3g")
-    demo.metric("ridge_test_mse", test[i_r], label="Ridge: test MSE", fmt=".3g")
+    demo.metric("lasso_test_mse", choice.test[choice.i_l], label="Lasso: test MSE", fmt=".3g")
+    demo.metric("ridge_test_mse", choice.test[choice.i_r], label="Ridge: test MSE", fmt=".3g")
 
+
+def claim_findings(demo, paths: Paths, sp: Sparsity, choice: Choice, ex_lasso, ex_ridge, d, k,
+                   n_lambdas) -> None:
+    """Claims: the lasso recovers the support, its chosen λ is weaker, ridge never zeros; worked example."""
+    recovery = sp.recovery
     demo.claim(
         f"Over a range of λ the lasso keeps exactly the {k} true features and sets all "
         f"{d - k} irrelevant weights exactly to zero",
-        holds=bool(exact_support.any()),
-        lambdas_with_exact_support=int(exact_support.sum()),
+        holds=bool(sp.exact_support.any()),
+        lambdas_with_exact_support=int(sp.exact_support.sum()),
         lambda_low=float(recovery.min()) if recovery.size else 0.0,
         lambda_high=float(recovery.max()) if recovery.size else 0.0,
     )
@@ -198,19 +280,19 @@ def run(demo) -> None:
         "The λ with the lowest validation error is weaker: it keeps every true feature and zeros "
         "part of the irrelevant ones, and the irrelevant weights it lets in are all smaller than "
         "any true one",
-        holds=bool(lasso_kept_relevant == k and 0 < lasso_zero_irrelevant < d - k
-                   and largest_false < smallest_true
-                   and lasso_lams[i_l] < (recovery.min() if recovery.size else np.inf)),
-        irrelevant_exactly_zero=lasso_zero_irrelevant,
+        holds=bool(sp.lasso_kept_relevant == k and 0 < sp.lasso_zero_irrelevant < d - k
+                   and sp.largest_false < sp.smallest_true
+                   and paths.lasso_lams[choice.i_l] < (recovery.min() if recovery.size else np.inf)),
+        irrelevant_exactly_zero=sp.lasso_zero_irrelevant,
         irrelevant=d - k,
-        largest_irrelevant_weight=largest_false,
-        smallest_true_weight=smallest_true,
+        largest_irrelevant_weight=sp.largest_false,
+        smallest_true_weight=sp.smallest_true,
     )
     demo.claim(
         f"Ridge sets no weight exactly to zero, at any of the {n_lambdas} values of λ",
-        holds=bool(ridge_zeros_path == 0),
-        exact_zeros_on_path=ridge_zeros_path,
-        smallest_abs_weight=ridge_min_abs,
+        holds=bool(sp.ridge_zeros_path == 0),
+        exact_zeros_on_path=sp.ridge_zeros_path,
+        smallest_abs_weight=sp.ridge_min_abs,
     )
     demo.claim(
         "Worked example (orthogonal features, least squares (3.0, −0.8, 0.2)): lasso with "
@@ -220,3 +302,21 @@ def run(demo) -> None:
         lasso_1=ex_lasso[0], lasso_2=ex_lasso[1], lasso_3=ex_lasso[2],
         ridge_1=ex_ridge[0], ridge_2=ex_ridge[1], ridge_3=ex_ridge[2],
     )
+
+
+def _mse(sess, Xp: np.ndarray, yp: np.ndarray) -> np.ndarray:
+    """Mean squared error of every column of the exported sweep."""
+    return np.mean((polynomial.run_sweep(sess, Xp) - yp[:, None]) ** 2, axis=0)
+
+
+def _path_panel(ax, lams, paths, best, title, relevant) -> None:
+    """One panel of coefficient paths: true features in colour, irrelevant ones in grey."""
+    # log10(λ) on a linear axis: the same picture as a log axis, much cheaper to draw
+    t = np.log10(lams)
+    ax.plot(t, paths[:, ~relevant], color="C7", lw=0.9, alpha=0.7)
+    for c, j in enumerate(np.flatnonzero(relevant)):
+        ax.plot(t, paths[:, j], color=f"C{c}", lw=2)
+    ax.axvline(t[best], ls=":", color="C7")
+    ax.invert_xaxis()
+    ax.set_xlabel("log₁₀ λ (strong → weak)")
+    ax.set_title(title)

@@ -4,6 +4,8 @@ curves of the network with a too small, a good and a too large rate."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import datasets, nets, onnx_export, optim, plotting
 from matplotlib.ticker import LogLocator
@@ -11,18 +13,95 @@ from matplotlib.ticker import LogLocator
 SIZES = (1, 24, 1)
 
 
-def _diverged(losses: np.ndarray) -> np.ndarray:
-    """Runs (columns) whose loss ended non-finite or above where it started."""
-    final = losses[-1]
-    return ~np.isfinite(final) | (final > losses[0])
+@dataclass
+class LeastSquaresSweep:
+    """Gradient descent on least squares over learning rates, against the limit 2/λ_max."""
+
+    lam_max: float
+    lam_min: float
+    limit: float  # predicted limit 2/λ_max
+    wide: np.ndarray  # rates of the wide sweep, in units of the limit
+    losses_wide: np.ndarray  # (steps + 1, rates)
+    observed: float  # observed divergence threshold
+    clean_split: bool  # every rate below it converged and every rate above it blew up
+    best: float  # the rate with the lowest loss after `steps` steps
+    best_theory: float
+
+
+@dataclass
+class Task:
+    """The network's 1-D regression task and the flat-parameter tanh MLP that learns it."""
+
+    X: np.ndarray
+    y: np.ndarray
+    stack: optim.MLPStack
+
+    def loss_grad(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Training MSE and its gradient for each row of flat weights W."""
+        return self.stack.loss_grad(W, self.X, self.y, "mse")
+
+
+@dataclass
+class NetworkSweep:
+    """Full-batch gradient descent on the network over learning rates, same initial weights."""
+
+    theta0: np.ndarray
+    sharp0: float  # largest Hessian eigenvalue at the start
+    limit: float  # 2 / sharp0
+    rel: np.ndarray  # rates in units of the limit
+    W: np.ndarray  # final weights, one row per rate
+    losses: np.ndarray  # (steps + 1, rates)
+    bad: np.ndarray  # diverged
+    final: np.ndarray  # final losses
+
+
+@dataclass
+class Picks:
+    """The runs the page shows: too small, good, above the start's limit, too large."""
+
+    i_small: int
+    i_good: int  # best rate below the initial limit
+    i_best: int
+    i_edge: int  # best rate above the initial limit that still trained (-1 if none)
+    lr_edge: float
+    sharp_edge: float  # largest Hessian eigenvalue at the end of the i_edge run
+    edge_peak: float
+    i_large: int  # first rate that diverged
+    observed_rel: float  # the network's observed threshold, in units of the limit
+    blowup_step: int
+
+
+@dataclass
+class Fits:
+    """The good-rate network in ONNX Runtime, and what the too-small one learned."""
+
+    ort_diff: float
+    ort_loss: float
+    grid: np.ndarray
+    grid_pred: np.ndarray
+    small_pred: np.ndarray
 
 
 def run(demo) -> None:
     rng = demo.rng
-    opts = demo.options
-    steps = int(opts.get("steps", 300))
+    steps = int(demo.options.get("steps", 300))
 
-    # ---- least squares with a known Hessian: eigenvalues from 0.05 to 4 (10 weights)
+    ls = sweep_least_squares(rng, steps)
+    X, y = datasets.regression_1d(rng, 64, noise=0.05)
+    task = Task(X, y, optim.MLPStack(SIZES, "tanh"))
+    net = sweep_network(rng, task, steps)
+    picks = pick_runs(rng, task, net, steps)
+    fits = export_good(demo, task, net, picks)
+
+    draw_sweep(demo, ls, net, steps)
+    draw_mlp_curves(demo, net, picks, steps)
+    draw_mlp_fits(demo, task, net, picks, fits)
+    measure(demo, ls, net, picks, fits, steps)
+    claim_findings(demo, ls, net, picks, fits, steps)
+
+
+def sweep_least_squares(rng, steps: int) -> LeastSquaresSweep:
+    """Least squares with a known Hessian (eigenvalues 0.05 to 4, 10 weights) over learning rates."""
     P = optim.LeastSquares.from_spectrum(rng, 500, np.geomspace(0.05, 4.0, 10), noise=0.3)
     lam_max, lam_min = P.lam_max, P.lam_min
     limit_ls = 2.0 / lam_max
@@ -46,23 +125,26 @@ def run(demo) -> None:
     ls_ok = np.isfinite(ls_ratio) & (ls_ratio < 1)
     best_ls = float(wide[np.argmin(np.where(ls_ok, ls_ratio, np.inf))] * limit_ls)
     best_theory = 2.0 / (lam_min + lam_max)  # minimizes max_i |1 - η λ_i|
+    return LeastSquaresSweep(lam_max, lam_min, limit_ls, wide, ls_wide, observed_ls, clean_split, best_ls,
+                             best_theory)
 
-    # ---- a small tanh network on a 1-D regression task, full-batch gradient descent
-    X, y = datasets.regression_1d(rng, 64, noise=0.05)
-    stack = optim.MLPStack(SIZES, "tanh")
+
+def sweep_network(rng, task: Task, steps: int) -> NetworkSweep:
+    """A small tanh network, full-batch gradient descent, rates in units of 2/λ_max at the start."""
     net0 = nets.init_mlp(rng, SIZES, activation="tanh")
-    theta0 = stack.flatten(net0)
-
-    def mlp_loss_grad(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return stack.loss_grad(W, X, y, "mse")
-
-    sharp0 = optim.sharpness(lambda W: mlp_loss_grad(W)[1], theta0, rng, iters=40)
+    theta0 = task.stack.flatten(net0)
+    sharp0 = optim.sharpness(lambda W: task.loss_grad(W)[1], theta0, rng, iters=40)
     limit_mlp = 2.0 / sharp0
     mlp_rel = np.geomspace(0.01, 4.0, 12)
-    W_mlp, mlp_losses = optim.minimize(optim.GD(mlp_rel * limit_mlp), mlp_loss_grad,
+    W_mlp, mlp_losses = optim.minimize(optim.GD(mlp_rel * limit_mlp), task.loss_grad,
                                        np.tile(theta0, (mlp_rel.size, 1)), steps)
-    bad = _diverged(mlp_losses)
-    final = mlp_losses[-1]
+    return NetworkSweep(theta0, sharp0, limit_mlp, mlp_rel, W_mlp, mlp_losses, _diverged(mlp_losses),
+                        mlp_losses[-1])
+
+
+def pick_runs(rng, task: Task, net: NetworkSweep, steps: int) -> Picks:
+    """Pick the runs to show, and locate the network's own divergence threshold."""
+    mlp_rel, bad, final, mlp_losses = net.rel, net.bad, net.final, net.losses
     i_best = int(np.argmin(np.where(bad, np.inf, final)))
     below = ~bad & (mlp_rel < 1.0)
     i_good = int(np.argmin(np.where(below, final, np.inf)))  # best rate below the initial limit
@@ -71,15 +153,15 @@ def run(demo) -> None:
     # it ends where the curvature is low enough for that rate.
     above = np.flatnonzero(~bad & (mlp_rel > 1.0))
     i_edge = int(above[np.argmin(final[above])]) if above.size else -1
-    lr_edge = float(mlp_rel[i_edge] * limit_mlp) if above.size else float("nan")
-    sharp_edge = optim.sharpness(lambda W: mlp_loss_grad(W)[1], W_mlp[i_edge], rng, iters=40) if above.size else 0.0
+    lr_edge = float(mlp_rel[i_edge] * net.limit) if above.size else float("nan")
+    sharp_edge = optim.sharpness(lambda W: task.loss_grad(W)[1], net.W[i_edge], rng, iters=40) if above.size else 0.0
     edge_peak = float(mlp_losses[:, i_edge].max()) if above.size else 0.0
     # Locate the network's own threshold between the last rate that trained and the first that
     # did not, with a second, finer sweep.
     first_bad_mlp = int(np.argmax(bad[i_best:])) + i_best
     between = np.geomspace(mlp_rel[first_bad_mlp - 1], mlp_rel[first_bad_mlp], 7)[1:-1]
-    _, mlp_between = optim.minimize(optim.GD(between * limit_mlp), mlp_loss_grad,
-                                    np.tile(theta0, (between.size, 1)), steps)
+    _, mlp_between = optim.minimize(optim.GD(between * net.limit), task.loss_grad,
+                                    np.tile(net.theta0, (between.size, 1)), steps)
     bad_between = _diverged(mlp_between)
     j = int(np.argmax(bad_between)) if bad_between.any() else between.size
     lo_rate = between[j - 1] if j > 0 else mlp_rel[first_bad_mlp - 1]
@@ -89,18 +171,27 @@ def run(demo) -> None:
     # Where a run blew up, note the first step its loss passed its starting value.
     large_curve = mlp_losses[:, i_large]
     blowup_step = int(np.argmax(~np.isfinite(large_curve) | (large_curve > large_curve[0])))
+    return Picks(i_small, i_good, i_best, i_edge, lr_edge, sharp_edge, edge_peak, i_large, observed_mlp_rel,
+                 blowup_step)
 
-    # ---- ONNX: the network trained with the good rate
-    good_net = stack.to_net(W_mlp[i_good])
+
+def export_good(demo, task: Task, net: NetworkSweep, picks: Picks) -> Fits:
+    """ONNX: the network trained with the good rate; its fit, and the too-small rate's."""
+    X, y = task.X, task.y
+    good_net = task.stack.to_net(net.W[picks.i_good])
     sess = demo.onnx("mlp_good_rate", demo.make_model(onnx_export.export_mlp(good_net, name="mlp_good_rate")))
     pred = sess.run(None, {"x": X.astype(np.float32)})[0].astype(np.float64)
     ort_diff = float(np.max(np.abs(pred - nets.predict(good_net, X))))
     ort_loss = float(np.mean((pred[:, 0] - y) ** 2))
     grid = np.linspace(-1, 1, 200)[:, None]
     grid_pred = sess.run(None, {"x": grid.astype(np.float32)})[0][:, 0]
-    small_pred = nets.predict(stack.to_net(W_mlp[i_small]), grid)[:, 0]
+    small_pred = nets.predict(task.stack.to_net(net.W[picks.i_small]), grid)[:, 0]
+    return Fits(ort_diff, ort_loss, grid, grid_pred, small_pred)
 
-    # ---- figures (draw only)
+
+def draw_sweep(demo, ls: LeastSquaresSweep, net: NetworkSweep, steps: int) -> None:
+    """Figure: final loss against the learning rate, least squares above, the network below."""
+    wide, ls_wide, mlp_rel, mlp_losses = ls.wide, ls.losses_wide, net.rel, net.losses
 
     @demo.figure(
         "sweep",
@@ -137,10 +228,14 @@ def run(demo) -> None:
         plotting.plain_log_axis(lower.xaxis, [0.01, 0.03, 0.1, 0.3, 1, 3])
         lower.set_xlabel("learning rate ÷ (2/λ_max)")
 
-    shown = [(i_small, "C0", "too small"), (i_good, "C2", "good")]
-    if i_edge >= 0:
-        shown.append((i_edge, "C3", "above the start's limit"))
-    shown.append((i_large, "C1", "too large"))
+
+def draw_mlp_curves(demo, net: NetworkSweep, picks: Picks, steps: int) -> None:
+    """Figure: the network's training loss with four learning rates."""
+    mlp_rel, mlp_losses, limit_mlp = net.rel, net.losses, net.limit
+    shown = [(picks.i_small, "C0", "too small"), (picks.i_good, "C2", "good")]
+    if picks.i_edge >= 0:
+        shown.append((picks.i_edge, "C3", "above the start's limit"))
+    shown.append((picks.i_large, "C1", "too large"))
 
     @demo.figure(
         "mlp-curves",
@@ -166,6 +261,11 @@ def run(demo) -> None:
         ax.set_title("Four learning rates, same start")
         ax.legend(fontsize="small", loc="upper right")
 
+
+def draw_mlp_fits(demo, task: Task, net: NetworkSweep, picks: Picks, fits: Fits) -> None:
+    """Figure: what the network learned with the too-small and with the good rate."""
+    X, y, grid, mlp_rel, limit_mlp = task.X, task.y, fits.grid, net.rel, net.limit
+
     @demo.figure(
         "mlp-fits",
         caption="What the network learned in 300 steps with the too-small and the good learning "
@@ -177,73 +277,86 @@ def run(demo) -> None:
     def _(fig) -> None:
         ax = fig.subplots()
         ax.plot(X[:, 0], y, "o", color="C7", ms=4, alpha=0.7, label="training data")
-        ax.plot(grid[:, 0], small_pred, color="C0", label=f"too small, η = {mlp_rel[i_small] * limit_mlp:.3g}")
-        ax.plot(grid[:, 0], grid_pred, color="C2", label=f"good, η = {mlp_rel[i_good] * limit_mlp:.3g}")
+        ax.plot(grid[:, 0], fits.small_pred, color="C0",
+                label=f"too small, η = {mlp_rel[picks.i_small] * limit_mlp:.3g}")
+        ax.plot(grid[:, 0], fits.grid_pred, color="C2", label=f"good, η = {mlp_rel[picks.i_good] * limit_mlp:.3g}")
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.set_title("After 300 steps")
         ax.legend(fontsize="small")
 
-    # ---- metrics and claims
-    demo.metric("lambda_max", lam_max, label="Least squares: largest Hessian eigenvalue", fmt=".3g")
-    demo.metric("lambda_min", lam_min, label="Least squares: smallest Hessian eigenvalue", fmt=".3g")
+
+def measure(demo, ls: LeastSquaresSweep, net: NetworkSweep, picks: Picks, fits: Fits, steps: int) -> None:
+    """Record predicted and observed thresholds, the rates shown and their losses."""
+    limit_ls, observed_ls, limit_mlp, mlp_rel, final = ls.limit, ls.observed, net.limit, net.rel, net.final
+    i_small, i_good, i_edge, i_large = picks.i_small, picks.i_good, picks.i_edge, picks.i_large
+    demo.metric("lambda_max", ls.lam_max, label="Least squares: largest Hessian eigenvalue", fmt=".3g")
+    demo.metric("lambda_min", ls.lam_min, label="Least squares: smallest Hessian eigenvalue", fmt=".3g")
     demo.metric("limit_ls", limit_ls, label="Least squares: predicted limit 2/λ_max", fmt=".4g")
     demo.metric("observed_ls", observed_ls, label="Least squares: observed divergence threshold", fmt=".4g")
     demo.metric("ls_threshold_error", abs(observed_ls / limit_ls - 1), label="Least squares: relative gap", fmt=".1%")
-    demo.metric("best_ls", best_ls, label=f"Least squares: lowest loss after {steps} steps at η", fmt=".3g")
-    demo.metric("best_theory", best_theory, label="Least squares: 2/(λ_min + λ_max)", fmt=".3g")
-    demo.metric("sharpness_init", sharp0, label="Network: largest Hessian eigenvalue at the start", fmt=".3g")
+    demo.metric("best_ls", ls.best, label=f"Least squares: lowest loss after {steps} steps at η", fmt=".3g")
+    demo.metric("best_theory", ls.best_theory, label="Least squares: 2/(λ_min + λ_max)", fmt=".3g")
+    demo.metric("sharpness_init", net.sharp0, label="Network: largest Hessian eigenvalue at the start", fmt=".3g")
     demo.metric("limit_mlp", limit_mlp, label="Network: predicted limit 2/λ_max at the start", fmt=".3g")
-    demo.metric("observed_mlp", observed_mlp_rel * limit_mlp, label="Network: observed divergence threshold", fmt=".3g")
-    demo.metric("observed_mlp_ratio", observed_mlp_rel, label="Network: observed ÷ predicted threshold", fmt=".2f")
+    demo.metric("observed_mlp", picks.observed_rel * limit_mlp, label="Network: observed divergence threshold",
+                fmt=".3g")
+    demo.metric("observed_mlp_ratio", picks.observed_rel, label="Network: observed ÷ predicted threshold", fmt=".2f")
     demo.metric("lr_small", mlp_rel[i_small] * limit_mlp, label="Network: too-small rate", fmt=".3g")
     demo.metric("lr_good", mlp_rel[i_good] * limit_mlp, label="Network: best rate below the predicted limit", fmt=".3g")
-    demo.metric("lr_edge", lr_edge, label="Network: best rate above the predicted limit", fmt=".3g")
+    demo.metric("lr_edge", picks.lr_edge, label="Network: best rate above the predicted limit", fmt=".3g")
     demo.metric("lr_large", mlp_rel[i_large] * limit_mlp, label="Network: too-large rate", fmt=".3g")
     demo.metric("loss_small", final[i_small], label=f"Network: loss after {steps} steps, too-small rate", fmt=".4f")
     demo.metric("loss_good", final[i_good], label=f"Network: loss after {steps} steps, good rate", fmt=".4f")
     demo.metric("loss_edge", final[i_edge], label=f"Network: loss after {steps} steps, rate above the limit", fmt=".4f")
-    demo.metric("edge_peak", edge_peak, label="Network, rate above the limit: highest loss on the way", fmt=".3g")
-    demo.metric("sharpness_edge_end", sharp_edge, label="Network, rate above the limit: λ_max at the end",
+    demo.metric("edge_peak", picks.edge_peak, label="Network, rate above the limit: highest loss on the way",
                 fmt=".3g")
-    demo.metric("edge_stability_limit", 2.0 / lr_edge, label="2/η for the rate above the limit", fmt=".3g")
-    demo.metric("loss_start", mlp_losses[0, 0], label="Network: loss at the start", fmt=".4f")
-    demo.metric("blowup_step", blowup_step, label="Network, too-large rate: first step above the start",
+    demo.metric("sharpness_edge_end", picks.sharp_edge, label="Network, rate above the limit: λ_max at the end",
+                fmt=".3g")
+    demo.metric("edge_stability_limit", 2.0 / picks.lr_edge, label="2/η for the rate above the limit", fmt=".3g")
+    demo.metric("loss_start", net.losses[0, 0], label="Network: loss at the start", fmt=".4f")
+    demo.metric("blowup_step", picks.blowup_step, label="Network, too-large rate: first step above the start",
                 fmt=".0f")
-    demo.metric("ort_train_loss", ort_loss, label="Network, good rate: training MSE in ONNX Runtime", fmt=".4f")
-    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction", fmt=".1e")
+    demo.metric("ort_train_loss", fits.ort_loss, label="Network, good rate: training MSE in ONNX Runtime", fmt=".4f")
+    demo.metric("ort_max_abs_diff", fits.ort_diff, label="Max |ONNX Runtime − NumPy| prediction", fmt=".1e")
 
+
+def claim_findings(demo, ls: LeastSquaresSweep, net: NetworkSweep, picks: Picks, fits: Fits, steps: int) -> None:
+    """Claims: exact threshold for least squares, near it for the network, catapults, too small, ORT."""
+    limit_ls, observed_ls, mlp_rel, final = ls.limit, ls.observed, net.rel, net.final
+    i_small, i_good, i_edge = picks.i_small, picks.i_good, picks.i_edge
     demo.claim(
         "For least squares, training diverges exactly where the Hessian says: the observed "
         "threshold is within 0.5% of 2/λ_max, with every rate below it converging and every rate "
         "above it blowing up",
-        holds=bool(clean_split and abs(observed_ls / limit_ls - 1) < 0.005),
+        holds=bool(ls.clean_split and abs(observed_ls / limit_ls - 1) < 0.005),
         predicted=limit_ls,
         observed=observed_ls,
     )
     demo.claim(
         "The best learning rate sits close to the edge: the lowest least-squares loss after "
         f"{steps} steps came from a rate between half the limit and the limit",
-        holds=bool(0.5 * limit_ls <= best_ls < limit_ls),
-        best_rate=best_ls,
+        holds=bool(0.5 * limit_ls <= ls.best < limit_ls),
+        best_rate=ls.best,
         limit=limit_ls,
     )
     demo.claim(
         "For the network, the curvature at the start predicts the threshold to within a factor "
         "of 2 (not exactly, because the curvature changes as the weights move)",
-        holds=bool(0.5 <= observed_mlp_rel <= 2.0),
-        observed_over_predicted=observed_mlp_rel,
+        holds=bool(0.5 <= picks.observed_rel <= 2.0),
+        observed_over_predicted=picks.observed_rel,
     )
     demo.claim(
         "A rate above the network's starting limit can still train, by moving to flatter ground: "
         "its loss first jumps up, and at the end the largest Hessian eigenvalue is below 2/η, "
         "though it started above",
-        holds=bool(i_edge >= 0 and edge_peak > mlp_losses[0, i_edge] and sharp_edge < 2.0 / lr_edge < sharp0),
-        highest_loss=edge_peak,
-        start_loss=mlp_losses[0, 0],
-        sharpness_start=sharp0,
-        sharpness_end=sharp_edge,
-        two_over_eta=2.0 / lr_edge,
+        holds=bool(i_edge >= 0 and picks.edge_peak > net.losses[0, i_edge]
+                   and picks.sharp_edge < 2.0 / picks.lr_edge < net.sharp0),
+        highest_loss=picks.edge_peak,
+        start_loss=net.losses[0, 0],
+        sharpness_start=net.sharp0,
+        sharpness_end=picks.sharp_edge,
+        two_over_eta=2.0 / picks.lr_edge,
     )
     demo.claim(
         f"A rate {mlp_rel[i_good] / mlp_rel[i_small]:.0f}× below the good one leaves the network far "
@@ -254,6 +367,12 @@ def run(demo) -> None:
     )
     demo.claim(
         "ONNX Runtime reproduces the trained network",
-        holds=bool(ort_diff < 1e-4),
-        ort_max_abs_diff=ort_diff,
+        holds=bool(fits.ort_diff < 1e-4),
+        ort_max_abs_diff=fits.ort_diff,
     )
+
+
+def _diverged(losses: np.ndarray) -> np.ndarray:
+    """Runs (columns) whose loss ended non-finite or above where it started."""
+    final = losses[-1]
+    return ~np.isfinite(final) | (final > losses[0])

@@ -2,52 +2,99 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import linear, polynomial
 from matplotlib.ticker import MaxNLocator
 
 LOSSES = ("MSE", "Huber", "MAE")
+SLOPE_TRUE, INTERCEPT_TRUE = 2.0, 1.0
 
 
-def _fit(loss: str, X: np.ndarray, y: np.ndarray, delta: float) -> linear.LinearModel:
-    if loss == "MSE":
-        return linear.ridge(X, y, 0.0)
-    if loss == "Huber":
-        return linear.huber(X, y, delta=delta)
-    return linear.mae(X, y)
+@dataclass
+class Data:
+    """A clean noisy line and the outliers that corrupt it, one more at a time."""
+
+    x: np.ndarray  # sorted inputs in [-1, 1]
+    y_clean: np.ndarray
+    candidates: np.ndarray  # indices to corrupt, in order
+    bumps: np.ndarray  # how far each one is pushed up
+
+
+@dataclass
+class Fits:
+    """Every fitted line (per outlier count and loss), as run by ONNX Runtime."""
+
+    grid: np.ndarray
+    pred: np.ndarray  # (grid, counts, losses)
+    shift: np.ndarray  # (counts, losses): RMS change from the same loss's clean fit
+    slopes: np.ndarray  # (counts, losses)
+    s: dict[str, float]  # shift with n_shown outliers, per loss
+    slope_shown: dict[str, float]  # slope with n_shown outliers, per loss
 
 
 def run(demo) -> None:
-    rng = demo.rng
     opts = demo.options
     n = int(opts.get("n", 40))
     noise = float(opts.get("noise", 0.3))
     delta = float(opts.get("delta", 1.0))
     max_outliers = int(opts.get("max_outliers", 10))
     n_shown = int(opts.get("n_shown", 4))
-    slope_true, intercept_true = 2.0, 1.0
 
-    # A clean line plus noise; then corrupt up to `max_outliers` labels on the right-hand side
-    # (each outlier set contains the previous one), each pushed up by 6 to 10.
+    data = make_data(demo.rng, n, noise, max_outliers)
+    counts = np.arange(max_outliers + 1)
+    models = fit_lines(data, counts, delta)
+    y_shown = corrupt(data, n_shown)
+    sess = export(demo, models)
+    fits = evaluate(sess, counts, n_shown)
+    ex_mse, ex_mae, ex_huber = worked_example()
+
+    draw_fits(demo, data, y_shown, fits, n, n_shown)
+    draw_outlier_sweep(demo, fits, counts, n)
+    draw_loss_shapes(demo, delta)
+    measure(demo, fits, n, n_shown, ex_mse, ex_mae, ex_huber)
+    claim_findings(demo, fits, n_shown, ex_mse, ex_mae, ex_huber)
+
+
+def make_data(rng, n: int, noise: float, max_outliers: int) -> Data:
+    """A clean line plus noise, and up to `max_outliers` labels on the right-hand side to corrupt."""
+    # Each outlier set contains the previous one; each outlier is pushed up by 6 to 10.
     x = np.sort(rng.uniform(-1.0, 1.0, n))
-    y_clean = intercept_true + slope_true * x + noise * rng.standard_normal(n)
+    y_clean = INTERCEPT_TRUE + SLOPE_TRUE * x + noise * rng.standard_normal(n)
     candidates = rng.permutation(np.flatnonzero(x > 0.2))[:max_outliers]
     bumps = rng.uniform(6.0, 10.0, max_outliers)
-    X = x[:, None]
+    return Data(x, y_clean, candidates, bumps)
 
-    counts = np.arange(max_outliers + 1)
+
+def fit_lines(data: Data, counts: np.ndarray, delta: float) -> list[linear.LinearModel]:
+    """Fit one line under each loss, for every number of outliers."""
+    X = data.x[:, None]
     models = []
     for k in counts:
-        y = y_clean.copy()
-        y[candidates[:k]] += bumps[:k]
+        y = data.y_clean.copy()
+        y[data.candidates[:k]] += data.bumps[:k]
         models += [_fit(loss, X, y, delta) for loss in LOSSES]
-    y_shown = y_clean.copy()
-    y_shown[candidates[:n_shown]] += bumps[:n_shown]
+    return models
+
+
+def corrupt(data: Data, k: int) -> np.ndarray:
+    """The labels with the first k outliers added."""
+    y_shown = data.y_clean.copy()
+    y_shown[data.candidates[:k]] += data.bumps[:k]
+    return y_shown
+
+
+def export(demo, models: list[linear.LinearModel]):
+    """All the lines in one ONNX graph, one output column each."""
     graph = polynomial.export_linear_sweep(
         models, n_features=1, name="robust_line_fits",
         doc_string=f"Column 3k+j: line fitted with loss {LOSSES} [j] to the data with k outliers")
-    sess = demo.onnx("line_fits", demo.make_model(graph))
+    return demo.onnx("line_fits", demo.make_model(graph))
 
+
+def evaluate(sess, counts: np.ndarray, n_shown: int) -> Fits:
+    """Run every line in ONNX Runtime: how far it moves, and its slope."""
     grid = np.linspace(-1.0, 1.0, 101)
     pred = polynomial.run_sweep(sess, grid).reshape(len(grid), len(counts), len(LOSSES))
     # How far each fit moves: RMS difference over [-1, 1] from the same loss's fit on clean data.
@@ -56,15 +103,21 @@ def run(demo) -> None:
     slopes = (ends[1] - ends[0]) / 2.0
     s = {loss: float(shift[n_shown, j]) for j, loss in enumerate(LOSSES)}
     slope_shown = {loss: float(slopes[n_shown, j]) for j, loss in enumerate(LOSSES)}
+    return Fits(grid, pred, shift, slopes, s, slope_shown)
 
-    # The worked example on the page: four residuals, the last an outlier.
+
+def worked_example() -> tuple[float, float, float]:
+    """The worked example on the page: four residuals, the last an outlier."""
     r = np.array([1.0, -2.0, 0.5, 6.0])
-    ex_mse, ex_mae, ex_huber = (float(np.mean(r**2)), float(np.mean(np.abs(r))),
-                                float(np.mean(linear.huber_loss(r, 1.0))))
+    return (float(np.mean(r**2)), float(np.mean(np.abs(r))),
+            float(np.mean(linear.huber_loss(r, 1.0))))
 
-    # ---- figures (draw only)
+
+def draw_fits(demo, data: Data, y_shown: np.ndarray, fits: Fits, n: int, n_shown: int) -> None:
+    """Figure: the data with n_shown outliers and the line each loss fits."""
+    x, grid = data.x, fits.grid
     is_out = np.zeros(n, bool)
-    is_out[candidates[:n_shown]] = True
+    is_out[data.candidates[:n_shown]] = True
 
     @demo.figure(
         "fits",
@@ -77,14 +130,18 @@ def run(demo) -> None:
         ax = fig.subplots()
         ax.plot(x[~is_out], y_shown[~is_out], "o", color="C7", ms=4, label="data")
         ax.plot(x[is_out], y_shown[is_out], "X", color="C4", ms=9, label="outliers")
-        ax.plot(grid, intercept_true + slope_true * grid, "--", color="C7", lw=1.5,
+        ax.plot(grid, INTERCEPT_TRUE + SLOPE_TRUE * grid, "--", color="C7", lw=1.5,
                 label="true line")
         for j, loss in enumerate(LOSSES):
-            ax.plot(grid, pred[:, n_shown, j], color=f"C{j}", label=loss)
+            ax.plot(grid, fits.pred[:, n_shown, j], color=f"C{j}", label=loss)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.set_title("Outliers pull the squared-error fit")
         ax.legend(fontsize="small", loc="upper left", ncols=2)
+
+
+def draw_outlier_sweep(demo, fits: Fits, counts: np.ndarray, n: int) -> None:
+    """Figure: how far each fit moves as outliers are added."""
 
     @demo.figure(
         "outlier-sweep",
@@ -95,12 +152,16 @@ def run(demo) -> None:
     def _(fig) -> None:
         ax = fig.subplots()
         for j, loss in enumerate(LOSSES):
-            ax.plot(counts, shift[:, j], "o-", color=f"C{j}", label=loss)
+            ax.plot(counts, fits.shift[:, j], "o-", color=f"C{j}", label=loss)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(f"number of outliers (of {n} points)")
         ax.set_ylabel("RMS change of the fitted line")
         ax.set_title("Shift from the fit on clean data")
         ax.legend(fontsize="small", loc="upper left")
+
+
+def draw_loss_shapes(demo, delta: float) -> None:
+    """Figure: the three losses and the pull one residual exerts under each."""
 
     @demo.figure(
         "loss-shapes",
@@ -130,22 +191,29 @@ def run(demo) -> None:
         right.set_title("Pull of one point")
         left.legend(fontsize="small", loc="upper center")
 
-    # ---- metrics and claims
+
+def measure(demo, fits: Fits, n: int, n_shown: int, ex_mse: float, ex_mae: float, ex_huber: float) -> None:
+    """Record each fit's shift and slope, and the worked example's losses."""
+    s = fits.s
     demo.metric("n_points", n, label="Points", fmt=".0f")
     demo.metric("n_outliers", n_shown, label="Corrupted labels in the main example", fmt=".0f")
     for loss in LOSSES:
         key = loss.lower()
         demo.metric(f"shift_{key}", s[loss], label=f"{loss} fit: RMS shift from clean fit",
                     fmt=".2f")
-        demo.metric(f"slope_{key}", slope_shown[loss], label=f"{loss} fit: slope (true 2)",
+        demo.metric(f"slope_{key}", fits.slope_shown[loss], label=f"{loss} fit: slope (true 2)",
                     fmt=".2f")
-    demo.metric("slope_mse_clean", slopes[0, 0], label="MSE fit on clean data: slope", fmt=".2f")
+    demo.metric("slope_mse_clean", fits.slopes[0, 0], label="MSE fit on clean data: slope", fmt=".2f")
     demo.metric("shift_ratio_mse_huber", s["MSE"] / s["Huber"],
                 label="MSE shift / Huber shift", fmt=".2g")
     demo.metric("example_mse", ex_mse, label="Worked example: mean squared error", fmt=".6g")
     demo.metric("example_mae", ex_mae, label="Worked example: mean absolute error", fmt=".6g")
     demo.metric("example_huber", ex_huber, label="Worked example: mean Huber loss", fmt=".6g")
 
+
+def claim_findings(demo, fits: Fits, n_shown: int, ex_mse: float, ex_mae: float, ex_huber: float) -> None:
+    """Claims: robust fits move far less than squared error; the worked example's numbers."""
+    s, shift = fits.s, fits.shift
     demo.claim(
         f"With {n_shown} corrupted labels the Huber and absolute-error fits move less than a "
         "quarter as far as the squared-error fit",
@@ -172,3 +240,12 @@ def run(demo) -> None:
         mae=ex_mae,
         huber=ex_huber,
     )
+
+
+def _fit(loss: str, X: np.ndarray, y: np.ndarray, delta: float) -> linear.LinearModel:
+    """Fit one line under the named loss."""
+    if loss == "MSE":
+        return linear.ridge(X, y, 0.0)
+    if loss == "Huber":
+        return linear.huber(X, y, delta=delta)
+    return linear.mae(X, y)

@@ -1,12 +1,63 @@
 """Mamba's selective state space layer (S6) against a linear time-invariant one on marked recall:
 selection lets the layer write the marked value and ignore the filler; the LTI layer is a fixed
-convolution and cannot."""
+convolution and cannot.
+
+Both layers start from the same weights and see the same batches. On held-out sequences (run in
+ONNX Runtime) the selective layer recalls the marked value almost exactly, while the LTI layer
+stays on the error floor no LTI layer can beat; its scan is shown to equal a convolution.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from demolib import attention as att
 from demolib import plotting
+
+BATCH = 32  # fresh training sequences per step
+N_HELD_OUT = 2000
+N_SCATTER = 300  # held-out sequences drawn in the scatter (the caption says 300)
+
+
+@dataclass
+class HeldOut:
+    """Both layers on held-out sequences, run in ONNX Runtime and checked against NumPy."""
+    x: np.ndarray
+    target: np.ndarray
+    pos: np.ndarray  # the marked step of each sequence
+    pred_sel: np.ndarray
+    pred_lti: np.ndarray
+    dt_sel: np.ndarray  # the selective layer's step size Δ at every step
+    cache_sel: dict
+    cache_lti: dict
+    diff_sel: float
+    diff_lti: float
+    diff_conv_ort: float
+    ort_diff: float
+
+
+@dataclass
+class Scores:
+    var: float
+    mse_sel: float
+    mse_lti: float
+    bound: float  # 1 - 1/T: the lowest expected MSE of any LTI layer
+    exact_lti: float
+    conv_diff: float
+
+
+@dataclass
+class Selection:
+    """How the selective layer picks out the marked value, against the LTI layer."""
+    dt_max: float
+    dt_marked: float
+    dt_filler: float
+    influence: dict[str, np.ndarray]  # |d prediction / d u_s|
+    share: dict[str, float]
+    flag_corr: dict[str, float]
+    running: dict[str, np.ndarray]
+    ex: list[int]  # two example sequences
 
 
 def run(demo) -> None:
@@ -16,20 +67,42 @@ def run(demo) -> None:
     n_state = int(opts.get("states", 4))
     steps = int(opts.get("steps", 300))
 
-    # ---- same start, one with input-dependent Δ, B, C (selective) and one without (LTI)
+    selective, lti = make_layers(rng, n_state)
+    curves = train(rng, selective, lti, length, steps)
+    held = evaluate(demo, rng, selective, lti, length)
+    scores = score(held, lti, length)
+    sel = inspect_selection(held, selective, lti, length)
+
+    draw_recall(demo, curves, held, scores, steps)
+    draw_selection(demo, held, sel, length)
+    measure(demo, held, scores, sel, selective, lti, length, n_state, steps)
+    claim_findings(demo, held, scores, sel)
+
+
+def make_layers(rng: np.random.Generator, n_state: int) -> tuple[att.SSM, att.SSM]:
+    """Same start, one with input-dependent Δ, B, C (selective) and one without (LTI)."""
     selective = att.init_ssm(rng, 2, n_state, selective=True)
     lti = selective.copy()
     lti.selective = False
     for w in (lti.W_dt, lti.W_B, lti.W_C):
         w[...] = 0.0
+    return selective, lti
+
+
+def train(rng: np.random.Generator, selective: att.SSM, lti: att.SSM, length: int,
+          steps: int) -> dict[str, list[float]]:
+    """Train both layers on the same batches; return their loss curves."""
     batch_seed = int(rng.integers(2**31))
     curves = {}
     for name, model in (("selective", selective), ("lti", lti)):
-        curves[name] = att.train_ssm(model, np.random.default_rng(batch_seed), steps=steps, batch=32,
+        curves[name] = att.train_ssm(model, np.random.default_rng(batch_seed), steps=steps, batch=BATCH,
                                      length=length, lr=0.05, final_lr=0.002)
+    return curves
 
-    # ---- held-out sequences through ONNX Runtime: the selective scan unrolled, the LTI layer as a Conv
-    x, target, pos = att.marked_recall(rng, 2000, length)
+
+def evaluate(demo, rng: np.random.Generator, selective: att.SSM, lti: att.SSM, length: int) -> HeldOut:
+    """Held-out sequences through ONNX Runtime: the selective scan unrolled, the LTI layer as a Conv."""
+    x, target, pos = att.marked_recall(rng, N_HELD_OUT, length)
     xf = x.astype(np.float32)
     sess_sel = demo.onnx("selective_ssm_scan", demo.make_model(att.export_ssm(selective, length)))
     sess_lti = demo.onnx("lti_ssm_conv", demo.make_model(att.export_lti_conv(lti, length)))
@@ -41,17 +114,26 @@ def run(demo) -> None:
     diff_lti = float(np.max(np.abs(pred_lti - np_lti)))
     diff_conv_ort = float(np.max(np.abs(yseq_lti - cache_lti["y"].transpose(0, 2, 1))))
     ort_diff = max(diff_sel, diff_lti)
+    return HeldOut(x, target, pos, pred_sel, pred_lti, dt_sel, cache_sel, cache_lti,
+                   diff_sel, diff_lti, diff_conv_ort, ort_diff)
 
-    var = float(np.var(target))
-    mse_sel = float(np.mean((pred_sel - target) ** 2))
-    mse_lti = float(np.mean((pred_lti - target) ** 2))
+
+def score(held: HeldOut, lti: att.SSM, length: int) -> Scores:
+    """Held-out errors, the LTI floor, and the LTI scan checked against a convolution."""
+    var = float(np.var(held.target))
+    mse_sel = float(np.mean((held.pred_sel - held.target) ** 2))
+    mse_lti = float(np.mean((held.pred_lti - held.target) ** 2))
     bound = 1.0 - 1.0 / length
     exact_lti = att.lti_expected_mse(lti, length)
 
-    # ---- the LTI layer's recurrent scan is a convolution (NumPy, float64)
-    conv_diff = float(np.max(np.abs(att.lti_convolve(lti, x) - cache_lti["y"])))
+    # The LTI layer's recurrent scan is a convolution (NumPy, float64).
+    conv_diff = float(np.max(np.abs(att.lti_convolve(lti, held.x) - held.cache_lti["y"])))
+    return Scores(var, mse_sel, mse_lti, bound, exact_lti, conv_diff)
 
-    # ---- selection at work: step size and influence of each value on the answer
+
+def inspect_selection(held: HeldOut, selective: att.SSM, lti: att.SSM, length: int) -> Selection:
+    """Selection at work: step size and influence of each value on the answer."""
+    x, pos, dt_sel, cache_sel, cache_lti = held.x, held.pos, held.dt_sel, held.cache_sel, held.cache_lti
     marked = np.zeros(x.shape[:2], bool)
     marked[np.arange(len(x)), pos] = True
     dt_max = float(dt_sel.max())  # largest step size on any step, either channel
@@ -64,18 +146,21 @@ def run(demo) -> None:
     share = {k: float(np.mean(v[marked] / v.sum(axis=1))) for k, v in influence.items()}
     # How the answer is carried: the flag channel (channel 1) only receives input at the mark; its
     # contribution to the answer can follow the marked value only if B depends on the input.
-    flag_corr = {name: float(np.corrcoef(model.w_out[1] * cache["y"][:, -1, 1], target)[0, 1])
+    flag_corr = {name: float(np.corrcoef(model.w_out[1] * cache["y"][:, -1, 1], held.target)[0, 1])
                  for name, model, cache in (("selective", selective, cache_sel), ("lti", lti, cache_lti))}
     # the answer each layer would give if the sequence ended at step t
     running = {name: cache["y"] @ model.w_out + model.b_out[0]
                for name, model, cache in (("selective", selective, cache_sel), ("lti", lti, cache_lti))}
     # two example sequences: marks far apart, marked values of opposite sign
-    u = target
+    u = held.target
     ex = [int(np.flatnonzero((pos == length // 4) & (u > 0.8))[0]),
           int(np.flatnonzero((pos == (3 * length) // 4) & (u < -0.8))[0])]
+    return Selection(dt_max, dt_marked, dt_filler, influence, share, flag_corr, running, ex)
 
-    # ---- figures (draw only)
-    t_axis = np.arange(1, length + 1)
+
+def draw_recall(demo, curves: dict[str, list[float]], held: HeldOut, scores: Scores, steps: int) -> None:
+    """Figure: training loss against the LTI floor, and held-out prediction against target."""
+    bound, target = scores.bound, held.target
 
     @demo.figure(
         "recall",
@@ -97,10 +182,10 @@ def run(demo) -> None:
         ax_l.set_ylabel("mean squared error")
         ax_l.set_title("training", fontsize="medium")
         ax_l.legend(fontsize="small", loc="center right")
-        k = 300
+        k = N_SCATTER
         ax_s.plot([-3, 3], [-3, 3], color="C7", lw=1)
-        ax_s.plot(target[:k], pred_lti[:k], "s", ms=3, color="C1", alpha=0.6, label="LTI")
-        ax_s.plot(target[:k], pred_sel[:k], "o", ms=3, color="C0", alpha=0.7, label="selective")
+        ax_s.plot(target[:k], held.pred_lti[:k], "s", ms=3, color="C1", alpha=0.6, label="LTI")
+        ax_s.plot(target[:k], held.pred_sel[:k], "o", ms=3, color="C0", alpha=0.7, label="selective")
         ax_s.set_xlim(-3, 3)
         ax_s.set_ylim(-3, 3)
         ax_s.set_aspect("equal")
@@ -108,6 +193,12 @@ def run(demo) -> None:
         ax_s.set_ylabel("prediction")
         ax_s.set_title("held-out recall", fontsize="medium")
         ax_s.legend(fontsize="small", loc="upper left")
+
+
+def draw_selection(demo, held: HeldOut, sel: Selection, length: int) -> None:
+    """Figure: for two sequences, the running answer and each step's influence on the final one."""
+    u, pos, ex = held.target, held.pos, sel.ex
+    t_axis = np.arange(1, length + 1)
 
     @demo.figure(
         "selection",
@@ -126,10 +217,11 @@ def run(demo) -> None:
         for e, ls in zip(ex, ("-", "--"), strict=True):
             tag = f"mark at {pos[e] + 1}"
             ax_r.axhline(u[e], color="C7", ls=":", lw=1.2)
-            ax_r.plot(t_axis, running["selective"][e], ls, color="C0", marker="o", ms=3, label=f"selective, {tag}")
-            ax_r.plot(t_axis, running["lti"][e], ls, color="C1", lw=1.4, label=f"LTI, {tag}")
-            ax_i.plot(t_axis, influence["selective"][e], ls, color="C0", marker="o", ms=3)
-            ax_i.plot(t_axis, influence["lti"][e], ls, color="C1", lw=1.4)
+            ax_r.plot(t_axis, sel.running["selective"][e], ls, color="C0", marker="o", ms=3,
+                      label=f"selective, {tag}")
+            ax_r.plot(t_axis, sel.running["lti"][e], ls, color="C1", lw=1.4, label=f"LTI, {tag}")
+            ax_i.plot(t_axis, sel.influence["selective"][e], ls, color="C0", marker="o", ms=3)
+            ax_i.plot(t_axis, sel.influence["lti"][e], ls, color="C1", lw=1.4)
         ax_r.set_xlabel("step t")
         ax_r.set_ylabel("answer if the sequence ended at t")
         ax_r.set_title("what the state holds", fontsize="medium")
@@ -138,7 +230,11 @@ def run(demo) -> None:
         ax_i.set_ylabel("|∂ prediction / ∂ u_s|")
         ax_i.set_title("what the answer depends on", fontsize="medium")
 
-    # ---- metrics and claims
+
+def measure(demo, held: HeldOut, scores: Scores, sel: Selection, selective: att.SSM, lti: att.SSM,
+            length: int, n_state: int, steps: int) -> None:
+    """Record the setup, both layers' errors, the step sizes, the readout and the ONNX checks."""
+    var, mse_sel, mse_lti = scores.var, scores.mse_sel, scores.mse_lti
     demo.metric("length", length, label="Sequence length T", fmt=".0f")
     demo.metric("states", n_state, label="States per channel N", fmt=".0f")
     demo.metric("train_steps", steps, label="Training steps (Adam, 32 fresh sequences each)", fmt=".0f")
@@ -147,42 +243,49 @@ def run(demo) -> None:
     demo.metric("target_variance", var, label="Variance of the targets", fmt=".3f")
     demo.metric("r2_selective", 1.0 - mse_sel / var, label="Variance explained, selective", fmt=".1%")
     demo.metric("r2_lti", 1.0 - mse_lti / var, label="Variance explained, LTI", fmt=".1%")
-    demo.metric("lti_floor", bound, label="Lowest expected MSE of any LTI layer, 1 − 1/T", fmt=".4f")
-    demo.metric("lti_exact_mse", exact_lti, label="Exact expected MSE of the trained LTI layer", fmt=".4f")
-    demo.metric("dt_max", dt_max, label="Largest step size Δ on any held-out step (either channel)", fmt=".2g")
-    demo.metric("dt_marked", dt_marked, label="Median step size Δ at the marked step (larger channel)", fmt=".2g")
-    demo.metric("dt_filler", dt_filler, label="Median step size Δ at unmarked steps (larger channel)", fmt=".2g")
+    demo.metric("lti_floor", scores.bound, label="Lowest expected MSE of any LTI layer, 1 − 1/T", fmt=".4f")
+    demo.metric("lti_exact_mse", scores.exact_lti, label="Exact expected MSE of the trained LTI layer", fmt=".4f")
+    demo.metric("dt_max", sel.dt_max, label="Largest step size Δ on any held-out step (either channel)", fmt=".2g")
+    demo.metric("dt_marked", sel.dt_marked, label="Median step size Δ at the marked step (larger channel)",
+                fmt=".2g")
+    demo.metric("dt_filler", sel.dt_filler, label="Median step size Δ at unmarked steps (larger channel)",
+                fmt=".2g")
     demo.metric("dt_lti", float(att.softplus(lti.b_dt[0])), label="The LTI layer's constant step size", fmt=".3g")
-    demo.metric("flag_corr_selective", flag_corr["selective"],
+    demo.metric("flag_corr_selective", sel.flag_corr["selective"],
                 label="Correlation of the flag channel's contribution with the marked value, selective",
                 fmt=".3f")
-    demo.metric("flag_corr_lti", flag_corr["lti"], label="Same, LTI", fmt=".2f")
+    demo.metric("flag_corr_lti", sel.flag_corr["lti"], label="Same, LTI", fmt=".2f")
     demo.metric("readout_value_channel", float(selective.w_out[0]),
                 label="Selective layer's readout weight on the value channel", fmt=".3f")
     demo.metric("readout_flag_channel", float(selective.w_out[1]),
                 label="Selective layer's readout weight on the flag channel", fmt=".3f")
-    demo.metric("influence_share_selective", share["selective"],
+    demo.metric("influence_share_selective", sel.share["selective"],
                 label="Share of the answer's sensitivity on the marked step, selective", fmt=".1%")
-    demo.metric("influence_share_lti", share["lti"], label="Same, LTI", fmt=".1%")
-    demo.metric("conv_max_abs_diff", conv_diff, label="Max |scan − convolution|, LTI layer (NumPy)", fmt=".1e")
-    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction, both layers",
+    demo.metric("influence_share_lti", sel.share["lti"], label="Same, LTI", fmt=".1%")
+    demo.metric("conv_max_abs_diff", scores.conv_diff, label="Max |scan − convolution|, LTI layer (NumPy)",
                 fmt=".1e")
-    demo.metric("ort_conv_max_abs_diff", diff_conv_ort,
+    demo.metric("ort_max_abs_diff", held.ort_diff, label="Max |ONNX Runtime − NumPy| prediction, both layers",
+                fmt=".1e")
+    demo.metric("ort_conv_max_abs_diff", held.diff_conv_ort,
                 label="Max |ONNX Conv − NumPy scan|, every step's output", fmt=".1e")
 
+
+def claim_findings(demo, held: HeldOut, scores: Scores, sel: Selection) -> None:
+    """Claim: selective recalls, LTI cannot, selection runs through B, the scan is a convolution."""
+    bound, flag_corr, share = scores.bound, sel.flag_corr, sel.share
     demo.claim(
         "The selective layer recalls the marked value on held-out sequences (ONNX Runtime)",
-        holds=bool(mse_sel < 0.05 * var),
-        mse=mse_sel,
-        target_variance=var,
-        sequences=len(x),
+        holds=bool(scores.mse_sel < 0.05 * scores.var),
+        mse=scores.mse_sel,
+        target_variance=scores.var,
+        sequences=len(held.x),
     )
     demo.claim(
         f"The LTI layer, trained the same way, cannot: its error stays near the floor 1 − 1/T = "
         f"{bound:.4g} that no LTI layer can beat on this task",
-        holds=bool(mse_lti > 0.85 and exact_lti >= bound - 1e-12),
-        mse=mse_lti,
-        exact_expected_mse=exact_lti,
+        holds=bool(scores.mse_lti > 0.85 and scores.exact_lti >= bound - 1e-12),
+        mse=scores.mse_lti,
+        exact_expected_mse=scores.exact_lti,
         floor=bound,
     )
     demo.claim(
@@ -196,10 +299,10 @@ def run(demo) -> None:
     demo.claim(
         "It needed no large steps Δ for this: Δ stays below 0.5 on every held-out step, so here the "
         "selection runs through B rather than through Δ",
-        holds=bool(dt_max < 0.5),
-        largest_dt=dt_max,
-        median_dt_marked=dt_marked,
-        median_dt_filler=dt_filler,
+        holds=bool(sel.dt_max < 0.5),
+        largest_dt=sel.dt_max,
+        median_dt_marked=sel.dt_marked,
+        median_dt_filler=sel.dt_filler,
     )
     demo.claim(
         "The selective layer's answer depends almost only on the marked value; the LTI layer spreads "
@@ -211,13 +314,13 @@ def run(demo) -> None:
     demo.claim(
         "For the LTI layer the recurrent scan and the convolution with its kernel give the same "
         "outputs at every step (NumPy), and so does the ONNX Conv node",
-        holds=bool(conv_diff < 1e-12 and diff_conv_ort < 1e-5),
-        max_abs_diff_numpy=conv_diff,
-        max_abs_diff_onnx_conv=diff_conv_ort,
+        holds=bool(scores.conv_diff < 1e-12 and held.diff_conv_ort < 1e-5),
+        max_abs_diff_numpy=scores.conv_diff,
+        max_abs_diff_onnx_conv=held.diff_conv_ort,
     )
     demo.claim(
         "ONNX Runtime matches NumPy for both exported layers (unrolled selective scan, LTI Conv)",
-        holds=bool(ort_diff < 1e-4),
-        max_abs_diff_selective=diff_sel,
-        max_abs_diff_lti=diff_lti,
+        holds=bool(held.ort_diff < 1e-4),
+        max_abs_diff_selective=held.diff_sel,
+        max_abs_diff_lti=held.diff_lti,
     )

@@ -1,41 +1,90 @@
-"""Overfitting: polynomials of rising degree on ten noisy points of a sine curve."""
+"""Overfitting: polynomials of rising degree on ten noisy points of a sine curve.
+
+Every degree from 0 to 9 is fitted by least squares and exported as one ONNX graph. Training
+error falls at every step, while error on fresh points is lowest at a middle degree and climbs
+after it: the degree-9 polynomial passes through every training point and swings wildly between them.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from demolib import plotting, polynomial
 from matplotlib.ticker import MaxNLocator
 
+N_VAL = 500  # fresh validation points
+N_GRID = 300  # points on [-1, 1] where the fitted curves are drawn
 
-def truth(x: np.ndarray) -> np.ndarray:
-    return np.sin(np.pi * x)
+
+@dataclass
+class Data:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+@dataclass
+class Fits:
+    degrees: np.ndarray
+    train_mse: np.ndarray
+    val_mse: np.ndarray
+    grid: np.ndarray
+    grid_pred: np.ndarray  # column k: the degree-k fit on the grid
+    ort_diff: float
+    i_best: int
+    d_max: int
+    shown: list[int]  # three degrees to draw: a line, the best, the highest
 
 
 def run(demo) -> None:
-    rng = demo.rng
     opts = demo.options
     n_train = int(opts.get("n_train", 10))
     noise = float(opts.get("noise", 0.25))
     degrees = np.arange(0, n_train)  # degree n_train - 1 can pass through every point
 
-    # Ten training points and 500 fresh validation points from the same noisy sine.
+    data = make_data(demo.rng, n_train, noise)
+    models = [polynomial.fit(data.x_train, data.y_train, int(d)) for d in degrees]
+    sess = export(demo, models, degrees)
+    fits = evaluate(sess, models, data, degrees)
+
+    draw_error_vs_degree(demo, fits, noise)
+    draw_fits(demo, data, fits, n_train)
+    measure(demo, fits, n_train, noise)
+    claim_findings(demo, fits, noise)
+
+
+def make_data(rng: np.random.Generator, n_train: int, noise: float) -> Data:
+    """Ten training points and 500 fresh validation points from the same noisy sine."""
     x_train = np.sort(rng.uniform(-1.0, 1.0, n_train))
     y_train = truth(x_train) + noise * rng.standard_normal(n_train)
-    x_val = rng.uniform(-1.0, 1.0, 500)
-    y_val = truth(x_val) + noise * rng.standard_normal(500)
+    x_val = rng.uniform(-1.0, 1.0, N_VAL)
+    y_val = truth(x_val) + noise * rng.standard_normal(N_VAL)
+    return Data(x_train, y_train, x_val, y_val)
 
-    models = [polynomial.fit(x_train, y_train, int(d)) for d in degrees]
+
+def truth(x: np.ndarray) -> np.ndarray:
+    """The curve behind the noise."""
+    return np.sin(np.pi * x)
+
+
+def export(demo, models: list, degrees: np.ndarray):
+    """Export all fits as one ONNX graph (column k: degree k) and open it in ONNX Runtime."""
     graph = polynomial.export_linear_sweep(
         models, chebyshev=int(degrees[-1]), name="polynomial_degree_sweep",
         doc_string="Column k: least-squares polynomial of degree k (Chebyshev basis)")
-    sess = demo.onnx("polynomials", demo.make_model(graph))
+    return demo.onnx("polynomials", demo.make_model(graph))
 
+
+def evaluate(sess, models: list, data: Data, degrees: np.ndarray) -> Fits:
+    """Training and validation error of every degree, predicted by ONNX Runtime."""
     def mse(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.mean((polynomial.run_sweep(sess, x) - y[:, None]) ** 2, axis=0)
 
-    train_mse = mse(x_train, y_train)
-    val_mse = mse(x_val, y_val)
-    grid = np.linspace(-1.0, 1.0, 300)
+    train_mse = mse(data.x_train, data.y_train)
+    val_mse = mse(data.x_val, data.y_val)
+    grid = np.linspace(-1.0, 1.0, N_GRID)
     grid_pred = polynomial.run_sweep(sess, grid)
     numpy_pred = np.column_stack([polynomial.predict(m, grid) for m in models])
     ort_diff = float(np.max(np.abs(grid_pred - numpy_pred)))
@@ -43,8 +92,13 @@ def run(demo) -> None:
     i_best = int(np.argmin(val_mse))
     d_max = int(degrees[-1])
     shown = [1, i_best, d_max] if i_best not in (1, d_max) else [1, 3, d_max]
+    return Fits(degrees, train_mse, val_mse, grid, grid_pred, ort_diff, i_best, d_max, shown)
 
-    # ---- figures (draw only)
+
+def draw_error_vs_degree(demo, fits: Fits, noise: float) -> None:
+    """Figure: training and validation error against degree."""
+    degrees, train_mse, val_mse, i_best = fits.degrees, fits.train_mse, fits.val_mse, fits.i_best
+
     @demo.figure(
         "error-vs-degree",
         caption="Training and validation error against polynomial degree (log scale)",
@@ -69,6 +123,11 @@ def run(demo) -> None:
         ax.set_title("Training error falls, validation error turns up")
         ax.legend(fontsize="small", loc="lower left")
 
+
+def draw_fits(demo, data: Data, fits: Fits, n_train: int) -> None:
+    """Figure: a line, the best degree and the highest degree over the training points."""
+    degrees, shown, d_max, grid = fits.degrees, fits.shown, fits.d_max, fits.grid
+
     @demo.figure(
         "fits",
         caption=f"Fits of degree 1, {degrees[shown[1]]} and {d_max} to the {n_train} training points",
@@ -80,15 +139,19 @@ def run(demo) -> None:
         ax = fig.subplots()
         ax.plot(grid, truth(grid), "--", color="C7", lw=1.5, label="true curve")
         for c, k in enumerate(shown):
-            ax.plot(grid, grid_pred[:, k], color=f"C{c}", label=f"degree {degrees[k]}")
-        ax.plot(x_train, y_train, "o", color="C4", ms=7, zorder=5, label="training points")
+            ax.plot(grid, fits.grid_pred[:, k], color=f"C{c}", label=f"degree {degrees[k]}")
+        ax.plot(data.x_train, data.y_train, "o", color="C4", ms=7, zorder=5, label="training points")
         ax.set_ylim(-2.2, 2.2)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.set_title("Same ten points, three degrees")
         ax.legend(fontsize="small", ncols=2, loc="lower center")
 
-    # ---- metrics and claims
+
+def measure(demo, fits: Fits, n_train: int, noise: float) -> None:
+    """Record the errors at the best degree, the cubic and the highest degree."""
+    degrees, train_mse, val_mse, i_best, d_max = (
+        fits.degrees, fits.train_mse, fits.val_mse, fits.i_best, fits.d_max)
     demo.metric("n_train", n_train, label="Training points", fmt=".0f")
     demo.metric("best_degree", degrees[i_best], label="Degree with lowest validation error", fmt=".0f")
     demo.metric("max_degree", d_max, label="Highest degree", fmt=".0f")
@@ -103,9 +166,14 @@ def run(demo) -> None:
     demo.metric("val_ratio_max_vs_deg3", val_mse[-1] / val_mse[3],
                 label=f"Validation MSE ratio, degree {d_max} / degree 3", fmt=".3g")
     demo.metric("noise_variance", noise**2, label="Noise variance", fmt=".3g")
-    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
+    demo.metric("ort_max_abs_diff", fits.ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
                 fmt=".1e")
 
+
+def claim_findings(demo, fits: Fits, noise: float) -> None:
+    """Claim: training error only falls; validation error turns up; degree 9 memorises."""
+    degrees, train_mse, val_mse, i_best, d_max = (
+        fits.degrees, fits.train_mse, fits.val_mse, fits.i_best, fits.d_max)
     demo.claim(
         "Training error never rises as the degree grows",
         holds=bool(np.all(np.diff(train_mse) <= 1e-6 * train_mse[0])),

@@ -1,16 +1,50 @@
-"""Regularization side by side: none, L2, L1, early stopping and dropout on one polynomial task."""
+"""Regularization side by side: none, L2, L1, early stopping and dropout on one polynomial task.
+
+A degree-15 polynomial is fitted to 40 noisy points. Each of the four methods tunes its own
+setting on validation data; all candidates live in one ONNX graph. Unregularized, the fit swings
+wildly and its test error is about a hundred times larger; the four methods end close to each other.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from demolib import datasets, linear, nets, plotting, polynomial
 
 METHODS = ("none", "L2 (ridge)", "L1 (lasso)", "early stopping", "dropout")
+KEYS = {"none": "none", "L2 (ridge)": "l2", "L1 (lasso)": "l1",
+        "early stopping": "early_stopping", "dropout": "dropout"}  # metric-name stems
+N_VAL, N_TEST = 60, 300
+STEPS = 5000  # early stopping: gradient-descent steps in all
+DROPOUT_STEPS = 1500
 
 
-def _decades(lo: float, hi: float) -> np.ndarray:
-    """The powers of ten from just below ``lo`` to just above ``hi``: log-axis ticks."""
-    return 10.0 ** np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
+@dataclass
+class Centered:
+    """Chebyshev features of the training points, and the same centred (for gradient descent)."""
+    F: np.ndarray
+    yt: np.ndarray
+    Fc: np.ndarray
+    yc: np.ndarray
+    fm: np.ndarray
+    ym: float
+
+
+@dataclass
+class Results:
+    """Errors of every candidate, and each method's choice on validation data."""
+    grid: np.ndarray
+    grid_all: np.ndarray  # column k: candidate k on the grid
+    val: dict
+    test: dict
+    train: dict
+    setting: dict  # the chosen value of each method's knob
+    curves: dict  # validation error of each method's candidates
+    chosen: dict  # column of each method's choice
+    worst_reg_val: float
+    worst_reg_test: float
+    es_final_val: float
 
 
 def run(demo) -> None:
@@ -20,64 +54,120 @@ def run(demo) -> None:
     n_train = int(opts.get("n_train", 40))
     noise = float(opts.get("noise", 0.3))
 
-    # 40 noisy training points of a wavy curve, 60 for validation (every method picks its
-    # setting there), 300 held out for the final test. Features: Chebyshev polynomials T_1..T_15.
-    X, y = datasets.regression_1d(rng, n_train + 360, noise=noise)
-    data = datasets.split(rng, X, y, val=60 / len(y), test=300 / len(y))
-    F = polynomial.chebyshev_features(data.X_train[:, 0], degree)
-    yt = data.y_train
-    fm, ym = F.mean(axis=0), float(yt.mean())
-    Fc, yc = F - fm, yt - ym
-
-    def model(w: np.ndarray) -> linear.LinearModel:
-        return linear.LinearModel(w.copy(), ym - float(fm @ w))
+    data = make_data(rng, n_train, noise)
+    c = features(data, degree)
 
     # Candidates for every method; one ONNX graph holds them all, and every error below is
     # measured on its predictions.
     cands: dict[str, tuple[np.ndarray, list[linear.LinearModel]]] = {}
-    cands["none"] = (np.array([0.0]), [polynomial.least_squares(F, yt)])
+    cands["none"] = (np.array([0.0]), [polynomial.least_squares(c.F, c.yt)])
+    cands["L2 (ridge)"] = fit_ridge(c)
+    cands["L1 (lasso)"] = fit_lasso(c)
+    lr = step_size(c, n_train)
+    cands["early stopping"] = fit_early_stopping(c, lr, n_train, degree)
+    cands["dropout"] = fit_dropout(rng, c, lr, n_train, degree)
+
+    sess, offsets = export(demo, cands, degree)
+    res = evaluate(sess, data, cands, offsets)
+
+    draw_comparison(demo, res, noise)
+    draw_fits(demo, data, res, degree)
+    draw_tuning(demo, cands, res)
+    measure(demo, res, noise, degree, n_train)
+    claim_findings(demo, res, cands, offsets)
+    demo.metric("val_mse_early_stopping_end", res.es_final_val,
+                label=f"Early stopping: validation MSE after all {STEPS} steps", fmt=".3g")
+
+
+def make_data(rng: np.random.Generator, n_train: int, noise: float) -> datasets.Split:
+    """Noisy points of a wavy curve, split into training, validation and test."""
+    # 40 noisy training points of a wavy curve, 60 for validation (every method picks its
+    # setting there), 300 held out for the final test. Features: Chebyshev polynomials T_1..T_15.
+    X, y = datasets.regression_1d(rng, n_train + N_VAL + N_TEST, noise=noise)
+    return datasets.split(rng, X, y, val=N_VAL / len(y), test=N_TEST / len(y))
+
+
+def features(data: datasets.Split, degree: int) -> Centered:
+    """Chebyshev features of the training points, raw and centred."""
+    F = polynomial.chebyshev_features(data.X_train[:, 0], degree)
+    yt = data.y_train
+    fm, ym = F.mean(axis=0), float(yt.mean())
+    Fc, yc = F - fm, yt - ym
+    return Centered(F, yt, Fc, yc, fm, ym)
+
+
+def uncentered(w: np.ndarray, c: Centered) -> linear.LinearModel:
+    """The model on raw features whose centred weights are ``w``."""
+    return linear.LinearModel(w.copy(), c.ym - float(c.fm @ w))
+
+
+def fit_ridge(c: Centered) -> tuple[np.ndarray, list[linear.LinearModel]]:
+    """L2: ridge fits over a grid of penalties."""
     ridge_lams = np.logspace(-6.0, 1.0, 15)
-    cands["L2 (ridge)"] = (ridge_lams, [linear.ridge(F, yt, float(lam)) for lam in ridge_lams])
+    return ridge_lams, [linear.ridge(c.F, c.yt, float(lam)) for lam in ridge_lams]
+
+
+def fit_lasso(c: Centered) -> tuple[np.ndarray, list[linear.LinearModel]]:
+    """L1: lasso fits along a warm-started path of penalties."""
     lasso_lams = np.logspace(-0.5, -3.0, 11)  # warm-started path, strong to weak
     path, w = [], None
     for lam in lasso_lams:
-        m = linear.lasso(F, yt, float(lam), coef_init=w, tol=1e-8, max_iter=3000)
+        m = linear.lasso(c.F, c.yt, float(lam), coef_init=w, tol=1e-8, max_iter=3000)
         w = m.coef
         path.append(m)
-    cands["L1 (lasso)"] = (lasso_lams, path)
+    return lasso_lams, path
+
+
+def step_size(c: Centered, n_train: int) -> float:
+    """Gradient-descent step: one over the largest curvature of the squared error."""
+    return 1.0 / float(np.linalg.eigvalsh(c.Fc.T @ c.Fc / n_train).max())
+
+
+def fit_early_stopping(c: Centered, lr: float, n_train: int,
+                       degree: int) -> tuple[np.ndarray, list[linear.LinearModel]]:
+    """Early stopping: checkpoints of gradient descent on the plain squared error."""
     # Early stopping: full-batch gradient descent on the plain squared error, from zero;
     # a checkpoint at log-spaced steps.
-    lr = 1.0 / float(np.linalg.eigvalsh(Fc.T @ Fc / n_train).max())
-    steps = 5000
-    checkpoints = np.unique(np.round(np.logspace(0, np.log10(steps), 40)).astype(int))
+    checkpoints = np.unique(np.round(np.logspace(0, np.log10(STEPS), 40)).astype(int))
     w, snaps = np.zeros(degree), []
-    for s in range(1, steps + 1):
-        w -= lr * (Fc.T @ (Fc @ w - yc)) / n_train
+    for s in range(1, STEPS + 1):
+        w -= lr * (c.Fc.T @ (c.Fc @ w - c.yc)) / n_train
         if s in checkpoints:
-            snaps.append(model(w))
-    cands["early stopping"] = (checkpoints.astype(float), snaps)
+            snaps.append(uncentered(w, c))
+    return checkpoints.astype(float), snaps
+
+
+def fit_dropout(rng: np.random.Generator, c: Centered, lr: float, n_train: int,
+                degree: int) -> tuple[np.ndarray, list[linear.LinearModel]]:
+    """Dropout: gradient descent with input features dropped, for a few drop rates."""
     # Dropout on the input features (demolib's inverted-dropout masks, a fresh mask each step);
     # the weights are averaged over the second half of training.
     drop_ps = np.array([0.05, 0.1, 0.2, 0.3, 0.5])
     drop_models = []
     for p in drop_ps:
-        w, acc, n_steps = np.zeros(degree), np.zeros(degree), 1500
+        w, acc, n_steps = np.zeros(degree), np.zeros(degree), DROPOUT_STEPS
         for s in range(n_steps):
-            Fm = Fc * nets.dropout_mask(rng, Fc.shape, float(p))
-            w -= 0.5 * lr * (Fm.T @ (Fm @ w - yc)) / n_train
+            Fm = c.Fc * nets.dropout_mask(rng, c.Fc.shape, float(p))
+            w -= 0.5 * lr * (Fm.T @ (Fm @ w - c.yc)) / n_train
             if s >= n_steps // 2:
                 acc += w
-        drop_models.append(model(acc / (n_steps - n_steps // 2)))
-    cands["dropout"] = (drop_ps, drop_models)
+        drop_models.append(uncentered(acc / (n_steps - n_steps // 2), c))
+    return drop_ps, drop_models
 
+
+def export(demo, cands: dict, degree: int):
+    """Export every candidate as one ONNX graph; return the session and each method's first column."""
     all_models = [m for name in METHODS for m in cands[name][1]]
     offsets = np.cumsum([0] + [len(cands[name][1]) for name in METHODS])
     graph = polynomial.export_linear_sweep(
         all_models, chebyshev=degree, name="regularization_candidates",
         doc_string="Every candidate model of every method, columns in the order "
         + ", ".join(f"{name} {offsets[i]}..{offsets[i + 1] - 1}" for i, name in enumerate(METHODS)))
-    sess = demo.onnx("candidates", demo.make_model(graph))
+    return demo.onnx("candidates", demo.make_model(graph)), offsets
 
+
+def evaluate(sess, data: datasets.Split, cands: dict, offsets: np.ndarray) -> Results:
+    """Errors of every candidate from ONNX Runtime; each method keeps its best on validation."""
     def mse(Xp: np.ndarray, yp: np.ndarray) -> np.ndarray:
         return np.mean((polynomial.run_sweep(sess, Xp) - yp[:, None]) ** 2, axis=0)
 
@@ -98,8 +188,19 @@ def run(demo) -> None:
     worst_reg_val = max(val[m] for m in regs)
     worst_reg_test = max(test[m] for m in regs)
     es_final_val = float(curves["early stopping"][-1])
+    return Results(grid, grid_all, val, test, train, setting, curves, chosen,
+                   worst_reg_val, worst_reg_test, es_final_val)
 
-    # ---- figures (draw only)
+
+def _decades(lo: float, hi: float) -> np.ndarray:
+    """The powers of ten from just below ``lo`` to just above ``hi``: log-axis ticks."""
+    return 10.0 ** np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
+
+
+def draw_comparison(demo, res: Results, noise: float) -> None:
+    """Figure: validation and test error of each method at its best setting."""
+    val, test = res.val, res.test
+
     @demo.figure(
         "comparison",
         caption="Validation and test error of each method at its best setting (log scale)",
@@ -123,6 +224,11 @@ def run(demo) -> None:
         ax.set_title("One task, five ways to regularize")
         ax.legend(fontsize="small", loc="lower right")
 
+
+def draw_fits(demo, data: datasets.Split, res: Results, degree: int) -> None:
+    """Figure: the unregularized fit beside the four regularized ones."""
+    grid, grid_all, chosen, regs = res.grid, res.grid_all, res.chosen, METHODS[1:]
+
     @demo.figure(
         "fits",
         caption=f"Degree-{degree} polynomial fits: no regularization (left) and the four "
@@ -137,7 +243,7 @@ def run(demo) -> None:
         for ax in (left, right):
             ax.plot(grid, datasets.smooth_function(grid), "--", color="C7", lw=1.5,
                     label="truth" if ax is left else None)
-            ax.plot(data.X_train[:, 0], yt, "o", color="C7", ms=3.5, alpha=0.8)
+            ax.plot(data.X_train[:, 0], data.y_train, "o", color="C7", ms=3.5, alpha=0.8)
             ax.set_ylim(-2.5, 2.5)
             ax.set_xlabel("x")
         left.plot(grid, grid_all[:, chosen["none"]], color="C0", lw=1.8, label="no regularization")
@@ -147,6 +253,11 @@ def run(demo) -> None:
             right.plot(grid, grid_all[:, chosen[name]], color=f"C{c}", lw=1.6, label=name)
         right.set_title("Regularized")
         fig.legend(loc="outside lower center", ncols=3, fontsize="small")
+
+
+def draw_tuning(demo, cands: dict, res: Results) -> None:
+    """Figure: validation error against each method's own knob, with the choice starred."""
+    curves, setting, val, regs = res.curves, res.setting, res.val, METHODS[1:]
 
     @demo.figure(
         "tuning",
@@ -174,10 +285,11 @@ def run(demo) -> None:
         axes[0].set_ylabel("validation MSE")
         axes[2].set_ylabel("validation MSE")
 
-    # ---- metrics and claims
-    keys = {"none": "none", "L2 (ridge)": "l2", "L1 (lasso)": "l1",
-            "early stopping": "early_stopping", "dropout": "dropout"}
-    for name, key in keys.items():
+
+def measure(demo, res: Results, noise: float, degree: int, n_train: int) -> None:
+    """Record every method's errors and chosen setting, and the gain over no regularization."""
+    val, test, train, setting = res.val, res.test, res.train, res.setting
+    for name, key in KEYS.items():
         demo.metric(f"val_mse_{key}", val[name], label=f"{name}: validation MSE", fmt=".3g")
         demo.metric(f"test_mse_{key}", test[name], label=f"{name}: test MSE", fmt=".3g")
     demo.metric("train_mse_none", train["none"], label="none: training MSE", fmt=".3g")
@@ -189,38 +301,40 @@ def run(demo) -> None:
     demo.metric("noise_variance", noise**2, label="Noise variance", fmt=".3g")
     demo.metric("degree", degree, label="Polynomial degree", fmt=".0f")
     demo.metric("n_train", n_train, label="Training points", fmt=".0f")
-    demo.metric("gain_worst_method", test["none"] / worst_reg_test,
+    demo.metric("gain_worst_method", test["none"] / res.worst_reg_test,
                 label="Test MSE of none / worst regularized method", fmt=".3g")
 
+
+def claim_findings(demo, res: Results, cands: dict, offsets: np.ndarray) -> None:
+    """Claim: every method beats none, none overfits, settings are interior, running on hurts."""
+    val, test, train, setting, chosen, regs = res.val, res.test, res.train, res.setting, res.chosen, METHODS[1:]
     demo.claim(
         "Every regularization method beats the unregularized fit on validation and test data, "
         "each by more than a factor of 10",
-        holds=bool(val["none"] > 10 * worst_reg_val and test["none"] > 10 * worst_reg_test),
+        holds=bool(val["none"] > 10 * res.worst_reg_val and test["none"] > 10 * res.worst_reg_test),
         val_mse_none=val["none"],
-        worst_val_mse_regularized=worst_reg_val,
+        worst_val_mse_regularized=res.worst_reg_val,
         test_mse_none=test["none"],
-        worst_test_mse_regularized=worst_reg_test,
+        worst_test_mse_regularized=res.worst_reg_test,
     )
     demo.claim(
         "The unregularized fit has the lowest training error of all: it overfits",
         holds=bool(all(train["none"] < train[m] for m in regs)),
         train_mse_none=train["none"],
-        **{f"train_mse_{keys[m]}": train[m] for m in regs},
+        **{f"train_mse_{KEYS[m]}": train[m] for m in regs},
     )
     demo.claim(
         "Each method's best setting lies strictly inside its range: too little regularization "
         "and too much both do worse on validation data",
         holds=bool(all(0 < chosen[m] - offsets[i] < len(cands[m][1]) - 1
                        for i, m in enumerate(METHODS) if m != "none")),
-        **{keys[m]: setting[m] for m in regs},
+        **{KEYS[m]: setting[m] for m in regs},
     )
     demo.claim(
         "Gradient descent left running past the early-stopping point does worse on "
         "validation data",
-        holds=bool(es_final_val > 1.2 * val["early stopping"]),
+        holds=bool(res.es_final_val > 1.2 * val["early stopping"]),
         val_mse_at_stop=val["early stopping"],
-        val_mse_after_all_steps=es_final_val,
-        steps=steps,
+        val_mse_after_all_steps=res.es_final_val,
+        steps=STEPS,
     )
-    demo.metric("val_mse_early_stopping_end", es_final_val,
-                label=f"Early stopping: validation MSE after all {steps} steps", fmt=".3g")

@@ -1,9 +1,89 @@
-"""Ridge regression: coefficient paths over λ, the shrinking norm, and a validation-chosen λ."""
+"""Ridge regression: coefficient paths over λ, the shrinking norm, and a validation-chosen λ.
+
+Twelve correlated features, five of them irrelevant, are fitted with ridge for 31 values of λ in
+one ONNX graph. Every coefficient shrinks smoothly toward zero but none reaches it, the weight norm
+falls monotonically, and a middle λ gives the lowest validation error.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from demolib import plotting, ridge_paths
+
+N_FEATURES, RHO = 12, 0.3  # pairwise correlation between features
+W_TRUE = [3.0, -2.0, 1.5, 1.0, -1.0, 0.5, -0.5]  # the first 7 coefficients; the other 5 are exactly 0
+N_VAL = 300
+
+
+@dataclass
+class Data:
+    w_true: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+
+
+@dataclass
+class RidgePath:
+    """The ridge path: row k of ``coefs`` is the model fitted with lambdas[k]."""
+    lambdas: np.ndarray
+    coefs: np.ndarray
+    intercepts: np.ndarray
+    norms: np.ndarray
+
+
+@dataclass
+class Scores:
+    train_mse: np.ndarray
+    val_mse: np.ndarray
+    ort_diff: float
+    i_best: int
+    lam_best: float
+
+
+@dataclass
+class Shape:
+    """How the coefficients shrink along the path."""
+    abs_coefs: np.ndarray
+    min_abs: float  # smallest |w_j| anywhere on the grid
+    smallest_to_largest_last: float
+    sign_changes: int
+    norm_ratio: float
+
+
+def run(demo) -> None:
+    opts = demo.options
+    n_train = int(opts.get("n_train", 30))
+    noise = float(opts.get("noise", 3.0))
+    lambdas = np.logspace(-3, 3, 31)
+
+    data = make_data(demo.rng, n_train, noise)
+    path = fit_path(data, lambdas)
+    sess = export(demo, path)
+    scores = evaluate(sess, data, path)
+    shape = describe_shape(path)
+
+    relevant = data.w_true != 0
+    draw_paths(demo, path, scores, relevant)
+    draw_abs_paths(demo, path, shape, relevant)
+    draw_validation(demo, path, scores, noise)
+    measure(demo, path, scores, shape)
+    claim_findings(demo, path, scores, shape)
+
+
+def make_data(rng: np.random.Generator, n_train: int, noise: float) -> Data:
+    """Correlated features, a sparse true model, and noisy targets for training and validation."""
+    # 12 features (pairwise correlation 0.3); 7 matter, 5 have a true coefficient of exactly 0.
+    w_true = np.zeros(N_FEATURES)
+    w_true[:7] = W_TRUE
+    X = _correlated_features(rng, n_train, N_FEATURES, RHO)
+    y = X @ w_true + noise * rng.standard_normal(n_train)
+    X_val = _correlated_features(rng, N_VAL, N_FEATURES, RHO)
+    y_val = X_val @ w_true + noise * rng.standard_normal(N_VAL)
+    return Data(w_true, X, y, X_val, y_val)
 
 
 def _correlated_features(rng: np.random.Generator, n: int, d: int, rho: float) -> np.ndarray:
@@ -13,52 +93,56 @@ def _correlated_features(rng: np.random.Generator, n: int, d: int, rho: float) -
     )
 
 
-def run(demo) -> None:
-    rng = demo.rng
-    opts = demo.options
-    n_train = int(opts.get("n_train", 30))
-    noise = float(opts.get("noise", 3.0))
-    lambdas = np.logspace(-3, 3, 31)
-
-    # 12 features (pairwise correlation 0.3); 7 matter, 5 have a true coefficient of exactly 0.
-    d, rho = 12, 0.3
-    w_true = np.zeros(d)
-    w_true[:7] = [3.0, -2.0, 1.5, 1.0, -1.0, 0.5, -0.5]
-    X = _correlated_features(rng, n_train, d, rho)
-    y = X @ w_true + noise * rng.standard_normal(n_train)
-    X_val = _correlated_features(rng, 300, d, rho)
-    y_val = X_val @ w_true + noise * rng.standard_normal(300)
-
+def fit_path(data: Data, lambdas: np.ndarray) -> RidgePath:
+    """Fit ridge for every λ and take the norm of each coefficient vector."""
     # Objective: 1/(2n) ||y - Xw - b||^2 + λ/2 ||w||^2, solved for all λ with one SVD.
-    coefs, intercepts = ridge_paths.ridge_path(X, y, lambdas)
+    coefs, intercepts = ridge_paths.ridge_path(data.X, data.y, lambdas)
     norms = np.linalg.norm(coefs, axis=1)
+    return RidgePath(lambdas, coefs, intercepts, norms)
 
+
+def export(demo, path: RidgePath):
+    """Export the whole path as one ONNX graph and open it in ONNX Runtime."""
     # One ONNX graph holds the whole path: output column k is the model fitted with lambdas[k].
-    graph = ridge_paths.export_linear_sweep(coefs, intercepts, name="ridge_path")
-    sess = demo.onnx("ridge_path", demo.make_model(graph))
+    graph = ridge_paths.export_linear_sweep(path.coefs, path.intercepts, name="ridge_path")
+    return demo.onnx("ridge_path", demo.make_model(graph))
 
+
+def evaluate(sess, data: Data, path: RidgePath) -> Scores:
+    """Training and validation error at every λ, predicted by ONNX Runtime, and the best λ."""
     def predict(inputs: np.ndarray) -> np.ndarray:
         return sess.run(None, {"x": inputs.astype(np.float32)})[0].astype(np.float64)
 
-    pred_train, pred_val = predict(X), predict(X_val)
-    train_mse = np.mean((pred_train - y[:, None]) ** 2, axis=0)
-    val_mse = np.mean((pred_val - y_val[:, None]) ** 2, axis=0)
-    ort_diff = float(np.max(np.abs(pred_val - (X_val @ coefs.T + intercepts))))
+    pred_train, pred_val = predict(data.X), predict(data.X_val)
+    train_mse = np.mean((pred_train - data.y[:, None]) ** 2, axis=0)
+    val_mse = np.mean((pred_val - data.y_val[:, None]) ** 2, axis=0)
+    ort_diff = float(np.max(np.abs(pred_val - (data.X_val @ path.coefs.T + path.intercepts))))
     i_best = int(np.argmin(val_mse))
-    lam_best = float(lambdas[i_best])
+    lam_best = float(path.lambdas[i_best])
+    return Scores(train_mse, val_mse, ort_diff, i_best, lam_best)
 
+
+def describe_shape(path: RidgePath) -> Shape:
+    """Smallest coefficient, zero crossings and norm shrinkage along the path."""
+    coefs, norms = path.coefs, path.norms
     abs_coefs = np.abs(coefs)
     min_abs = float(abs_coefs.min())  # smallest |w_j| anywhere on the grid
     last = abs_coefs[-1]
     smallest_to_largest_last = float(last.min() / last.max())
     sign_changes = int(np.sum(np.diff(np.sign(coefs), axis=0) != 0))
     norm_ratio = float(norms[-1] / norms[0])
-    relevant = w_true != 0
+    return Shape(abs_coefs, min_abs, smallest_to_largest_last, sign_changes, norm_ratio)
 
-    # ---- figures (draw only)
-    def log_lambda_axis(ax) -> None:
-        plotting.plain_log_axis(ax.xaxis, 10.0 ** np.arange(-3, 4))
-        ax.set_xlabel("penalty λ (log scale)")
+
+def log_lambda_axis(ax) -> None:
+    """Label an x axis as the log-scaled penalty λ."""
+    plotting.plain_log_axis(ax.xaxis, 10.0 ** np.arange(-3, 4))
+    ax.set_xlabel("penalty λ (log scale)")
+
+
+def draw_paths(demo, path: RidgePath, scores: Scores, relevant: np.ndarray) -> None:
+    """Figure: every coefficient against λ, with the best λ marked."""
+    lambdas, coefs, d = path.lambdas, path.coefs, N_FEATURES
 
     @demo.figure(
         "paths",
@@ -76,12 +160,15 @@ def run(demo) -> None:
                     ls="-" if relevant[j] else "--", lw=1.6,
                     label=None if j not in (0, d - 1) else
                     ("true coefficient ≠ 0" if relevant[j] else "true coefficient = 0"))
-        ax.axvline(lam_best, color="C2", ls=":", lw=1.5, label="best λ (validation)")
+        ax.axvline(scores.lam_best, color="C2", ls=":", lw=1.5, label="best λ (validation)")
         log_lambda_axis(ax)
         ax.set_ylabel("coefficient value")
         ax.set_title("Ridge paths: shrink, but never to exactly 0")
         ax.legend(loc="upper right")
 
+
+def draw_abs_paths(demo, path: RidgePath, shape: Shape, relevant: np.ndarray) -> None:
+    """Figure: |coefficient| against λ on a log scale, where an exact 0 would show."""
     @demo.figure(
         "abs-paths",
         caption="The same paths as |coefficient| on a log scale: a coefficient at exactly 0 would "
@@ -93,14 +180,19 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        for j in range(d):
-            ax.plot(lambdas, abs_coefs[:, j], color="C0" if relevant[j] else "C1",
+        for j in range(N_FEATURES):
+            ax.plot(path.lambdas, shape.abs_coefs[:, j], color="C0" if relevant[j] else "C1",
                     ls="-" if relevant[j] else "--", lw=1.4)
-        lo = np.floor(np.log10(min_abs))
+        lo = np.floor(np.log10(shape.min_abs))
         plotting.plain_log_axis(ax.yaxis, 10.0 ** np.arange(lo, 2), fmt=plotting.exponent_label)
         log_lambda_axis(ax)
         ax.set_ylabel("|coefficient| (log scale)")
         ax.set_title("Shrinking toward 0 without reaching it")
+
+
+def draw_validation(demo, path: RidgePath, scores: Scores, noise: float) -> None:
+    """Figure: training and validation error (top) and the weight norm (bottom) against λ."""
+    lambdas = path.lambdas
 
     @demo.figure(
         "validation",
@@ -112,39 +204,46 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True)
-        top.plot(lambdas, train_mse, color="C0", label="train")
-        top.plot(lambdas, val_mse, color="C1", label="validation")
-        top.plot(lam_best, val_mse[i_best], "*", color="C3", ms=14, label="best λ")
+        top.plot(lambdas, scores.train_mse, color="C0", label="train")
+        top.plot(lambdas, scores.val_mse, color="C1", label="validation")
+        top.plot(scores.lam_best, scores.val_mse[scores.i_best], "*", color="C3", ms=14, label="best λ")
         top.axhline(noise**2, ls=":", color="C7", label=f"noise variance {noise**2:g}")
         top.set_ylabel("mean squared error")
         top.set_title("Error and weight norm along the ridge path")
         top.legend(loc="upper left")
-        bottom.plot(lambdas, norms, color="C2")
+        bottom.plot(lambdas, path.norms, color="C2")
         bottom.set_ylabel("‖w‖")
         log_lambda_axis(bottom)
 
-    # ---- metrics and claims
-    demo.metric("best_lambda", lam_best, label="Best λ (validation)", fmt=".3g")
-    demo.metric("val_mse_best", val_mse[i_best], label="Validation MSE at best λ", fmt=".3g")
+
+def measure(demo, path: RidgePath, scores: Scores, shape: Shape) -> None:
+    """Record the best λ, errors and norms at both ends of the path, and how coefficients shrink."""
+    val_mse, norms = scores.val_mse, path.norms
+    demo.metric("best_lambda", scores.lam_best, label="Best λ (validation)", fmt=".3g")
+    demo.metric("val_mse_best", val_mse[scores.i_best], label="Validation MSE at best λ", fmt=".3g")
     demo.metric("val_mse_smallest_lambda", val_mse[0], label="Validation MSE at λ = 0.001",
                 fmt=".3g")
     demo.metric("val_mse_largest_lambda", val_mse[-1], label="Validation MSE at λ = 1000",
                 fmt=".3g")
     demo.metric("norm_smallest_lambda", norms[0], label="‖w‖ at λ = 0.001", fmt=".3g")
     demo.metric("norm_largest_lambda", norms[-1], label="‖w‖ at λ = 1000", fmt=".2g")
-    demo.metric("norm_ratio", norm_ratio, label="‖w‖ at λ = 1000 / ‖w‖ at λ = 0.001", fmt=".2g")
-    demo.metric("min_abs_coef", min_abs, label="Smallest |w_j| anywhere on the path", fmt=".2g")
-    demo.metric("smallest_to_largest_last", smallest_to_largest_last,
+    demo.metric("norm_ratio", shape.norm_ratio, label="‖w‖ at λ = 1000 / ‖w‖ at λ = 0.001", fmt=".2g")
+    demo.metric("min_abs_coef", shape.min_abs, label="Smallest |w_j| anywhere on the path", fmt=".2g")
+    demo.metric("smallest_to_largest_last", shape.smallest_to_largest_last,
                 label="Smallest / largest |w_j| at λ = 1000", fmt=".2g")
-    demo.metric("sign_changes", sign_changes, label="Times a path crosses zero", fmt=".0f")
-    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
+    demo.metric("sign_changes", shape.sign_changes, label="Times a path crosses zero", fmt=".0f")
+    demo.metric("ort_max_abs_diff", scores.ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
                 fmt=".1e")
 
+
+def claim_findings(demo, path: RidgePath, scores: Scores, shape: Shape) -> None:
+    """Claim: no coefficient hits zero, the norm falls, a middle λ validates best."""
+    val_mse, norms = scores.val_mse, path.norms
     demo.claim(
         "No coefficient is exactly zero at any λ, even the five whose true value is zero",
-        holds=bool(min_abs > 0.0),
-        min_abs_coef=min_abs,
-        smallest_to_largest_at_largest_lambda=smallest_to_largest_last,
+        holds=bool(shape.min_abs > 0.0),
+        min_abs_coef=shape.min_abs,
+        smallest_to_largest_at_largest_lambda=shape.smallest_to_largest_last,
     )
     demo.claim(
         "The coefficient norm falls monotonically as λ grows",
@@ -154,9 +253,9 @@ def run(demo) -> None:
     )
     demo.claim(
         "A middle λ gives the lowest validation error",
-        holds=bool(0 < i_best < len(lambdas) - 1),
-        best_lambda=lam_best,
-        val_mse_best=val_mse[i_best],
+        holds=bool(0 < scores.i_best < len(path.lambdas) - 1),
+        best_lambda=scores.lam_best,
+        val_mse_best=val_mse[scores.i_best],
         val_mse_smallest_lambda=val_mse[0],
         val_mse_largest_lambda=val_mse[-1],
     )

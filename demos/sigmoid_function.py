@@ -1,7 +1,14 @@
 """The sigmoid function: logistic regression with an ONNX Sigmoid node, the sigmoid's slope
-(at most 1/4, at z = 0), and the vanishing gradient through stacked sigmoid layers."""
+(at most 1/4, at z = 0), and the vanishing gradient through stacked sigmoid layers.
+
+Logistic regression fitted by Newton's method recovers the true log-odds; a lone ONNX Sigmoid node
+shows the S curve and its bell-shaped slope; and stacks of sigmoid layers shrink the gradient
+reaching the first layer about four times per layer, where tanh layers do not.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from demolib import datasets, deepnets, nets, plotting
@@ -9,6 +16,61 @@ from matplotlib.ticker import LogLocator
 
 TRUE_W, TRUE_B = 2.0, -0.5  # the data's true log-odds: 2 x - 0.5
 DEPTHS = tuple(range(1, 13))
+STEP = 0.01  # spacing of the z grid where the sigmoid's slope is measured
+
+
+@dataclass
+class Logistic:
+    """The fitted logistic regression, as run by ONNX Runtime."""
+    theta: np.ndarray  # (w, b)
+    se: np.ndarray
+    z_scores: np.ndarray
+    ort_diff: float
+    accuracy: float
+    boundary: float
+    p_boundary: float
+    grid: np.ndarray
+    p_grid: np.ndarray
+
+
+@dataclass
+class Curve:
+    """The sigmoid on a z grid, and its slope by central differences."""
+    z: np.ndarray
+    s: np.ndarray
+    z_mid: np.ndarray
+    slope: np.ndarray
+    peak_z: float
+    peak_slope: float
+    symmetry_err: float
+    identity_err: float
+
+
+def run(demo) -> None:
+    rng = demo.rng
+    opts = demo.options
+    n = int(opts.get("n", 300))
+    n_inits = int(opts.get("inits", 3))
+
+    x, y = make_data(rng, n)
+    theta, cov = _newton_logistic(x, y)
+    fit = evaluate_logistic(demo, x, y, theta, cov)
+    curve = sigmoid_curve(demo)
+    depths, ratio, factor = vanishing_gradient(rng, n_inits)
+
+    jitter = rng.uniform(-0.04, 0.04, n)  # lifts the 0/1 labels apart in the scatter; drawn last from rng
+    draw_logistic_regression(demo, x, y, jitter, fit, n)
+    draw_sigmoid_and_slope(demo, curve)
+    draw_vanishing_gradient(demo, depths, ratio, factor, n_inits)
+    measure(demo, n, fit, curve, ratio, factor)
+    claim_findings(demo, fit, curve, ratio, factor)
+
+
+def make_data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels drawn with the true probability: y ~ Bernoulli(sigmoid(2x - 0.5)), x uniform on [-3, 3]."""
+    x = rng.uniform(-3.0, 3.0, n)
+    y = (rng.random(n) < nets.sigmoid(TRUE_W * x + TRUE_B)).astype(np.int64)
+    return x, y
 
 
 def _newton_logistic(x: np.ndarray, y: np.ndarray, iters: int = 25) -> tuple[np.ndarray, np.ndarray]:
@@ -32,16 +94,8 @@ def _newton_logistic(x: np.ndarray, y: np.ndarray, iters: int = 25) -> tuple[np.
     return theta, np.linalg.inv(hess)
 
 
-def run(demo) -> None:
-    rng = demo.rng
-    opts = demo.options
-    n = int(opts.get("n", 300))
-    n_inits = int(opts.get("inits", 3))
-
-    # ---- logistic regression: y ~ Bernoulli(sigmoid(2x - 0.5)), x uniform on [-3, 3]
-    x = rng.uniform(-3.0, 3.0, n)
-    y = (rng.random(n) < nets.sigmoid(TRUE_W * x + TRUE_B)).astype(np.int64)
-    theta, cov = _newton_logistic(x, y)
+def evaluate_logistic(demo, x: np.ndarray, y: np.ndarray, theta: np.ndarray, cov: np.ndarray) -> Logistic:
+    """Export the fit, then its probabilities, accuracy and decision boundary from ONNX Runtime."""
     se = np.sqrt(np.diag(cov))
     z_scores = (theta - np.array([TRUE_W, TRUE_B])) / se
 
@@ -60,9 +114,12 @@ def run(demo) -> None:
     p_boundary = float(prob(np.array([boundary]))[0])
     grid = np.linspace(-3.5, 3.5, 301)
     p_grid = prob(grid)
+    return Logistic(theta, se, z_scores, ort_diff, accuracy, boundary, p_boundary, grid, p_grid)
 
-    # ---- the function itself, from a lone ONNX Sigmoid node; slope by central differences
-    step = 0.01
+
+def sigmoid_curve(demo) -> Curve:
+    """The function itself, from a lone ONNX Sigmoid node; slope by central differences."""
+    step = STEP
     z = np.round(np.arange(-8.0, 8.0 + step / 2, step), 10)
     sig_sess = demo.onnx("sigmoid", demo.make_model(deepnets.export_activation("sigmoid")))
     s = sig_sess.run(None, {"x": z.astype(np.float32)})[0].astype(np.float64)
@@ -71,8 +128,13 @@ def run(demo) -> None:
     peak_z, peak_slope = float(z_mid[i_peak]) + 0.0, float(slope[i_peak])  # + 0.0: no "-0"
     symmetry_err = float(np.max(np.abs(s + s[::-1] - 1.0)))  # sigmoid(-z) = 1 - sigmoid(z)
     identity_err = float(np.max(np.abs(slope - s[1:-1] * (1.0 - s[1:-1]))))  # sigmoid' = s(1 - s)
+    return Curve(z, s, z_mid, slope, peak_z, peak_slope, symmetry_err, identity_err)
 
-    # ---- vanishing gradient: stacks of sigmoid (and, for contrast, tanh) layers of width 16,
+
+def vanishing_gradient(rng: np.random.Generator,
+                       n_inits: int) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
+    """First-layer over output-layer gradient against depth, for sigmoid and tanh stacks."""
+    # Stacks of sigmoid (and, for contrast, tanh) layers of width 16,
     # initialized with variance 1/fan_in; ratio of the first layer's gradient to the output
     # layer's, geometric mean over a few random initializations, on a two-moons batch.
     Xm, ym = datasets.moons(rng, 64, noise=0.1)
@@ -89,9 +151,13 @@ def run(demo) -> None:
         ratio[act] = np.array(per_depth)
     depths = np.array(DEPTHS, float)
     factor = {a: float(np.exp(np.polyfit(depths, np.log(r), 1)[0])) for a, r in ratio.items()}
+    return depths, ratio, factor
 
-    # ---- figures (draw only)
-    jitter = rng.uniform(-0.04, 0.04, n)
+
+def draw_logistic_regression(demo, x: np.ndarray, y: np.ndarray, jitter: np.ndarray, fit: Logistic,
+                             n: int) -> None:
+    """Figure: the data, the fitted probability and the true one."""
+    theta, boundary, grid = fit.theta, fit.boundary, fit.grid
 
     @demo.figure(
         "logistic-regression",
@@ -106,12 +172,17 @@ def run(demo) -> None:
         ax.plot(x, y + jitter, "o", color="C7", ms=3.5, alpha=0.5, label="data (0 or 1)")
         ax.plot(grid, nets.sigmoid(TRUE_W * grid + TRUE_B), "--", color="C1", lw=1.6,
                 label=f"true: σ({TRUE_W:g}x − {-TRUE_B:g})")
-        ax.plot(grid, p_grid, color="C0", label=f"fitted: σ({theta[0]:.2f}x − {-theta[1]:.2f})")
+        ax.plot(grid, fit.p_grid, color="C0", label=f"fitted: σ({theta[0]:.2f}x − {-theta[1]:.2f})")
         ax.axvline(boundary, color="C2", ls=":", lw=1.4, label=f"p = 0.5 at x = {boundary:.2f}")
         ax.set_xlabel("x")
         ax.set_ylabel("P(y = 1)")
         ax.set_title("The sigmoid turns a linear score into a probability")
         ax.legend(fontsize="small", loc="upper left")
+
+
+def draw_sigmoid_and_slope(demo, curve: Curve) -> None:
+    """Figure: the S curve and its slope, with the peak starred."""
+    peak_z, peak_slope = curve.peak_z, curve.peak_slope
 
     @demo.figure(
         "sigmoid-and-slope",
@@ -123,14 +194,18 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        ax.plot(z, s, color="C0", label="σ(z)")
-        ax.plot(z_mid, slope, color="C1", label="σ′(z) = σ(z)(1 − σ(z))")
+        ax.plot(curve.z, curve.s, color="C0", label="σ(z)")
+        ax.plot(curve.z_mid, curve.slope, color="C1", label="σ′(z) = σ(z)(1 − σ(z))")
         ax.plot([peak_z], [peak_slope], "*", color="C3", ms=13, label=f"peak {peak_slope:.3f} at z = {peak_z:g}")
         ax.axhline(0.25, color="C7", ls=":", lw=1.0)
         ax.set_xlabel("z")
         ax.set_title("Sigmoid and its slope")
         ax.legend(fontsize="small", loc="upper left")
 
+
+def draw_vanishing_gradient(demo, depths: np.ndarray, ratio: dict[str, np.ndarray], factor: dict[str, float],
+                            n_inits: int) -> None:
+    """Figure: the gradient ratio against depth, sigmoid against tanh."""
     @demo.figure(
         "vanishing-gradient",
         caption=f"Gradient at the first layer relative to the output layer's, at initialization, "
@@ -152,17 +227,22 @@ def run(demo) -> None:
         ax.set_title("Stacked sigmoids shrink the gradient")
         ax.legend(fontsize="small")
 
-    # ---- metrics and claims
+
+def measure(demo, n: int, fit: Logistic, curve: Curve, ratio: dict[str, np.ndarray],
+            factor: dict[str, float]) -> None:
+    """Record the fit, the sigmoid's slope and the gradient factors."""
+    theta, se = fit.theta, fit.se
     demo.metric("n", n, label="Data points", fmt=".0f")
     demo.metric("fitted_w", theta[0], label="Fitted slope w", fmt=".3f")
     demo.metric("fitted_b", theta[1], label="Fitted intercept b", fmt=".3f")
     demo.metric("se_w", se[0], label="Standard error of w", fmt=".2f")
     demo.metric("se_b", se[1], label="Standard error of b", fmt=".2f")
-    demo.metric("boundary", boundary, label="Decision boundary −b/w", fmt=".3f")
-    demo.metric("accuracy", accuracy, label="Accuracy of the rule p > 0.5 (ONNX Runtime)", fmt=".1%")
-    demo.metric("peak_slope", peak_slope, label="Largest slope of ORT's sigmoid", fmt=".4f")
-    demo.metric("peak_z", peak_z, label="Where the slope peaks", fmt="g")
-    demo.metric("slope_at_5", float(slope[np.argmin(np.abs(z_mid - 5.0))]), label="Slope at z = 5", fmt=".4f")
+    demo.metric("boundary", fit.boundary, label="Decision boundary −b/w", fmt=".3f")
+    demo.metric("accuracy", fit.accuracy, label="Accuracy of the rule p > 0.5 (ONNX Runtime)", fmt=".1%")
+    demo.metric("peak_slope", curve.peak_slope, label="Largest slope of ORT's sigmoid", fmt=".4f")
+    demo.metric("peak_z", curve.peak_z, label="Where the slope peaks", fmt="g")
+    demo.metric("slope_at_5", float(curve.slope[np.argmin(np.abs(curve.z_mid - 5.0))]), label="Slope at z = 5",
+                fmt=".4f")
     demo.metric("factor_sigmoid", factor["sigmoid"], label="First-layer gradient factor per added sigmoid layer",
                 fmt=".2f")
     demo.metric("factor_tanh", factor["tanh"], label="First-layer gradient factor per added tanh layer", fmt=".2f")
@@ -171,29 +251,34 @@ def run(demo) -> None:
     demo.metric("ratio_deepest_tanh", ratio["tanh"][-1],
                 label=f"First-layer ÷ output-layer gradient, {DEPTHS[-1]} tanh layers", fmt=".2f")
     demo.metric("max_depth", DEPTHS[-1], label="Deepest stack", fmt=".0f")
-    demo.metric("ort_max_abs_diff", ort_diff, label="Max |ONNX Runtime − NumPy| probability", fmt=".1e")
+    demo.metric("ort_max_abs_diff", fit.ort_diff, label="Max |ONNX Runtime − NumPy| probability", fmt=".1e")
 
+
+def claim_findings(demo, fit: Logistic, curve: Curve, ratio: dict[str, np.ndarray],
+                   factor: dict[str, float]) -> None:
+    """Claim: the fit recovers the truth, ORT's Sigmoid is right, the slope peaks at 1/4, sigmoids vanish."""
+    theta, se = fit.theta, fit.se
     demo.claim(
         "Maximum likelihood recovers the true slope and intercept: both lie within two standard "
         "errors of the fitted values",
-        holds=bool(np.all(np.abs(z_scores) < 2.0)),
+        holds=bool(np.all(np.abs(fit.z_scores) < 2.0)),
         fitted_w=theta[0], se_w=se[0], true_w=TRUE_W,
         fitted_b=theta[1], se_b=se[1], true_b=TRUE_B,
     )
     demo.claim(
         "ONNX Runtime's Sigmoid node gives probability 1/2 at the decision boundary "
         "x = −b/w, satisfies σ(−z) = 1 − σ(z), and matches NumPy",
-        holds=bool(abs(p_boundary - 0.5) < 1e-6 and symmetry_err < 1e-6 and ort_diff < 1e-6),
-        p_at_boundary=p_boundary,
-        symmetry_error=symmetry_err,
-        max_abs_diff=ort_diff,
+        holds=bool(abs(fit.p_boundary - 0.5) < 1e-6 and curve.symmetry_err < 1e-6 and fit.ort_diff < 1e-6),
+        p_at_boundary=fit.p_boundary,
+        symmetry_error=curve.symmetry_err,
+        max_abs_diff=fit.ort_diff,
     )
     demo.claim(
         "The sigmoid's slope is largest at z = 0, where it is 1/4, and equals σ(z)(1 − σ(z)) everywhere",
-        holds=bool(abs(peak_z) <= step and abs(peak_slope - 0.25) < 1e-4 and identity_err < 1e-4),
-        peak_slope=peak_slope,
-        peak_at=peak_z,
-        max_error_of_identity=identity_err,
+        holds=bool(abs(curve.peak_z) <= STEP and abs(curve.peak_slope - 0.25) < 1e-4 and curve.identity_err < 1e-4),
+        peak_slope=curve.peak_slope,
+        peak_at=curve.peak_z,
+        max_error_of_identity=curve.identity_err,
     )
     demo.claim(
         "Through stacked sigmoid layers the gradient reaching the first layer shrinks geometrically, "

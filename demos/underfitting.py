@@ -1,53 +1,120 @@
-"""Underfitting: a straight line fitted to y = x² misses the same way on training and new data."""
+"""Underfitting: a straight line fitted to y = x² misses the same way on training and new data.
+
+A line and a quadratic are fitted to noisy points of a parabola. The line's training and
+validation errors are both high and close to each other, and its residuals form the same U on
+both sets; adding x² brings both errors down to the noise.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from demolib import polynomial
 
 DOMAIN = (-3.0, 3.0)
+N_VAL = 300  # validation points drawn uniformly from DOMAIN
+N_GRID = 200  # points where the fitted curves are drawn
+NAMES = ["straight line", "quadratic"]
+
+
+@dataclass
+class Data:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+@dataclass
+class Fits:
+    res_train: np.ndarray  # column 0: line, column 1: quadratic
+    res_val: np.ndarray
+    train_mse: np.ndarray
+    val_mse: np.ndarray
+    grid: np.ndarray
+    grid_pred: np.ndarray
+    slope: float
+    intercept: float
+
+
+@dataclass
+class Zones:
+    """Mean residuals where |x| > 2 (ends) and |x| < 1 (middle)."""
+    line_ends_train: float
+    line_mid_train: float
+    line_ends_val: float
+    line_mid_val: float
+    quad_ends_val: float
+    quad_mid_val: float
 
 
 def run(demo) -> None:
-    rng = demo.rng
     opts = demo.options
     n_train = int(opts.get("n_train", 40))
     noise = float(opts.get("noise", 0.5))
 
+    data = make_data(demo.rng, n_train, noise)
+    models = [polynomial.fit(data.x_train, data.y_train, d, domain=DOMAIN) for d in (1, 2)]
+    sess = export(demo, models)
+    fits = evaluate(sess, data)
+    zones = residual_zones(data, fits)
+
+    draw_fits(demo, data, fits)
+    draw_residuals(demo, data, fits)
+    draw_errors(demo, fits, noise)
+    measure(demo, fits, zones, noise)
+    claim_findings(demo, fits, zones, noise)
+
+
+def make_data(rng: np.random.Generator, n_train: int, noise: float) -> Data:
+    """Noisy points of y = x²: training evenly spread, validation drawn at random."""
     # Inputs evenly spread over [-3, 3] (cell midpoints), y = x² plus a little noise;
     # 300 validation points drawn uniformly from the same interval.
     x_train = -3.0 + (np.arange(n_train) + 0.5) * 6.0 / n_train
     y_train = x_train**2 + noise * rng.standard_normal(n_train)
-    x_val = rng.uniform(*DOMAIN, 300)
-    y_val = x_val**2 + noise * rng.standard_normal(300)
+    x_val = rng.uniform(*DOMAIN, N_VAL)
+    y_val = x_val**2 + noise * rng.standard_normal(N_VAL)
+    return Data(x_train, y_train, x_val, y_val)
 
-    names = ["straight line", "quadratic"]
-    models = [polynomial.fit(x_train, y_train, d, domain=DOMAIN) for d in (1, 2)]
+
+def export(demo, models: list):
+    """Export the line and the quadratic as one ONNX graph and open it in ONNX Runtime."""
     graph = polynomial.export_linear_sweep(
         models, chebyshev=2, domain=DOMAIN, name="line_and_quadratic",
         doc_string="Column 0: least-squares line; column 1: least-squares quadratic")
-    sess = demo.onnx("line_and_quadratic", demo.make_model(graph))
+    return demo.onnx("line_and_quadratic", demo.make_model(graph))
 
-    pred_train = polynomial.run_sweep(sess, x_train)
-    pred_val = polynomial.run_sweep(sess, x_val)
-    res_train = y_train[:, None] - pred_train
-    res_val = y_val[:, None] - pred_val
+
+def evaluate(sess, data: Data) -> Fits:
+    """Residuals and errors of both models, and the line's slope and height, from ONNX Runtime."""
+    pred_train = polynomial.run_sweep(sess, data.x_train)
+    pred_val = polynomial.run_sweep(sess, data.x_val)
+    res_train = data.y_train[:, None] - pred_train
+    res_val = data.y_val[:, None] - pred_val
     train_mse = np.mean(res_train**2, axis=0)
     val_mse = np.mean(res_val**2, axis=0)
-    grid = np.linspace(*DOMAIN, 200)
+    grid = np.linspace(*DOMAIN, N_GRID)
     grid_pred = polynomial.run_sweep(sess, grid)
     ends = polynomial.run_sweep(sess, np.array([-3.0, 0.0, 3.0]))[:, 0]
     slope, intercept = (ends[2] - ends[0]) / 6.0, ends[1]
+    return Fits(res_train, res_val, train_mse, val_mse, grid, grid_pred, slope, intercept)
 
+
+def residual_zones(data: Data, fits: Fits) -> Zones:
+    """Mean residual at the ends and in the middle, for the line and the quadratic."""
     # U-shaped residuals of the line: positive at both ends, negative in the middle.
     def zone_means(x: np.ndarray, r: np.ndarray) -> tuple[float, float]:
         return float(r[np.abs(x) > 2.0].mean()), float(r[np.abs(x) < 1.0].mean())
 
-    line_ends_train, line_mid_train = zone_means(x_train, res_train[:, 0])
-    line_ends_val, line_mid_val = zone_means(x_val, res_val[:, 0])
-    quad_ends_val, quad_mid_val = zone_means(x_val, res_val[:, 1])
+    line_ends_train, line_mid_train = zone_means(data.x_train, fits.res_train[:, 0])
+    line_ends_val, line_mid_val = zone_means(data.x_val, fits.res_val[:, 0])
+    quad_ends_val, quad_mid_val = zone_means(data.x_val, fits.res_val[:, 1])
+    return Zones(line_ends_train, line_mid_train, line_ends_val, line_mid_val, quad_ends_val, quad_mid_val)
 
-    # ---- figures (draw only)
+
+def draw_fits(demo, data: Data, fits: Fits) -> None:
+    """Figure: both fitted curves over the training and validation points."""
     @demo.figure(
         "fits",
         caption="A straight line and a quadratic fitted to y = x² plus noise",
@@ -57,16 +124,19 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        ax.plot(x_val, y_val, ".", color="C7", ms=4, alpha=0.6, label="validation")
-        ax.plot(x_train, y_train, "o", color="C4", ms=5, label="training")
-        for k, name in enumerate(names):
-            ax.plot(grid, grid_pred[:, k], color=f"C{k}", label=name)
+        ax.plot(data.x_val, data.y_val, ".", color="C7", ms=4, alpha=0.6, label="validation")
+        ax.plot(data.x_train, data.y_train, "o", color="C4", ms=5, label="training")
+        for k, name in enumerate(NAMES):
+            ax.plot(fits.grid, fits.grid_pred[:, k], color=f"C{k}", label=name)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.set_title("Fits to y = x² + noise")
         ax.legend(fontsize="small", loc="upper center", ncols=2)
         ax.set_ylim(None, 13.5)
 
+
+def draw_residuals(demo, data: Data, fits: Fits) -> None:
+    """Figure: residuals of each model against x, one panel per model."""
     @demo.figure(
         "residuals",
         caption="Residuals (target minus prediction) of each model against x",
@@ -78,13 +148,16 @@ def run(demo) -> None:
         axes = fig.subplots(1, 2, sharey=True)
         for k, ax in enumerate(axes):
             ax.axhline(0.0, color="C7", lw=1)
-            ax.plot(x_val, res_val[:, k], ".", color="C7", ms=4, alpha=0.6, label="validation")
-            ax.plot(x_train, res_train[:, k], "o", color=f"C{k}", ms=4, label="training")
-            ax.set_title(names[k])
+            ax.plot(data.x_val, fits.res_val[:, k], ".", color="C7", ms=4, alpha=0.6, label="validation")
+            ax.plot(data.x_train, fits.res_train[:, k], "o", color=f"C{k}", ms=4, label="training")
+            ax.set_title(NAMES[k])
             ax.set_xlabel("x")
         axes[0].set_ylabel("residual")
         axes[1].legend(fontsize="small", loc="upper center")
 
+
+def draw_errors(demo, fits: Fits, noise: float) -> None:
+    """Figure: bar chart of training and validation error of both models."""
     @demo.figure(
         "errors",
         caption="Training and validation error of both models (dotted: noise variance)",
@@ -93,31 +166,38 @@ def run(demo) -> None:
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        pos = np.arange(len(names))
+        pos = np.arange(len(NAMES))
         ax.set_axisbelow(True)
-        for off, values, color, label in ((-0.2, train_mse, "C0", "training"),
-                                          (0.2, val_mse, "C1", "validation")):
+        for off, values, color, label in ((-0.2, fits.train_mse, "C0", "training"),
+                                          (0.2, fits.val_mse, "C1", "validation")):
             bars = ax.bar(pos + off, values, 0.4, color=color, label=label)
             ax.bar_label(bars, fmt="%.2f", padding=2, fontsize="small")
         ax.axhline(noise**2, ls=":", color="C7", label="noise variance")
-        ax.set_xticks(pos, names)
+        ax.set_xticks(pos, NAMES)
         ax.set_ylabel("mean squared error")
         ax.set_title("Both errors high, then both low")
         ax.legend(fontsize="small")
 
-    # ---- metrics and claims
-    demo.metric("line_slope", slope, label="Slope of the fitted line", fmt=".2f")
-    demo.metric("line_intercept", intercept, label="Height of the fitted line at x = 0", fmt=".2f")
+
+def measure(demo, fits: Fits, zones: Zones, noise: float) -> None:
+    """Record the line's shape, both models' errors and the line's mean residuals."""
+    train_mse, val_mse = fits.train_mse, fits.val_mse
+    demo.metric("line_slope", fits.slope, label="Slope of the fitted line", fmt=".2f")
+    demo.metric("line_intercept", fits.intercept, label="Height of the fitted line at x = 0", fmt=".2f")
     demo.metric("line_train_mse", train_mse[0], label="Line: training MSE", fmt=".3g")
     demo.metric("line_val_mse", val_mse[0], label="Line: validation MSE", fmt=".3g")
     demo.metric("quad_train_mse", train_mse[1], label="Quadratic: training MSE", fmt=".3g")
     demo.metric("quad_val_mse", val_mse[1], label="Quadratic: validation MSE", fmt=".3g")
     demo.metric("noise_variance", noise**2, label="Noise variance", fmt=".3g")
-    demo.metric("line_residual_ends", line_ends_val,
+    demo.metric("line_residual_ends", zones.line_ends_val,
                 label="Line: mean validation residual where |x| > 2", fmt=".2f")
-    demo.metric("line_residual_middle", line_mid_val,
+    demo.metric("line_residual_middle", zones.line_mid_val,
                 label="Line: mean validation residual where |x| < 1", fmt=".2f")
 
+
+def claim_findings(demo, fits: Fits, zones: Zones, noise: float) -> None:
+    """Claim: the line is flat, underfits alike on both sets with a U; the quadratic fixes it."""
+    train_mse, val_mse, slope, intercept = fits.train_mse, fits.val_mse, fits.slope, fits.intercept
     demo.claim(
         "The least-squares line is almost flat, at a height close to the mean of x² (3)",
         holds=bool(abs(slope) < 0.1 and abs(intercept - 3.0) < 0.25),
@@ -136,20 +216,21 @@ def run(demo) -> None:
     demo.claim(
         "Its residuals form a U on training and validation points alike "
         "(positive where |x| > 2, negative where |x| < 1)",
-        holds=bool(min(line_ends_train, line_ends_val) > 0 > max(line_mid_train, line_mid_val)),
-        train_ends=line_ends_train,
-        train_middle=line_mid_train,
-        val_ends=line_ends_val,
-        val_middle=line_mid_val,
+        holds=bool(min(zones.line_ends_train, zones.line_ends_val)
+                   > 0 > max(zones.line_mid_train, zones.line_mid_val)),
+        train_ends=zones.line_ends_train,
+        train_middle=zones.line_mid_train,
+        val_ends=zones.line_ends_val,
+        val_middle=zones.line_mid_val,
     )
     demo.claim(
         "Adding x² lowers both errors to about the noise variance and removes the U",
         holds=bool(train_mse[1] < train_mse[0] / 5 and val_mse[1] < val_mse[0] / 5
                    and max(train_mse[1], val_mse[1]) < 1.5 * noise**2
-                   and max(abs(quad_ends_val), abs(quad_mid_val))
-                   < 0.1 * min(line_ends_val, -line_mid_val)),
+                   and max(abs(zones.quad_ends_val), abs(zones.quad_mid_val))
+                   < 0.1 * min(zones.line_ends_val, -zones.line_mid_val)),
         quad_train_mse=train_mse[1],
         quad_val_mse=val_mse[1],
-        quad_val_ends=quad_ends_val,
-        quad_val_middle=quad_mid_val,
+        quad_val_ends=zones.quad_ends_val,
+        quad_val_middle=zones.quad_mid_val,
     )

@@ -1,4 +1,4 @@
-"""Tests for demos/demolib/attention.py: forward passes against plain loops, every hand-written
+"""Tests for demos/demolib/attention/: forward passes against plain loops, every hand-written
 backward pass against central finite differences, and every ONNX export against ONNX Runtime."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Tests for demos/demolib/generative.py: stacks and their ONNX exports agree, hand-written
-gradients match finite differences, linear autoencoders find PCA's subspace, GAN pieces."""
+"""Tests for demos/demolib/generative.py (with stack.py): stacks and their ONNX exports agree,
+hand-written gradients match finite differences, linear autoencoders find PCA's subspace, GAN
+pieces."""
 
 from __future__ import annotations
 

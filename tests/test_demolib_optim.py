@@ -1,5 +1,6 @@
-"""Tests for demos/demolib/optim.py: least-squares problems, vectorised optimisers, the stacked
-MLP's hand-written backward pass, the SGD noise floor, and the ONNX loss-surface graph."""
+"""Tests for demos/demolib/optim.py (with optimizers.py and mlp_stack.py): least-squares problems,
+vectorised optimisers, the stacked MLP's hand-written backward pass, the SGD noise floor, and the
+ONNX loss-surface graph."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for demos/demolib/transfer.py: hand-written backward passes against finite differences,
+"""Tests for demos/demolib/transfer/: hand-written backward passes against finite differences,
 ONNX Runtime against the NumPy forward passes, and the training helpers' freezing rules."""
 
 from __future__ import annotations

@@ -26,49 +26,18 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-from onnx import GraphProto, TensorProto, helper, numpy_helper
+from onnx import GraphProto
 
 from demolib import nets
+from demolib.activations import ONNX_OPS as ONNX_OPS  # re-exported: callers look ops up here
+from demolib.activations import activate, derivative
+from demolib.dense import DenseLayers, init_dense
+from demolib.graph import Graph, tensor
 
 Activation = Literal["identity", "relu", "tanh", "sigmoid"]
 ACTIVATIONS: tuple[Activation, ...] = ("identity", "relu", "tanh", "sigmoid")
-ONNX_OPS = {"identity": "Identity", "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 Head = Literal["identity", "sigmoid"]
 LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
-
-
-# --------------------------------------------------------------------------- activations
-
-
-def activate(name: Activation, z: np.ndarray) -> np.ndarray:
-    """The activation function applied elementwise."""
-    if name == "identity":
-        return z.copy()
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "sigmoid":
-        return nets.sigmoid(z)
-    raise ValueError(f"unknown activation {name!r}")
-
-
-def derivative(name: Activation, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
-    """``d act(z) / dz`` elementwise; ``h = act(z)`` may be passed to save recomputing it.
-
-    ReLU's derivative at exactly 0 is taken as 0 (the convention of most frameworks).
-    """
-    if name == "identity":
-        return np.ones_like(z)
-    if name == "relu":
-        return (z > 0.0).astype(z.dtype)
-    if h is None:
-        h = activate(name, z)
-    if name == "tanh":
-        return 1.0 - h * h
-    if name == "sigmoid":
-        return h * (1.0 - h)
-    raise ValueError(f"unknown activation {name!r}")
 
 
 # --------------------------------------------------------------------------- counting
@@ -107,7 +76,7 @@ def backward_macs(sizes: Sequence[int], n: int) -> int:
 
 
 @dataclass
-class Net:
+class Net(DenseLayers):
     """Weights of a fully connected net; ``weights[i]`` has shape ``(sizes[i], sizes[i+1])``."""
 
     weights: list[np.ndarray]
@@ -119,14 +88,6 @@ class Net:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; use one of {ACTIVATIONS}")
 
-    @property
-    def sizes(self) -> list[int]:
-        return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
-
-    @property
-    def n_hidden(self) -> int:
-        return len(self.weights) - 1
-
     def skips(self) -> list[bool]:
         """Per hidden layer: does it add its input back (``a + act(z)``)?"""
         return [
@@ -134,16 +95,9 @@ class Net:
             for i in range(self.n_hidden)
         ]
 
-    def params(self) -> list[np.ndarray]:
-        """Trainable arrays in a fixed order: ``W0, b0, W1, b1, ...``."""
-        return [p for w, b in zip(self.weights, self.biases, strict=True) for p in (w, b)]
-
     @property
     def n_params(self) -> int:
         return sum(p.size for p in self.params())
-
-    def copy(self) -> Net:
-        return replace(self, weights=[w.copy() for w in self.weights], biases=[b.copy() for b in self.biases])
 
     def astype(self, dtype: type | np.dtype) -> Net:
         """A copy with every parameter in ``dtype`` (float32 trains about twice as fast here and
@@ -170,8 +124,7 @@ def init_net(
     if len(sizes) < 2:
         raise ValueError("need at least an input and an output size")
     g = (2.0 if activation == "relu" else 1.0) if gain is None else float(gain)
-    weights = [rng.standard_normal((m, n)) * np.sqrt(g / m) for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
-    biases = [np.zeros(n) for n in sizes[1:]]
+    weights, biases = init_dense(rng, sizes, [g] * (len(sizes) - 1))
     net = Net(weights, biases, activation, residual)
     for i, skip in enumerate(net.skips()):
         if skip:
@@ -344,21 +297,7 @@ def train(
 # --------------------------------------------------------------------------- ONNX export
 
 
-class _Graph:
-    def __init__(self) -> None:
-        self.nodes: list = []
-        self.inits: list = []
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
-        return name
-
-    def op(self, op_type: str, inputs: Sequence[str], output: str) -> str:
-        self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=output))
-        return output
-
-
-def _net_nodes(g: _Graph, net: Net, prefix: str) -> str:
+def _net_nodes(g: Graph, net: Net, prefix: str) -> str:
     a = "x"
     skips = net.skips()
     for i in range(len(net.weights)):
@@ -366,7 +305,7 @@ def _net_nodes(g: _Graph, net: Net, prefix: str) -> str:
                  f"{prefix}gemm{i}")
         if i == net.n_hidden:
             return z
-        h = g.op(ONNX_OPS[net.activation], [z], f"{prefix}act{i}")
+        h = g.act(net.activation, z, f"{prefix}act{i}")
         a = g.op("Add", [a, h], f"{prefix}skip{i}") if skips[i] else h
     raise AssertionError("unreachable")
 
@@ -377,16 +316,12 @@ def export_net(net: Net, *, head: Head = "identity", name: str = "net") -> Graph
     Each skipped hidden layer ends with an ``Add`` of its input and its activation; the head is
     an ``Identity`` (raw outputs) or a ``Sigmoid`` (probabilities).
     """
-    g = _Graph()
+    g = Graph()
     out = _net_nodes(g, net, "")
     g.op("Sigmoid" if head == "sigmoid" else "Identity", [out], "y")
     kind = "residual" if net.residual else "plain"
-    return helper.make_graph(
-        g.nodes, name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", net.sizes[0]])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", net.sizes[-1]])],
-        g.inits, doc_string=f"{kind} net {net.sizes}, {net.activation}",
-    )
+    return g.build(name, [tensor("x", ["N", net.sizes[0]])], [tensor("y", ["N", net.sizes[-1]])],
+                   f"{kind} net {net.sizes}, {net.activation}")
 
 
 def export_nets(members: Sequence[Net], *, name: str = "nets") -> GraphProto:
@@ -397,22 +332,15 @@ def export_nets(members: Sequence[Net], *, name: str = "nets") -> GraphProto:
     d_in, d_out = members[0].sizes[0], members[0].sizes[-1]
     if any(m.sizes[0] != d_in or m.sizes[-1] != d_out for m in members):
         raise ValueError("all nets need the same input and output sizes")
-    g = _Graph()
+    g = Graph()
     outs = [_net_nodes(g, m, f"m{k}_") for k, m in enumerate(members)]
-    g.nodes.append(helper.make_node("Concat", outs, ["y"], name="y", axis=1))
-    return helper.make_graph(
-        g.nodes, name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", d_in])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", d_out * len(members)])],
-        g.inits, doc_string=f"{len(members)} nets side by side",
-    )
+    g.op("Concat", outs, "y", axis=1)
+    return g.build(name, [tensor("x", ["N", d_in])], [tensor("y", ["N", d_out * len(members)])],
+                   f"{len(members)} nets side by side")
 
 
 def export_activation(name: Activation) -> GraphProto:
     """A lone activation node ``y = act(x)`` on any shape (to evaluate the function itself)."""
-    node = helper.make_node(ONNX_OPS[name], ["x"], ["y"], name="y")
-    return helper.make_graph(
-        [node], name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])],
-    )
+    g = Graph()
+    g.act(name, "x", "y")
+    return g.build(name, [tensor("x", ["N"])], [tensor("y", ["N"])])

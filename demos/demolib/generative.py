@@ -1,187 +1,36 @@
 """Small generative models in NumPy: autoencoders, PCA and a GAN, with ONNX export.
 
-The building block is a ``Stack``: dense layers ``a @ W + b`` (weights ``(fan_in, fan_out)``, as
-ONNX ``Gemm``), each followed by its own activation (``linear``, ``tanh``, ``relu``,
-``leaky_relu`` with slope ``LEAKY_SLOPE``, ``sigmoid``). Unlike ``demolib.nets.MLP`` its backward
-pass also returns the gradient with respect to the *input*, which a GAN needs (the generator
-learns through the discriminator) and which lets an autoencoder be split into an encoder and a
-decoder (``layers``). Parameters are plain arrays, so ``demolib.nets.SGD`` / ``Adam`` train them.
+The building block is a ``Stack`` of dense layers with one activation each (``demolib.stack``,
+re-exported here: ``Stack``, ``init_stack``, ``member``, ``layers``, ``forward``, ``predict``,
+``backward``, ``mse``, ``export_stack``).
 
 Also here: PCA (``pca``, ``pca_reconstruction_mse``), linear autoencoders for several bottleneck
 sizes trained together (``train_linear_autoencoders``), principal angles between subspaces, the
 exact 1-D Wasserstein-1 distance between two samples, the non-saturating GAN losses with their
 gradients (``discriminator_grads``, ``generator_grads``), two toy data sets (a noisy arc in the
-plane with its position along the curve, and a 1-D Gaussian mixture), and ``export_stack``.
+plane with its position along the curve, and a 1-D Gaussian mixture).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, field
 
 import numpy as np
-from onnx import GraphProto, TensorProto, helper, numpy_helper
 
-from demolib.nets import sigmoid
-
-Act = Literal["linear", "tanh", "relu", "leaky_relu", "sigmoid"]
-LEAKY_SLOPE = 0.2
-_ACTS = ("linear", "tanh", "relu", "leaky_relu", "sigmoid")
-
-
-# --------------------------------------------------------------------------- dense stacks
-
-
-@dataclass
-class Stack:
-    """Dense layers with one activation each: ``a = act_i(a @ weights[i] + biases[i])``.
-
-    Weights are ``(fan_in, fan_out)`` and biases ``(fan_out,)``; or, for an *ensemble* of
-    ``S`` independent stacks trained side by side (one set of NumPy calls for all of them),
-    ``(S, fan_in, fan_out)`` and ``(S, 1, fan_out)``. An ensemble maps ``(B, d)`` (shared) or
-    ``(S, B, d)`` inputs to ``(S, B, out)``; ``member(net, s)`` is stack ``s`` on its own.
-    """
-
-    weights: list[np.ndarray]
-    biases: list[np.ndarray]
-    activations: list[str]
-
-    def __post_init__(self) -> None:
-        if not len(self.weights) == len(self.biases) == len(self.activations):
-            raise ValueError("weights, biases and activations need one entry per layer")
-        for act in self.activations:
-            if act not in _ACTS:
-                raise ValueError(f"unknown activation {act!r}; use one of {_ACTS}")
-
-    @property
-    def sizes(self) -> list[int]:
-        return [self.weights[0].shape[-2]] + [w.shape[-1] for w in self.weights]
-
-    @property
-    def members(self) -> int | None:
-        """``S`` for an ensemble, ``None`` for a single stack."""
-        return self.weights[0].shape[0] if self.weights[0].ndim == 3 else None
-
-    def params(self) -> list[np.ndarray]:
-        """Trainable arrays in a fixed order (W0, b0, W1, b1, ...); updating them in place
-        updates the stack."""
-        return [p for wb in zip(self.weights, self.biases, strict=True) for p in wb]
-
-    def copy(self) -> Stack:
-        return replace(
-            self,
-            weights=[w.copy() for w in self.weights],
-            biases=[b.copy() for b in self.biases],
-            activations=list(self.activations),
-        )
-
-
-def init_stack(
-    rng: np.random.Generator,
-    sizes: Sequence[int],
-    activations: Sequence[str],
-    *,
-    members: int | None = None,
-) -> Stack:
-    """Random stack (or an ensemble of ``members`` independent ones): weights
-    ``N(0, gain / fan_in)`` with gain 2 before ReLU-like activations and 1 otherwise; zero
-    biases."""
-    if len(activations) != len(sizes) - 1:
-        raise ValueError(f"{len(sizes) - 1} layers need {len(sizes) - 1} activations")
-    lead = () if members is None else (members,)
-    weights, biases = [], []
-    for m, n, act in zip(sizes[:-1], sizes[1:], activations, strict=True):
-        gain = 2.0 if act in ("relu", "leaky_relu") else 1.0
-        weights.append(rng.standard_normal((*lead, m, n)) * np.sqrt(gain / m))
-        biases.append(np.zeros((*lead, 1, n) if lead else n))
-    return Stack(weights, biases, list(activations))
-
-
-def member(net: Stack, s: int) -> Stack:
-    """Stack ``s`` of an ensemble, as a single stack (copied)."""
-    if net.members is None:
-        raise ValueError("not an ensemble")
-    return Stack([w[s].copy() for w in net.weights], [b[s, 0].copy() for b in net.biases],
-                 list(net.activations))
-
-
-def layers(net: Stack, start: int, stop: int | None = None) -> Stack:
-    """The layers ``start:stop`` as a stack of their own (sharing the arrays): e.g. the encoder
-    and the decoder of an autoencoder."""
-    sl = slice(start, stop)
-    return Stack(net.weights[sl], net.biases[sl], net.activations[sl])
-
-
-def _activate(z: np.ndarray, act: str) -> np.ndarray:
-    if act == "linear":
-        return z
-    if act == "tanh":
-        return np.tanh(z)
-    if act == "relu":
-        return np.maximum(z, 0.0)
-    if act == "leaky_relu":
-        return np.maximum(z, LEAKY_SLOPE * z)  # valid as 0 < LEAKY_SLOPE < 1
-    return sigmoid(z)
-
-
-def _activation_grad(h: np.ndarray, act: str) -> np.ndarray | float:
-    """d act / d z written in terms of the output ``h``."""
-    if act == "linear":
-        return 1.0
-    if act == "tanh":
-        return 1.0 - h * h
-    if act == "relu":
-        return (h > 0.0).astype(h.dtype)
-    if act == "leaky_relu":
-        return (h > 0.0) * (1.0 - LEAKY_SLOPE) + LEAKY_SLOPE
-    return h * (1.0 - h)
-
-
-@dataclass
-class StackCache:
-    """Inputs and outputs of every layer of one forward pass."""
-
-    inputs: list[np.ndarray] = field(default_factory=list)
-    outputs: list[np.ndarray] = field(default_factory=list)
-
-
-def forward(net: Stack, X: np.ndarray) -> tuple[np.ndarray, StackCache]:
-    """Run the stack; the cache is what ``backward`` needs."""
-    cache = StackCache()
-    a = X
-    for w, b, act in zip(net.weights, net.biases, net.activations, strict=True):
-        cache.inputs.append(a)
-        a = _activate(a @ w + b, act)
-        cache.outputs.append(a)
-    return a, cache
-
-
-def predict(net: Stack, X: np.ndarray) -> np.ndarray:
-    return forward(net, X)[0]
-
-
-def backward(
-    net: Stack, cache: StackCache, dout: np.ndarray, *, param_grads: bool = True
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Gradients w.r.t. ``net.params()`` and w.r.t. the input, given ``dout = dLoss/dOutput``.
-    With ``param_grads=False`` only the input gradient is computed (the list is empty)."""
-    grads: list[np.ndarray] = []
-    da = dout
-    for i in reversed(range(len(net.weights))):
-        dz = da * _activation_grad(cache.outputs[i], net.activations[i])
-        if param_grads:  # appended as (b, W): the list is reversed below
-            grads += [dz.sum(axis=-2).reshape(net.biases[i].shape),
-                      np.swapaxes(cache.inputs[i], -1, -2) @ dz]
-        da = dz @ np.swapaxes(net.weights[i], -1, -2)
-    return grads[::-1], da
-
-
-def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean squared error over all entries and its gradient w.r.t. ``pred``."""
-    r = pred - target
-    return float(np.mean(r * r)), (2.0 / r.size) * r
-
+from demolib.activations import sigmoid
+from demolib.stack import LEAKY_SLOPE as LEAKY_SLOPE
+from demolib.stack import Act as Act
+from demolib.stack import Stack as Stack
+from demolib.stack import StackCache as StackCache
+from demolib.stack import backward as backward
+from demolib.stack import export_stack as export_stack
+from demolib.stack import forward as forward
+from demolib.stack import init_stack as init_stack
+from demolib.stack import layers as layers
+from demolib.stack import member as member
+from demolib.stack import mse as mse
+from demolib.stack import predict as predict
 
 # --------------------------------------------------------------------------- PCA and linear AEs
 
@@ -425,57 +274,3 @@ def gaussian_mixture_1d(
     w = np.full(m.size, 1.0 / m.size) if weights is None else np.asarray(weights, float)
     comp = rng.choice(m.size, size=n, p=w / w.sum())
     return (m[comp] + std * rng.standard_normal(n))[:, None], comp
-
-
-# --------------------------------------------------------------------------- ONNX
-
-
-_ONNX_OPS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
-
-
-def export_stack(
-    net: Stack, *, name: str, input_name: str = "x", output_name: str = "y", doc_string: str = ""
-) -> GraphProto:
-    """A stack as an ONNX graph (float32, dynamic batch ``N``); wrap it with ``demo.make_model``.
-
-    A single stack is ``input (N, d) -> Gemm -> activation -> ... -> output (N, out)``. An
-    ensemble of ``S`` stacks shares the input: ``MatMul`` with ``(S, d, h)`` weights broadcasts it
-    to ``(S, N, h)``, ``Add`` adds ``(S, 1, h)`` biases, and a final ``Transpose`` gives
-    ``output (N, S, out)``, member ``s`` in ``output[:, s]``. ``leaky_relu`` is a ``LeakyRelu``
-    node with ``alpha = LEAKY_SLOPE``; ``linear`` adds no node.
-    """
-    nodes, inits = [], []
-    ensemble = net.members is not None
-    a = input_name
-    last = len(net.weights) - 1
-
-    def node(op: str, ins: list[str], out: str, **attrs: object) -> str:
-        nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
-        return out
-
-    for i, (w, b, act) in enumerate(zip(net.weights, net.biases, net.activations, strict=True)):
-        inits += [
-            numpy_helper.from_array(np.asarray(w, np.float32), f"W{i}"),
-            numpy_helper.from_array(np.asarray(b, np.float32), f"b{i}"),
-        ]
-        is_out = i == last and act == "linear" and not ensemble
-        if ensemble:
-            a = node("Add", [node("MatMul", [a, f"W{i}"], f"matmul{i}"), f"b{i}"], f"add{i}")
-        else:
-            a = node("Gemm", [a, f"W{i}", f"b{i}"], output_name if is_out else f"gemm{i}")
-        if act != "linear":
-            out = output_name if i == last and not ensemble else f"{act}{i}"
-            if act == "leaky_relu":
-                a = node("LeakyRelu", [a], out, alpha=LEAKY_SLOPE)
-            else:
-                a = node(_ONNX_OPS[act], [a], out)
-    if ensemble:
-        node("Transpose", [a], output_name, perm=[1, 0, 2])
-        out_shape: list[str | int] = ["N", int(net.members), net.sizes[-1]]
-    else:
-        out_shape = ["N", net.sizes[-1]]
-    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", net.sizes[0]])]
-    outputs = [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, out_shape)]
-    kind = f"ensemble of {net.members} dense stacks" if ensemble else "dense stack"
-    doc = doc_string or f"{kind} {net.sizes}, activations {net.activations}"
-    return helper.make_graph(nodes, name, inputs, outputs, inits, doc_string=doc)

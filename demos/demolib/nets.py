@@ -24,6 +24,14 @@ from typing import Literal
 
 import numpy as np
 
+from demolib.activations import activate, output_derivative
+from demolib.activations import sigmoid as sigmoid  # re-exported
+from demolib.dense import DenseLayers, init_dense
+from demolib.optimizers import SGD as SGD  # re-exported: nets.SGD / Adam / AdamW are the demos' names
+from demolib.optimizers import Adam as Adam
+from demolib.optimizers import AdamW as AdamW
+from demolib.optimizers import Optimizer
+
 Activation = Literal["relu", "tanh"]
 LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
 
@@ -58,7 +66,7 @@ class BatchNorm:
 
 
 @dataclass
-class MLP:
+class MLP(DenseLayers):
     """Weights of a fully connected net; ``weights[i]`` has shape ``(sizes[i], sizes[i+1])``."""
 
     weights: list[np.ndarray]
@@ -66,14 +74,6 @@ class MLP:
     activation: Activation = "relu"
     dropout: float = 0.0
     batchnorm: list[BatchNorm] | None = None
-
-    @property
-    def sizes(self) -> list[int]:
-        return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
-
-    @property
-    def n_hidden(self) -> int:
-        return len(self.weights) - 1
 
     def params(self) -> list[np.ndarray]:
         """Trainable arrays in a fixed order (W0, b0, [gamma0, beta0], W1, ...)."""
@@ -113,8 +113,7 @@ def init_mlp(
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     gain = 2.0 if activation == "relu" else 1.0
-    weights = [rng.standard_normal((m, n)) * np.sqrt(gain / m) for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
-    biases = [np.zeros(n) for n in sizes[1:]]
+    weights, biases = init_dense(rng, sizes, [gain] * (len(sizes) - 1))
     bns = [BatchNorm.identity(n) for n in sizes[1:-1]] if batchnorm else None
     return MLP(weights, biases, activation, dropout, bns)
 
@@ -170,7 +169,7 @@ def forward(
             inv_std = 1.0 / np.sqrt(var + bn.eps)
             xhat = (z - mean) * inv_std
             z = xhat * bn.gamma + bn.beta
-        h = np.maximum(z, 0.0) if net.activation == "relu" else np.tanh(z)
+        h = activate(net.activation, z)
         mask = None
         if train and net.dropout > 0.0:
             if masks is not None:
@@ -205,7 +204,7 @@ def backward(net: MLP, cache: Cache, dout: np.ndarray) -> list[np.ndarray]:
         mask = cache.masks[i]
         dh = da if mask is None else da * mask
         h = cache.acts[i]
-        dz = dh * (h > 0.0) if net.activation == "relu" else dh * (1.0 - h * h)
+        dz = dh * output_derivative(net.activation, h)
         layer: list[np.ndarray] = []
         if net.batchnorm is not None:
             bn = net.batchnorm[i]
@@ -243,11 +242,6 @@ def update_running_stats(net: MLP, cache: Cache) -> None:
 # --------------------------------------------------------------------------- losses
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax along ``axis`` (rows of a 2-D array by default)."""
     e = np.exp(z - z.max(axis=axis, keepdims=True))
@@ -277,125 +271,6 @@ def logistic_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[floa
     y = labels.reshape(logits.shape).astype(float)
     loss = np.logaddexp(0.0, logits) - y * logits
     return float(loss.mean()), (sigmoid(logits) - y) / logits.size
-
-
-# --------------------------------------------------------------------------- optimisers
-
-
-def _flat(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate([a.ravel() for a in arrays])
-
-
-def _write_back(params: Sequence[np.ndarray], flat: np.ndarray) -> None:
-    """Copy consecutive slices of ``flat`` into ``params`` (in place)."""
-    i = 0
-    for p in params:
-        p[...] = flat[i : i + p.size].reshape(p.shape)
-        i += p.size
-
-
-def _decay_vector(params: Sequence[np.ndarray], decay_mask: Sequence[bool] | None) -> np.ndarray:
-    mask = [True] * len(params) if decay_mask is None else decay_mask
-    return _flat([np.full(p.shape, float(m)) for p, m in zip(params, mask, strict=True)])
-
-
-class _FlatStep:
-    """The step SGD and Adam share, on all parameters as one flat vector.
-
-    ``g += l2 * w`` (coupled L2), then the optimiser's own ``_delta(g)``, then decoupled decay
-    ``w *= 1 - lr * weight_decay`` and ``w -= delta``. Only the arrays marked by ``decay_mask``
-    (weight matrices, see ``MLP.decay_mask``) get L2 and decay.
-    """
-
-    lr: float
-    l2: float
-    weight_decay: float
-    _decay: np.ndarray | None
-
-    def step(
-        self,
-        params: Sequence[np.ndarray],
-        grads: Sequence[np.ndarray],
-        decay_mask: Sequence[bool] | None = None,
-    ) -> None:
-        """Update ``params`` in place (``decay_mask`` marks the arrays L2/decay applies to)."""
-        if self._decay is None:
-            self._decay = _decay_vector(params, decay_mask)
-        w = _flat(params)
-        g = _flat(grads)
-        if self.l2:
-            g += self.l2 * self._decay * w
-        delta = self._delta(g)
-        if self.weight_decay:
-            w *= 1.0 - self.lr * self.weight_decay * self._decay
-        w -= delta
-        _write_back(params, w)
-
-    def _delta(self, g: np.ndarray) -> np.ndarray:
-        """What to subtract from the flat weights for gradient ``g`` (updates the state)."""
-        raise NotImplementedError
-
-
-@dataclass
-class SGD(_FlatStep):
-    """Stochastic gradient descent with optional momentum, coupled L2 and decoupled decay.
-
-    Per step: ``g += l2 * w`` (coupled), momentum ``buf = momentum * buf + g``, then
-    ``w = w * (1 - lr * weight_decay) - lr * buf`` (decoupled). State is kept as flat vectors.
-    """
-
-    lr: float = 0.1
-    momentum: float = 0.0
-    l2: float = 0.0
-    weight_decay: float = 0.0
-    _decay: np.ndarray | None = field(default=None, repr=False)
-    _buf: np.ndarray | None = field(default=None, repr=False)
-
-    def _delta(self, g: np.ndarray) -> np.ndarray:
-        if self.momentum:
-            self._buf = g if self._buf is None else self.momentum * self._buf + g
-            g = self._buf
-        return self.lr * g
-
-
-@dataclass
-class Adam(_FlatStep):
-    """Adam; ``l2`` = coupled L2 (added to the gradient), ``weight_decay`` = decoupled (AdamW).
-
-    Decoupled decay follows PyTorch: ``w *= 1 - lr * weight_decay`` before the Adam step.
-    """
-
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    l2: float = 0.0
-    weight_decay: float = 0.0
-    t: int = 0
-    _decay: np.ndarray | None = field(default=None, repr=False)
-    _m: np.ndarray | None = field(default=None, repr=False)
-    _v: np.ndarray | None = field(default=None, repr=False)
-
-    def _delta(self, g: np.ndarray) -> np.ndarray:
-        if self._m is None or self._v is None:
-            self._m = np.zeros_like(self._decay)
-            self._v = np.zeros_like(self._decay)
-        self.t += 1
-        m, v = self._m, self._v
-        m *= self.beta1
-        m += (1.0 - self.beta1) * g
-        v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
-        step = self.lr / (1.0 - self.beta1**self.t)
-        return step * m / (np.sqrt(v / (1.0 - self.beta2**self.t)) + self.eps)
-
-
-def AdamW(lr: float = 1e-3, weight_decay: float = 1e-2, **kwargs: float) -> Adam:  # noqa: N802
-    """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch convention."""
-    return Adam(lr=lr, weight_decay=weight_decay, **kwargs)
-
-
-Optimizer = SGD | Adam
 
 
 # --------------------------------------------------------------------------- training loop

@@ -1,6 +1,8 @@
 """Optimisation helpers for the optimiser demos: least-squares problems with a known Hessian,
-first-order optimisers that run many parameter vectors side by side, the exact noise floor of
-constant-step SGD on least squares, and ONNX graphs of a least-squares loss surface.
+first-order optimisers that run many parameter vectors side by side (``GD``, ``Momentum``,
+``Adam``, from ``demolib.optimizers``), the exact noise floor of constant-step SGD on least
+squares, ``K`` MLPs as the rows of one parameter matrix (``MLPStack``, from
+``demolib.mlp_stack``), and ONNX graphs of a least-squares loss surface.
 
 Conventions:
 
@@ -19,20 +21,25 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
-from onnx import GraphProto, TensorProto, helper, numpy_helper
+from onnx import GraphProto
 
-from demolib import nets
+from demolib.graph import Graph, tensor
+from demolib.mlp_stack import MLPStack as MLPStack  # re-exported
+from demolib.optimizers import GD as GD  # re-exported: optim.GD / Momentum / Adam are the demos' names
+from demolib.optimizers import LearningRate, RowAdam
+from demolib.optimizers import Momentum as Momentum
+from demolib.optimizers import RowOptimizer as Optimizer
 
 #: ``grad(W, t)``: the (possibly stochastic) gradient at the rows of ``W`` for step ``t`` (1-based).
 GradFn = Callable[[np.ndarray, int], np.ndarray]
 #: ``loss_grad(W)``: the loss of each row of ``W`` (``(K,)``) and its gradient (``(K, P)``).
 LossGradFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-LearningRate = float | np.ndarray
+#: The row-wise Adam, under the name the demos use.
+Adam = RowAdam
 
 
 # --------------------------------------------------------------------------- problems
@@ -253,72 +260,6 @@ class SGDMoments:
         return out
 
 
-# --------------------------------------------------------------------------- optimisers
-
-
-def _per_run(lr: LearningRate) -> np.ndarray:
-    """A learning rate shaped to broadcast over ``(K, d)``: scalars stay, ``(K,)`` -> ``(K, 1)``."""
-    arr = np.asarray(lr, float)
-    return arr[:, None] if arr.ndim == 1 else arr
-
-
-@dataclass
-class GD:
-    """(Stochastic) gradient descent ``w -= lr_t * g``, with ``lr_t = lr * schedule(t)``."""
-
-    lr: LearningRate
-    schedule: Callable[[int], float] | None = None
-
-    def step(self, W: np.ndarray, G: np.ndarray, t: int) -> np.ndarray:
-        lr = _per_run(self.lr) * (1.0 if self.schedule is None else self.schedule(t))
-        return W - lr * G
-
-
-@dataclass
-class Momentum:
-    """Heavy-ball momentum: ``buf = beta * buf + g``, ``w -= lr * buf`` (buffer starts at ``g``)."""
-
-    lr: LearningRate
-    beta: float = 0.9
-    _buf: np.ndarray | None = field(default=None, repr=False)
-
-    def step(self, W: np.ndarray, G: np.ndarray, t: int) -> np.ndarray:
-        self._buf = G.copy() if self._buf is None else self.beta * self._buf + G
-        return W - _per_run(self.lr) * self._buf
-
-
-@dataclass
-class Adam:
-    """Adam (Kingma & Ba) on rows of parameters; ``bias_correction=False`` drops the division of
-    ``m`` and ``v`` by ``1 - beta^t`` (a ``(K,)`` bool array sets it per row). ``last_step`` keeps
-    the most recent update ``w_new - w``."""
-
-    lr: LearningRate
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    bias_correction: bool | np.ndarray = True
-    _m: np.ndarray | None = field(default=None, repr=False)
-    _v: np.ndarray | None = field(default=None, repr=False)
-    last_step: np.ndarray | None = field(default=None, repr=False)
-
-    def step(self, W: np.ndarray, G: np.ndarray, t: int) -> np.ndarray:
-        if self._m is None or self._v is None:
-            self._m = np.zeros_like(G)
-            self._v = np.zeros_like(G)
-        self._m = self.beta1 * self._m + (1.0 - self.beta1) * G
-        self._v = self.beta2 * self._v + (1.0 - self.beta2) * G * G
-        correct = np.asarray(self.bias_correction, bool)
-        c1 = np.where(correct, 1.0 / (1.0 - self.beta1**t), 1.0)
-        c2 = np.where(correct, 1.0 / (1.0 - self.beta2**t), 1.0)
-        if correct.ndim == 1:
-            c1, c2 = c1[:, None], c2[:, None]
-        m, v = self._m * c1, self._v * c2
-        self.last_step = -_per_run(self.lr) * m / (np.sqrt(v) + self.eps)
-        return W + self.last_step
-
-
-Optimizer = GD | Momentum | Adam
 
 
 def trajectory(opt: Optimizer, grad: GradFn, W0: np.ndarray, steps: int) -> np.ndarray:
@@ -382,126 +323,16 @@ def linear_rate(errors: np.ndarray, tail: int) -> float:
     return float(np.exp(np.mean(np.diff(np.log(e[-(tail + 1) :])))))
 
 
-# --------------------------------------------------------------------------- many MLPs at once
-
-
-@dataclass(frozen=True)
-class MLPStack:
-    """``K`` fully connected nets of the same shape trained side by side, each stored as one row
-    of a ``(K, P)`` parameter matrix (so the optimisers above run them all at once, e.g. one per
-    learning rate). A row is ``W0, b0, W1, b1, ...`` flattened in the order of
-    ``demolib.nets.MLP.params()``; ``to_net`` turns a row back into an ``MLP`` for export.
-    Hidden layers use ``activation``, the output layer is linear. Losses match ``nets.mse`` and
-    ``nets.softmax_cross_entropy``; the backward pass is written out by hand.
-    """
-
-    sizes: tuple[int, ...]
-    activation: Literal["tanh", "relu"] = "tanh"
-
-    @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        out: list[tuple[int, ...]] = []
-        for m, k in zip(self.sizes[:-1], self.sizes[1:], strict=True):
-            out += [(m, k), (k,)]
-        return out
-
-    @property
-    def n_params(self) -> int:
-        return sum(int(np.prod(s)) for s in self.shapes)
-
-    def flatten(self, net: nets.MLP) -> np.ndarray:
-        """The parameters of ``net`` as one row (``(P,)``)."""
-        if tuple(net.sizes) != tuple(self.sizes) or net.activation != self.activation:
-            raise ValueError(f"net {net.sizes}/{net.activation} does not fit {self}")
-        if net.batchnorm is not None or net.dropout:
-            raise ValueError("MLPStack has no batch normalization or dropout")
-        return np.concatenate([p.ravel() for p in net.params()])
-
-    def unpack(self, W: np.ndarray) -> list[np.ndarray]:
-        """Views of the rows of ``W`` (``(K, P)``) as ``[W0 (K, m, k), b0 (K, k), ...]``."""
-        out, i = [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
-            out.append(W[:, i : i + size].reshape((W.shape[0],) + shape))
-            i += size
-        return out
-
-    def to_net(self, row: np.ndarray) -> nets.MLP:
-        """Row ``row`` (``(P,)``) as a ``demolib.nets.MLP`` (copies)."""
-        arrays = [a[0].copy() for a in self.unpack(np.asarray(row, float)[None, :])]
-        return nets.MLP(arrays[0::2], arrays[1::2], self.activation)
-
-    def _forward(self, W: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        arrays = self.unpack(W)
-        acts = [X]  # the input of each layer; X is shared by all rows
-        a: np.ndarray = X
-        n_layers = len(arrays) // 2
-        for i in range(n_layers):
-            z = a @ arrays[2 * i] + arrays[2 * i + 1][:, None, :]
-            if i == n_layers - 1:
-                return z, acts
-            a = np.tanh(z) if self.activation == "tanh" else np.maximum(z, 0.0)
-            acts.append(a)
-        raise AssertionError("unreachable")
-
-    def predict(self, W: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """Outputs of every row's net on ``X`` (``(n, d)``): shape ``(K, n, out)``."""
-        return self._forward(W, X)[0]
-
-    def loss_grad(self, W: np.ndarray, X: np.ndarray, y: np.ndarray,
-                  loss: Literal["mse", "softmax"] = "mse") -> tuple[np.ndarray, np.ndarray]:
-        """Loss of every row on ``(X, y)`` (``(K,)``) and its gradient (``(K, P)``).
-
-        ``mse``: mean of ``(out - y)^2`` over all outputs (``y`` reshaped to ``(n, out)``);
-        ``softmax``: mean cross-entropy of integer labels ``y`` under ``softmax(out)``.
-        """
-        out, acts = self._forward(W, X)
-        n = X.shape[0]
-        if loss == "mse":
-            r = out - np.asarray(y, float).reshape(out.shape[1:])
-            values = np.mean(r * r, axis=(1, 2))
-            dz = (2.0 / (r.shape[1] * r.shape[2])) * r
-        elif loss == "softmax":
-            z = out - out.max(axis=2, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
-            rows = np.arange(n)
-            values = -logp[:, rows, y].mean(axis=1)
-            dz = np.exp(logp)
-            dz[:, rows, y] -= 1.0
-            dz /= n
-        else:
-            raise ValueError(f"unknown loss {loss!r}")
-        arrays = self.unpack(W)
-        grads: list[np.ndarray] = []
-        for i in reversed(range(len(arrays) // 2)):
-            a = acts[i]
-            dW = np.einsum("nm,knj->kmj", a, dz) if a.ndim == 2 else np.swapaxes(a, 1, 2) @ dz
-            grads = [dW.reshape(W.shape[0], -1), dz.sum(axis=1), *grads]
-            if i > 0:
-                da = dz @ np.swapaxes(arrays[2 * i], 1, 2)
-                dz = da * (1.0 - a * a) if self.activation == "tanh" else da * (a > 0.0)
-        return values, np.concatenate(grads, axis=1)
-
-
 # --------------------------------------------------------------------------- ONNX
 
 def export_loss_surface(problem: LeastSquares, *, name: str = "least_squares_loss") -> GraphProto:
     """The loss as a function of the weights: input ``x`` of shape ``(K, d)`` holds ``K`` weight
     vectors, output ``y`` of shape ``(K,)`` is ``1/(2n) ||X w_k - y||^2`` for each; the data are
     stored in the graph. Nodes: ``MatMul -> Sub -> Mul -> ReduceMean -> Mul``."""
-    inits = [
-        numpy_helper.from_array(problem.X.T.astype(np.float32), "data_X_T"),
-        numpy_helper.from_array(problem.y.astype(np.float32), "data_y"),
-        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
-    ]
-    nodes = [
-        helper.make_node("MatMul", ["x", "data_X_T"], ["predictions"], name="predictions"),
-        helper.make_node("Sub", ["predictions", "data_y"], ["residuals"], name="residuals"),
-        helper.make_node("Mul", ["residuals", "residuals"], ["squares"], name="squares"),
-        helper.make_node("ReduceMean", ["squares"], ["mse"], name="mse", axes=[1], keepdims=0),
-        helper.make_node("Mul", ["mse", "half"], ["y"], name="y"),
-    ]
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["K", problem.d])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["K"])
+    g = Graph()
+    X_T, y, half = g.const("data_X_T", problem.X.T), g.const("data_y", problem.y), g.const("half", 0.5)
+    r = g.op("Sub", [g.op("MatMul", ["x", X_T], "predictions"), y], "residuals")
+    mse = g.op("ReduceMean", [g.op("Mul", [r, r], "squares")], "mse", axes=[1], keepdims=0)
+    g.op("Mul", [mse, half], "y")
     doc = f"least-squares loss of {problem.n} examples as a function of {problem.d} weights"
-    return helper.make_graph(nodes, name, [x], [y], inits, doc_string=doc)
+    return g.build(name, [tensor("x", ["K", problem.d])], [tensor("y", ["K"])], doc)

@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from onnx import GraphProto, TensorProto, helper, numpy_helper
+from onnx import GraphProto
 
+from demolib import onnx_export
 from demolib.linear import LinearModel, ridge
 
 Domain = tuple[float, float]
@@ -123,38 +124,9 @@ def export_linear_sweep(
     if any(len(m.coef) > d for m in models):
         raise ValueError(f"a model has more than {d} coefficients")
     W, b = stack(models, d)
-    inits = []
-    nodes = []
-
-    def const(cname: str, value: np.ndarray | float) -> str:
-        inits.append(numpy_helper.from_array(np.asarray(value, np.float32), cname))
-        return cname
-
-    def op(op_type: str, inputs: list[str], output: str) -> str:
-        nodes.append(helper.make_node(op_type, inputs, [output], name=output))
-        return output
-
-    a = "x"
-    if chebyshev is not None:
-        lo, hi = domain
-        a = op("Sub", [a, const("center", np.float32((lo + hi) / 2.0))], "shifted")
-        a = op("Mul", [a, const("scale", np.float32(2.0 / (hi - lo)))], "t_raw")
-        a = op("Clip", [a, const("minus_one", np.float32(-1.0)), const("one", np.float32(1.0))], "t")
-        a = op("Acos", [a], "theta")
-        a = op("Mul", [a, const("orders", np.arange(1, d + 1, dtype=np.float32))], "k_theta")
-        a = op("Cos", [a], "features")
-    a = op("MatMul", [a, const("W", W)], "matmul")
-    op("Add", [a, const("b", b)], "y")
-    d_in = 1 if chebyshev is not None else d
-    graph = helper.make_graph(
-        nodes,
-        name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", d_in])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", len(models)])],
-        inits,
-        doc_string=doc_string or f"{len(models)} linear models side by side",
-    )
-    return graph
+    features = None if chebyshev is None else onnx_export.chebyshev_features(d, domain)
+    return onnx_export.export_linear_sweep(W, b, features=features, name=name,
+                                           doc=doc_string or f"{len(models)} linear models side by side")
 
 
 def run_sweep(session, x: np.ndarray) -> np.ndarray:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from onnx import GraphProto, TensorProto, helper, numpy_helper
+from onnx import GraphProto
+
+from demolib import onnx_export
 
 
 def ridge_path(X: np.ndarray, y: np.ndarray, lambdas: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,37 +57,18 @@ def export_linear_sweep(
     """
     coefs = np.atleast_2d(np.asarray(coefs, float))
     n_models, d = coefs.shape
-    inits = [
-        numpy_helper.from_array(coefs.T.astype(np.float32), "coefs"),
-        numpy_helper.from_array(np.asarray(intercepts, np.float32).reshape(n_models), "intercepts"),
-    ]
-    nodes = []
-    a, d_in = "x", d
     if degree is not None and rbf is not None:
         raise ValueError("give degree or rbf, not both")
+    features = None
     if degree is not None:
         if degree != d:
             raise ValueError(f"degree {degree} but {d} coefficients per model")
-        inits.append(numpy_helper.from_array(np.arange(1, d + 1, dtype=np.float32), "exponents"))
-        nodes.append(helper.make_node("Pow", ["x", "exponents"], ["features"], name="features"))
-        a, d_in = "features", 1
+        features = onnx_export.pow_features(d)
     if rbf is not None:
-        centers, width = np.asarray(rbf[0], np.float32).reshape(1, -1), float(rbf[1])
+        centers, width = np.asarray(rbf[0], float).reshape(1, -1), float(rbf[1])
         if centers.shape[1] != d:
             raise ValueError(f"{centers.shape[1]} centres but {d} coefficients per model")
-        inits += [
-            numpy_helper.from_array(centers, "centers"),
-            numpy_helper.from_array(np.array(-0.5 / width**2, np.float32), "neg_inv_2w2"),
-        ]
-        nodes += [
-            helper.make_node("Sub", ["x", "centers"], ["diff"], name="diff"),
-            helper.make_node("Mul", ["diff", "diff"], ["sq"], name="sq"),
-            helper.make_node("Mul", ["sq", "neg_inv_2w2"], ["scaled"], name="scaled"),
-            helper.make_node("Exp", ["scaled"], ["features"], name="features"),
-        ]
-        a, d_in = "features", 1
-    nodes.append(helper.make_node("MatMul", [a, "coefs"], ["matmul"], name="matmul"))
-    nodes.append(helper.make_node("Add", ["matmul", "intercepts"], ["y"], name="y"))
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", d_in])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n_models])
-    return helper.make_graph(nodes, name, [x], [y], inits, doc_string=f"{n_models} linear models")
+        features = onnx_export.rbf_features(centers, width)
+    return onnx_export.export_linear_sweep(
+        coefs.T, np.asarray(intercepts, float).reshape(n_models), features=features,
+        param_names=("coefs", "intercepts"), params_first=True, name=name, doc=f"{n_models} linear models")
