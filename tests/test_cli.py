@@ -58,3 +58,54 @@ def test_demos_runs_one_demo_and_writes_its_outputs(project, capsys, tmp_path):
     printed = capsys.readouterr().out
     assert "x = 2.5" in printed and "[PASS] x is positive (x=2.5)" in printed
     assert (out / "hello" / "hello.py").is_file() and (out / "hello" / "summary.json").is_file()
+
+
+HELLO = ("def run(demo):\n    scale = demo.options.get('scale', 1)\n"
+         "    demo.metric('x', 2.5 * scale)\n")
+
+
+def test_demos_fills_the_cache_folder_named_by_the_environment(project, monkeypatch, tmp_path, capsys):
+    project.write("demos/hello.py", HELLO)
+    project.write("glossary/h.yaml", entry("H") + "demo: hello\n")
+    cache = tmp_path / "elsewhere" / "cache"
+    monkeypatch.setenv("TERMLAB_CACHE_DIR", str(cache))
+    assert main(["--root", str(project.root), "demos", "hello", "--out", str(tmp_path / "out")]) == 0
+    assert list((cache / "v1").glob("*/*/result.json")), "the run is cached where the variable says"
+    assert not (project.root / ".termlab-cache").exists()
+
+
+def test_demos_reads_the_folders_and_cache_a_build_reads(project, monkeypatch, tmp_path, capsys):
+    project.write("examples/hello.py", HELLO)
+    project.write("terms/_categories.yaml", (project.glossary / "_categories.yaml").read_text())
+    project.write("terms/h.yaml", entry("H") + "demo: hello\n")
+    project.write("mkdocs.yml", "site_name: x\nplugins:\n  - search\n  - termlab:\n"
+                  "      glossary_dir: terms\n      demos_dir: examples\n"
+                  "      cache_dir: !ENV [MY_TERMLAB_CACHE, .other-cache]\n")
+    monkeypatch.setenv("TERMLAB_CACHE_DIR", str(tmp_path / "not-this-one"))
+    assert main(["--root", str(project.root), "demos", "--out", str(tmp_path / "out")]) == 0
+    assert list((project.root / ".other-cache" / "v1").glob("*/*/result.json"))
+    monkeypatch.setenv("MY_TERMLAB_CACHE", str(tmp_path / "from-env"))
+    assert main(["--root", str(project.root), "demos", "--out", str(tmp_path / "out")]) == 0
+    assert list((tmp_path / "from-env" / "v1").glob("*/*/result.json"))
+    assert not (tmp_path / "not-this-one").exists()
+
+
+def test_demos_runs_each_demo_once_per_distinct_options(project, tmp_path, capsys):
+    """Two entries naming one demo with different options get two runs, as in a build."""
+    project.write("demos/hello.py", HELLO)
+    project.write("glossary/a.yaml", entry("A") + "demo: {name: hello, scale: 2}\n")
+    project.write("glossary/b.yaml", entry("B") + "demo: {name: hello, scale: 4}\n")
+    project.write("glossary/c.yaml", entry("C") + "demo: {name: hello, scale: 4}\n")
+    out = tmp_path / "out"
+    assert main(["--root", str(project.root), "demos", "hello", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "x = 5" in printed and "x = 10" in printed
+    runs = sorted(p.name for p in out.iterdir())
+    assert len(runs) == 2 and all(r.startswith("hello-") for r in runs), runs
+
+
+def test_a_bad_setting_is_named_with_its_file(project, tmp_path, capsys):
+    project.write("mkdocs.yml", "site_name: x\nplugins:\n  - termlab:\n      timeout: -5\n")
+    assert main(["--root", str(project.root), "demos", "--out", str(tmp_path / "out")]) == 2
+    assert "mkdocs.yml: plugins: termlab: termlab setting timeout: -5 must be a positive number" in \
+        capsys.readouterr().err

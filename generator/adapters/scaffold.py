@@ -1,4 +1,4 @@
-"""Scaffolds written by ``termlab new``."""
+"""Scaffolds written by ``termlab new``: an entry, and a demo that reads as a short story."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 def entry_stub(name: str, category: str, demo: str | None) -> str:
     demo_line = f"demo: {demo}\n" if demo else ""
-    return f"""# yaml-language-server: $schema=../generator/schema/term.schema.json
+    return f"""# yaml-language-server: $schema=../generator/read/schema/term.schema.json
 term: {json.dumps(name)}
 category: {category}
 summary: >-
@@ -34,14 +34,35 @@ prerequisites: []
 
 
 def demo_stub(name: str) -> str:
-    return f'''"""Demo for {name}: TODO say what the run shows."""
+    """A demo that reads as a short story: ``run`` calls named steps defined below it."""
+    return f'''"""Demo for {name}: TODO say in one short paragraph what the run shows."""
+
+from __future__ import annotations
 
 import numpy as np
 
+N_SAMPLES = 200
+
 
 def run(demo):
-    x = demo.rng.normal(size=200)
-    demo.metric("mean", float(np.mean(x)), label="Sample mean")
+    x = make_data(demo.rng)
+    mean = measure(demo, x)
+    draw(demo, x)
+    claim_findings(demo, mean)
+
+
+def make_data(rng):
+    """TODO: the data the demo learns from (draw every random number from ``rng``)."""
+    return rng.normal(size=N_SAMPLES)
+
+
+def measure(demo, x):
+    """Numbers the entry can quote as {{{{mean}}}} instead of typing them."""
+    return demo.metric("mean", float(np.mean(x)), label="Sample mean")
+
+
+def draw(demo, x):
+    """The figure (drawn in light and dark); the alt text says what it shows."""
 
     @demo.figure("histogram", caption="TODO caption", alt="TODO describe the figure")
     def _(fig):
@@ -50,6 +71,8 @@ def run(demo):
         ax.set_xlabel("x")
         ax.set_ylabel("count")
 
-    demo.claim("The sample mean is near zero", bool(abs(np.mean(x)) < 0.3),
-               mean=float(np.mean(x)))
+
+def claim_findings(demo, mean):
+    """What the page says the run shows; every build checks it."""
+    demo.claim("The sample mean is near zero", bool(abs(mean) < 0.3), mean=mean)
 '''

@@ -6,22 +6,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..model import Category, DemoSpec, Problem, Question, Reference, Term, rel_path
 from ..text.names import did_you_mean, slug
+from .validators import schema_text
 from .yamlnodes import Document, YamlProblem, load
 
 CATEGORIES_FILE = "_categories.yaml"
 ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-
-
-@cache
-def schema_text(name: str = "term") -> str:
-    """The text of a JSON Schema shipped in ``generator/read/schema``."""
-    return resources.files("generator.read.schema").joinpath(f"{name}.schema.json").read_text("utf-8")
 
 
 @cache

@@ -12,9 +12,17 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Callable
+from functools import cache
+from importlib import resources
 from typing import Any
 
 SCHEMAS = ("term", "categories")
+
+
+@cache
+def schema_text(name: str = "term") -> str:
+    """The text of a JSON Schema shipped in ``generator/read/schema``."""
+    return resources.files("generator.read.schema").joinpath(f"{name}.schema.json").read_text("utf-8")
 
 
 def digest(schema_text: str) -> str:
