@@ -33,11 +33,15 @@ class FigureInfo:
 
 @dataclass
 class Metric:
+    """A number the run produced: ``measured`` (a result) or a ``setting`` of the run's setup
+    (its size, its grid...), which entries quote as ``{{name}}`` instead of typing it."""
+
     name: str
     value: float
     label: str = ""
     fmt: str = ".4g"
     unit: str = ""
+    kind: str = "measured"
 
     @property
     def display(self) -> str:
@@ -47,10 +51,14 @@ class Metric:
 
 @dataclass
 class Claim:
+    """A statement the run tested: a ``finding`` about learning behaviour (it must hold for
+    every audited seed), or a ``check`` (an identity, ONNX Runtime = NumPy, a count)."""
+
     statement: str
     holds: bool
     numbers: dict[str, str]
     line: int = 0
+    kind: str = "finding"
 
 
 @dataclass
@@ -148,7 +156,7 @@ class DemoContext:
 
     # -- numbers and claims --------------------------------------------------------------
     def metric(self, name: str, value: Any, label: str = "", fmt: str = ".4g",
-               unit: str = "") -> float:
+               unit: str = "", *, kind: str = "measured") -> float:
         """Record a measured number; NaN or infinity is an error."""
         self._check_name(name, [m.name for m in self.outputs.metrics], "metric")
         if not name.isidentifier():
@@ -159,11 +167,25 @@ class DemoContext:
         if not math.isfinite(value):
             raise DemoError(f"metric '{name}' is {value}; a metric must be a finite number")
         format(value, fmt)  # fail here, with the demo's line, on a bad format
-        self.outputs.metrics.append(Metric(name, value, label, fmt, unit))
+        self.outputs.metrics.append(Metric(name, value, label, fmt, unit, kind))
         return value
 
+    def setting(self, name: str, value: Any, label: str = "", fmt: str = "g", unit: str = "") -> float:
+        """Record a number of the run's setup (points, steps, grid size) so that entries quote
+        it as ``{{name}}`` instead of typing it by hand."""
+        return self.metric(name, value, label, fmt, unit, kind="setting")
+
     def claim(self, statement: str, holds: Any, **numbers_: Any) -> bool:
-        """Record a claim the page makes and whether this run shows it."""
+        """Record a finding the page makes (about learning behaviour) and whether this run
+        shows it; a finding must hold for every seed the audit tries."""
+        return self._statement("finding", statement, holds, numbers_)
+
+    def check(self, statement: str, holds: Any, **numbers_: Any) -> bool:
+        """Record a verification (an identity, ONNX Runtime matching NumPy, a count): shown
+        as a sanity check, never as evidence."""
+        return self._statement("check", statement, holds, numbers_)
+
+    def _statement(self, kind: str, statement: str, holds: Any, numbers_: dict[str, Any]) -> bool:
         import numpy as np
 
         if not isinstance(holds, bool | np.bool_):
@@ -171,9 +193,9 @@ class DemoContext:
         for key, value in numbers_.items():
             if isinstance(value, numbers.Real) and not math.isfinite(float(value)):
                 raise DemoError(f"claim {statement!r}: number {key} is {value}")
-        line = sys._getframe(1).f_lineno
+        line = sys._getframe(2).f_lineno
         self.outputs.claims.append(Claim(statement, bool(holds),
-                                         {k: _fmt_number(v) for k, v in numbers_.items()}, line))
+                                         {k: _fmt_number(v) for k, v in numbers_.items()}, line, kind))
         return bool(holds)
 
     # -- ONNX ----------------------------------------------------------------------------
