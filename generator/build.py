@@ -36,6 +36,7 @@ from .read.load import load_glossary
 from .read.resolve import resolve
 from .render import urls
 from .render.pages import SiteRenderer, has_learning_path
+from .text.safety import title_text
 
 log = logging.getLogger("termlab.build")
 
@@ -240,7 +241,8 @@ class Build:
         """Home (the A–Z index), the learning path, the categories, then the hand-written
         pages. Never the terms: a theme renders the whole nav into every page."""
         g = self.glossary
-        categories = [{c.name: urls.category_page(cid)} for cid, c in g.categories.items()
+        # Themes print nav titles raw: characters that could form markup become look-alikes.
+        categories = [{title_text(c.name): urls.category_page(cid)} for cid, c in g.categories.items()
                       if g.members.get(cid)]
         own = sorted(p for p in own_pages if p != urls.INDEX_PAGE and not urls.is_term_page(p))
         path = [{"Learning path": urls.PATH_PAGE}] if has_learning_path(g) else []

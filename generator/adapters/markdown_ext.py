@@ -21,6 +21,7 @@ from typing import Protocol
 
 from markdown import Extension, Markdown
 from markdown.blockprocessors import BlockProcessor
+from markdown.extensions.attr_list import AttrListTreeprocessor, get_attrs_and_remainder
 from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 
@@ -93,6 +94,8 @@ class TermlabExtension(Extension):
         if self.getConfig("math"):
             md.inlinePatterns.register(_InlineMath(_INLINE_MATH, md, self), "termlab_math", 185)
             md.parser.blockprocessors.register(_BlockMath(md.parser, self), "termlab_math", 95)
+        if "attr_list" in md.treeprocessors:  # same name and priority: it replaces attr_list's own
+            md.treeprocessors.register(_SafeAttrList(md, self), "attr_list", 8)
         md.treeprocessors.register(_SafeUrls(md, self), "termlab_safe_urls", 1)
 
 
@@ -139,11 +142,55 @@ def _mathml(latex: str, display: str, ext: TermlabExtension) -> str:
 
     latex = html.unescape(latex)
     try:
-        return convert(latex, display=display)
+        return safe_mathml(convert(latex, display=display))
+    except UnsafeMath as exc:
+        ext.report(latex.split("\n")[0][:40], f"math '{latex[:60]}' refused: {exc}")
     except Exception as exc:  # latex2mathml raises many kinds; all mean "bad LaTeX"
         ext.report(latex.split("\n")[0][:40], f"cannot render math '{latex[:60]}': {exc}; "
                    "simplify the LaTeX (latex2mathml subset)")
-        return f"<code>{html.escape(latex)}</code>"
+    return f"<code>{html.escape(latex)}</code>"
+
+
+class UnsafeMath(ValueError):
+    """MathML that would carry a link or markup other than MathML into the page."""
+
+
+# What latex2mathml writes: MathML presentation elements and their layout attributes.
+MATH_ELEMENTS = frozenset([
+    "math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "mfrac",
+    "msqrt", "mroot", "mstyle", "merror", "mpadded", "mphantom", "mfenced", "menclose", "msub",
+    "msup", "msubsup", "munder", "mover", "munderover", "mmultiscripts", "mprescripts", "none",
+    "mtable", "mtr", "mtd", "mlabeledtr", "maligngroup", "malignmark"])
+MATH_ATTRIBUTES = frozenset([
+    "xmlns", "display", "mathvariant", "mathsize", "mathcolor", "mathbackground", "stretchy",
+    "fence", "separator", "lspace", "rspace", "form", "movablelimits", "accent", "accentunder",
+    "largeop", "symmetric", "minsize", "maxsize", "linethickness", "columnalign", "rowalign",
+    "columnspacing", "rowspacing", "columnlines", "rowlines", "frame", "framespacing", "width",
+    "height", "depth", "voffset", "notation", "scriptlevel", "displaystyle", "open", "close",
+    "separators", "encoding", "columnspan", "rowspan", "align", "class", "linebreak",
+    "indentalign", "bevelled"])
+
+
+def safe_mathml(mathml: str) -> str:
+    """``mathml`` unchanged if it holds nothing but MathML elements and layout attributes;
+    raises UnsafeMath for a link (``\\href``), any other element, or malformed output (which
+    latex2mathml writes for ``\\text{…}`` holding ``<`` or ``&``, and for ``aligned``)."""
+    try:
+        root = etree.fromstring(mathml)
+    except etree.ParseError as exc:
+        raise UnsafeMath("the converter's output for it is not well-formed MathML; keep <, > and & "
+                         "out of \\text{…} and avoid aligned environments") from exc
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1]
+        if tag not in MATH_ELEMENTS:
+            raise UnsafeMath(f"it would produce a <{tag}> element; write plain text in \\text{{…}}")
+        for name in el.attrib:
+            local = name.rsplit("}", 1)[-1]
+            if local == "href":
+                raise UnsafeMath("links in math (\\href) are not allowed; put the link next to the formula")
+            if local not in MATH_ATTRIBUTES:
+                raise UnsafeMath(f"the attribute {local!r} is not allowed in math")
+    return mathml
 
 
 class _InlineMath(InlineProcessor):
@@ -175,6 +222,37 @@ class _BlockMath(BlockProcessor):
         div = etree.SubElement(parent, "div", {"class": "termlab-math"})
         div.text = self.parser.md.htmlStash.store(_mathml(latex.strip(), "block", self.ext))
         return True
+
+
+# What an attribute list (``{: #id .class key=value }``) may set, on any page: anything else
+# (``onerror``, ``style``, ``srcdoc``, ``formaction``…) is dropped and reported.
+ALLOWED_ATTRIBUTES = frozenset([
+    "id", "class", "title", "lang", "dir", "width", "height", "loading", "decoding", "align",
+    "target", "rel", "alt"])
+
+
+class _SafeAttrList(AttrListTreeprocessor):
+    """attr_list limited to ``ALLOWED_ATTRIBUTES`` and ``data-*``."""
+
+    def __init__(self, md: Markdown, ext: TermlabExtension):
+        super().__init__(md)
+        self.ext = ext
+
+    def assign_attrs(self, elem: etree.Element, attrs_string: str, *, strict: bool = False) -> str:
+        attrs, _ = get_attrs_and_remainder(attrs_string)
+        refused = sorted({k for k, _ in attrs if k not in (".", "#") and not self.allowed(k)})
+        if refused:
+            self.ext.report("{", f"attribute list sets {', '.join(refused)}, which is not allowed; "
+                            f"use only #id, .class, data-* or: {', '.join(sorted(ALLOWED_ATTRIBUTES))}")
+        remainder = super().assign_attrs(elem, attrs_string, strict=strict)
+        for name in [n for n in elem.attrib if n.lower() in refused or self.sanitize_name(n) in refused]:
+            del elem.attrib[name]
+        return remainder
+
+    @staticmethod
+    def allowed(name: str) -> bool:
+        name = name.lower()
+        return name in ALLOWED_ATTRIBUTES or (name.startswith("data-") and name[5:].replace("-", "").isalnum())
 
 
 class _SafeUrls(Treeprocessor):

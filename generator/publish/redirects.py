@@ -22,11 +22,14 @@ def redirect_pages(glossary: Glossary, site_url: str = "") -> dict[str, bytes]:
     """``terms/<old>/index.html`` -> the term's page, for ``redirect_from`` and alias slugs."""
     pages: dict[str, bytes] = {}
     taken = set(glossary.terms) | set(glossary.broken_files)
-    for term in sorted(glossary.terms.values(), key=lambda t: t.id):
-        for old in dict.fromkeys([*term.redirect_from, *map(slug, term.aliases), slug(term.term)]):
-            if not old or old in taken or urls.redirect_page(old) in pages:
-                continue
-            target = posixpath.relpath(urls.term_url(term.id), urls.term_url(old)) + "/"
-            pages[urls.redirect_page(old)] = TEMPLATE.format(
-                title=html.escape(term.term), target=html.escape(target)).encode()
+    ordered = sorted(glossary.terms.values(), key=lambda t: t.id)
+    # Former ids first: an explicit redirect wins over the slug of another term's alias.
+    wanted = [(t, old) for t in ordered for old in t.redirect_from] + [
+        (t, old) for t in ordered for old in dict.fromkeys([*map(slug, t.aliases), slug(t.term)])]
+    for term, old in wanted:
+        if not old or old in taken or urls.redirect_page(old) in pages:
+            continue
+        target = posixpath.relpath(urls.term_url(term.id), urls.term_url(old)) + "/"
+        pages[urls.redirect_page(old)] = TEMPLATE.format(
+            title=html.escape(term.term), target=html.escape(target)).encode()
     return pages

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Category, DemoSpec, Problem, Question, Reference, Term, rel_path
-from ..text.names import did_you_mean, slug
+from ..text.names import did_you_mean, invisible, slug
 from .validators import schema_text
 from .yamlnodes import Document, YamlProblem, load
 
@@ -77,10 +79,16 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None)
     out.categories = _load_categories(glossary_dir / CATEGORIES_FILE, root, out.problems)
     prefix = rel_path(glossary_dir, root)  # resolved once: Path.resolve() per file cost ~0.5 s at 10k
     demo_files = {p.stem for p in demos_dir.glob("*.py")} if demos_dir.is_dir() else set()
+    seen: dict[str, str] = {}  # id -> the file that defines it
     for path in sorted(glossary_dir.glob("*.y*ml")):
         if path.name.startswith("_") or path.suffix not in (".yaml", ".yml"):
             continue
         rel = f"{prefix}/{path.name}"
+        if path.stem in seen:
+            out.problems.append(Problem(rel, 1, f"the id '{path.stem}' is also defined by "
+                                        f"{seen[path.stem]}; keep one of the two files"))
+            continue
+        seen[path.stem] = rel
         if not ID_PATTERN.match(path.stem):
             suggestion = slug(path.stem) or "my-term"
             out.problems.append(Problem(rel, 0, f"file name '{path.name}' is not a valid term id; "
@@ -171,7 +179,8 @@ def _article(word: str) -> str:
 
 def _kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", int: "a number",
-            float: "a number", type(None): "nothing (null)"}.get(type(value), type(value).__name__)
+            float: "a number", type(None): "nothing (null)", datetime.date: "a date",
+            datetime.datetime: "a date and time", bytes: "binary data"}.get(type(value), type(value).__name__)
 
 
 def _line(lines: dict[tuple, int], path: tuple) -> int:
@@ -221,6 +230,13 @@ def _make_term(term_id: str, path: Path, rel: str, doc: Document, demos_dir: Pat
         lines=doc.lines,
         text=doc.text,
     )
+    for i, name in [(None, term.term), *enumerate(term.aliases)]:
+        hidden = invisible(name)
+        if hidden:
+            path = ("term",) if i is None else ("aliases", i)
+            problems.append(Problem(rel, _line(doc.lines, path), f"{name!r} contains invisible or "
+                                    f"direction-changing characters ({', '.join(hidden)}): two names "
+                                    "that look the same could differ; type the name plainly", path[0]))
     if "demo" in ok:
         term.demo = _demo_spec(ok["demo"], demos_dir, demo_files, root, rel, doc, problems)
     return term
@@ -232,6 +248,17 @@ def _demo_spec(value: Any, demos_dir: Path, demo_files: set[str], root: Path, re
     name = str(options.pop("name"))
     timeout = options.pop("timeout", None)
     path = demos_dir / f"{name}.py"
+    if timeout is not None and not math.isfinite(timeout):
+        problems.append(Problem(rel, _line(doc.lines, ("demo", "timeout")), f"timeout {timeout!r} "
+                                "must be a number of seconds, more than 0 and at most 3600", "demo"))
+        return None
+    bad = _not_json(options, ("demo",))
+    if bad:
+        where, why = bad
+        problems.append(Problem(rel, _line(doc.lines, where), f"option {'.'.join(map(str, where[1:]))} "
+                                f"{why}; demo options must be JSON values (text, numbers, true/false, "
+                                "lists, mappings with text keys)", "demo"))
+        return None
     if name not in demo_files:
         known = sorted(demo_files)
         problems.append(Problem(rel, _line(doc.lines, ("demo",)),
@@ -239,6 +266,28 @@ def _demo_spec(value: Any, demos_dir: Path, demo_files: set[str], root: Path, re
                                 "create it (termlab new) or fix the name", "demo"))
         return None
     return DemoSpec(name=name, path=path, options=options, timeout=timeout)
+
+
+def _not_json(value: Any, path: tuple) -> tuple[tuple, str] | None:
+    """Where and why ``value`` is not plain JSON data (YAML also has dates, binary, any key)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return path, f"has the key {key!r} ({_kind(key)}); write keys as text"
+            found = _not_json(item, (*path, key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _not_json(item, (*path, i))
+            if found:
+                return found
+    elif isinstance(value, float) and not math.isfinite(value):
+        return path, f"is {value!r}, which JSON cannot hold"
+    elif not isinstance(value, str | int | float | bool | type(None)):
+        hint = "; quote it to make it text" if isinstance(value, datetime.date) else ""
+        return path, f"is {_kind(value)}{hint}"
+    return None
 
 
 def _load_categories(path: Path, root: Path, problems: list[Problem]) -> dict[str, Category]:

@@ -6,7 +6,7 @@ import heapq
 from dataclasses import replace
 
 from ..model import Glossary, Problem, Term, field_label
-from ..text.names import did_you_mean, lookup, normalize
+from ..text.names import did_you_mean, lookup, normalize, slug
 from ..text.safety import unsafe_urls
 from ..text.scan import iter_wikilinks
 from .load import Loaded
@@ -43,12 +43,7 @@ def resolve(loaded: Loaded) -> Glossary:
                     f"'{name}' is already a name of '{other}' ({first[0]}:{first[1]}); "
                     "names and aliases must be unique (case-insensitive): rename or remove one",
                     path[0]))
-    for term in ordered:
-        for i, old in enumerate(term.redirect_from):
-            if old in terms:
-                problems.append(Problem(term.where, term.line("redirect_from", i),
-                                        f"'{old}' is the id of an existing term; remove it here",
-                                        "redirect_from"))
+    problems.extend(_redirect_clashes(ordered, terms))
 
     def find(name: str) -> str | None:
         return lookup(names, name)
@@ -129,6 +124,30 @@ def resolve(loaded: Loaded) -> Glossary:
         broken_files={stem: [p for p in problems if p.path == where]
                       for stem, where in loaded.broken.items()},
     )
+
+
+def _redirect_clashes(ordered: list[Term], terms: dict[str, Term]) -> list[Problem]:
+    """A former id (``redirect_from``) whose URL another term already has: its id, the slug of
+    its name or of an alias (which redirect there too), or another term's former id."""
+    slugs: dict[str, tuple[str, str]] = {}  # slug -> (term id, what it is)
+    for term in ordered:
+        for name, what in [(term.term, "name"), *((a, "alias") for a in term.aliases)]:
+            slugs.setdefault(slug(name), (term.id, f"the {what} '{name}'"))
+    problems = []
+    claimed: dict[str, str] = {}
+    for term in ordered:
+        for i, old in enumerate(term.redirect_from):
+            other = (old, "the id") if old in terms else slugs.get(old) or (
+                (claimed[old], f"a former id ('{old}')") if old in claimed else None)
+            if other and other[0] != term.id:
+                owner, what = other
+                problems.append(Problem(
+                    term.where, term.line("redirect_from", i),
+                    f"terms/{old}/ already belongs to '{owner}' ({what} of {terms[owner].where}); "
+                    "a redirect there would be ambiguous: remove it here or rename the other",
+                    "redirect_from"))
+            claimed.setdefault(old, term.id)
+    return problems
 
 
 def _cycles(terms: dict[str, Term]) -> list[Problem]:

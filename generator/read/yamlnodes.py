@@ -8,6 +8,7 @@ cost nothing.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,13 +43,31 @@ class Document:
 
 
 def read_text(path: Path) -> str:
-    """The file's text, refusing huge files, byte-order marks and non-UTF-8 bytes."""
+    """The file's text, refusing anything but a regular file (a folder, a named pipe, a device,
+    a dangling link), huge files, byte-order marks and non-UTF-8 bytes."""
+    try:
+        mode = path.stat().st_mode  # follows a symbolic link to what it points at
+    except FileNotFoundError:
+        raise YamlProblem(1, "is a symbolic link to a file that does not exist; remove the link "
+                          "or point it at an entry") from None
+    except OSError as exc:
+        raise YamlProblem(1, f"cannot be read ({exc.strerror}); check its permissions") from None
+    if not stat.S_ISREG(mode):
+        what = ("a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+        raise YamlProblem(1, f"is {what}, not a regular file; remove or rename it (entries are "
+                          "YAML files)")
+    limit = f"entries are limited to {MAX_BYTES // 1000} kB (move long material into a linked page)"
     size = path.stat().st_size
     if size > MAX_BYTES:
-        raise YamlProblem(
-            1, f"file is {size / 1e6:.1f} MB; entries are limited to {MAX_BYTES // 1000} kB "
-            "(move long material into a linked page)")
-    raw = path.read_bytes()
+        raise YamlProblem(1, f"file is {size / 1e6:.1f} MB; {limit}")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # a file that grows while it is read stops here too
+    except OSError as exc:
+        raise YamlProblem(1, f"cannot be read ({exc.strerror}); check its permissions") from None
+    if len(raw) > MAX_BYTES:
+        raise YamlProblem(1, f"file is larger than its size said (it grew while being read); {limit}")
     if raw.startswith(b"\xef\xbb\xbf"):
         raise YamlProblem(1, "file starts with a UTF-8 byte-order mark; save it as UTF-8 without BOM")
     try:

@@ -56,13 +56,16 @@ def placeholder_problems(term: Term, metrics: Mapping[str, str] | None) -> list[
     """Each ``{{name}}`` that names no metric of the term's demo run."""
     problems = []
     for path, text in term.text_fields():
-        for name, _ in iter_placeholders(text):
+        for name, offset in iter_placeholders(text):
             if metrics is not None and name in metrics:
                 continue
             why = ("the term has no demo" if not term.demo else
                    "its demo did not run" if metrics is None else
                    f"its demo has no metric '{name}' (it has: {', '.join(metrics) or 'none'})")
-            problems.append(Problem(term.where, term.locate(path, "{{"),
+            # The line the placeholder is on (a code example before it may hold a `{{` too).
+            at = text.splitlines()[offset].strip()
+            line = term.locate(path, at) if at and len(at) < 200 else term.locate(path, "{{" + name)
+            problems.append(Problem(term.where, line,
                                     f"placeholder {{{{{name}}}}} cannot be filled: {why}",
                                     field_label(path)))
     return problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Iterable
 
 _SEPARATORS = str.maketrans({c: " " for c in "-_\u2010\u2011\u2012\u2013\u2014\u2015"})
@@ -15,8 +16,17 @@ def slug(name: str) -> str:
 
 
 def normalize(name: str) -> str:
-    """Lowercase, with runs of spaces, hyphens, dashes and underscores folded into one space."""
-    return " ".join(name.lower().translate(_SEPARATORS).split())
+    """Compatibility-normalised (NFKC: a decomposed é equals the composed one) and case-folded,
+    with runs of spaces, hyphens, dashes and underscores folded into one space."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().translate(_SEPARATORS).split())
+
+
+def invisible(name: str) -> list[str]:
+    """The invisible and direction-changing characters in a name (zero-width spaces and joiners,
+    bidirectional overrides, soft hyphens...: Unicode format characters), as ``U+XXXX NAME``;
+    with them two names that look identical can differ."""
+    return [f"U+{ord(c):04X} {unicodedata.name(c, 'format character')}"
+            for c in dict.fromkeys(name) if unicodedata.category(c) == "Cf"]
 
 
 def singulars(key: str) -> list[str]:

@@ -7,28 +7,46 @@ from collections.abc import Iterator
 
 WIKILINK = re.compile(r"\[\[([^\[\]|\n]+?)(?:\|([^\[\]\n]+?))?\]\]")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
-_CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1", re.S)
+_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})")
+# A code span as Python-Markdown reads it: an unescaped run of backticks, then the same run
+# again, not inside a longer run, within one paragraph (a blank line ends the paragraph).
+_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(?!`)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)
 
 
 def mask_code(text: str) -> str:
-    """The text with fenced code blocks and code spans blanked out (same length and lines)."""
+    """The text with fenced code blocks and code spans blanked out (same length and lines).
+
+    It agrees with what Python-Markdown (with pymdownx.superfences) renders as code: a fence
+    counts only once it is closed by a line holding exactly the same fence at the same
+    indentation (an unclosed fence, or ``~~~~`` "closed" by ``~~~``, is text), and a code span
+    never crosses a blank line. Text wrongly taken for code would escape no HTML."""
     if "`" not in text and "~~~" not in text:
         return text
-    out: list[str] = []
-    fence = ""
-    for line in text.splitlines(keepends=True):
-        m = _FENCE.match(line)
-        if fence:
-            out.append(_blank(line))
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
-                fence = ""
-        elif m:
-            fence = m.group(1)
-            out.append(_blank(line))
-        else:
-            out.append(line)
+    lines = text.splitlines(keepends=True)
+    out = list(lines)
+    i = 0
+    while i < len(lines):
+        m = _FENCE.match(lines[i])
+        end = _fence_end(lines, i, m.group(1), m.group(2)) if m else None
+        if end is None:
+            i += 1
+            continue
+        for k in range(i, end + 1):
+            out[k] = _blank(lines[k])
+        i = end + 1
     return _CODE_SPAN.sub(lambda m: _blank(m.group(0)), "".join(out))
+
+
+def _fence_end(lines: list[str], start: int, indent: str, fence: str) -> int | None:
+    """The line that closes the fence opened at ``start``, or None if nothing does."""
+    closing = re.compile(rf"{re.escape(indent)}{re.escape(fence)}[ \t]*$")
+    for k in range(start + 1, len(lines)):
+        line = lines[k].rstrip("\r\n")
+        if closing.match(line):
+            return k
+        if line.strip() and not line.startswith(indent):
+            return None  # less indented than the fence: superfences gives up on it
+    return None
 
 
 def _blank(s: str) -> str:

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..protocol import FILE_LIMIT_BYTES, Job, RunError
+from . import reaper
 from .context import DemoContext
 from .guard import WriteGuard
 
@@ -52,11 +53,14 @@ class _LimitedWriter:
 def main(job: Job) -> None:
     """Run one demo and exit; never returns."""
     code = 0
+    reaper.become_subreaper()  # whatever the demo starts becomes ours to end
     try:
         _run(job)
     except BaseException:  # noqa: BLE001 - the last line of defence; report and exit
         code = 70
     finally:
+        with contextlib.suppress(Exception):
+            reaper.end_children()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import Job, Reply, RunError
+from . import reaper
 from .child import ERROR_FILE, OUTPUT_FILE, STACK_FILE
 
 _FRAME = re.compile(r'^\s*File "(.+)", line (\d+)', re.M)
@@ -195,9 +196,12 @@ def serve(slots: int) -> None:
                         pending.append(Job.from_json(message))
             else:
                 _reply(finish(running.pop(fd), timed_out=False))
+                reaper.end_children(keep={r.pid for r in running.values()})
         now = time.monotonic()
         for fd in [fd for fd, r in running.items() if r.deadline <= now]:
             _reply(finish(running.pop(fd), timed_out=True))
+            # What the killed demo had started (in a session of its own) is ours now.
+            reaper.end_children(keep={r.pid for r in running.values()})
 
 
 def _reply(reply: Reply | dict[str, Any]) -> None:
@@ -211,6 +215,7 @@ def main() -> None:
     parser.add_argument("--preload", default="", help="comma-separated modules to import first")
     args = parser.parse_args()
     slots = args.slots
+    reaper.become_subreaper()
     warm_up([m for m in args.preload.split(",") if m])
     prepare_figures()
     _reply({"ready": os.getpid(), "slots": slots})
