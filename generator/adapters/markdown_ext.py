@@ -27,8 +27,8 @@ from markdown.treeprocessors import Treeprocessor
 
 from ..model import Problem, TermRef
 from ..text.names import did_you_mean
-from ..text.safety import is_unsafe_url
-from ..text.scan import WIKILINK
+from ..text.safety import ALLOWED_ATTRIBUTES, attribute_allowed, is_unsafe_url
+from ..text.scan import INLINE_MATH, WIKILINK
 
 log = logging.getLogger("termlab.markdown")
 
@@ -92,7 +92,7 @@ class TermlabExtension(Extension):
         md.preprocessors.register(_KeepLines(md, self), "termlab_lines", 1000)
         md.inlinePatterns.register(_WikiLink(WIKILINK.pattern, self), "termlab_wikilink", 175)
         if self.getConfig("math"):
-            md.inlinePatterns.register(_InlineMath(_INLINE_MATH, md, self), "termlab_math", 185)
+            md.inlinePatterns.register(_InlineMath(INLINE_MATH, md, self), "termlab_math", 185)
             md.parser.blockprocessors.register(_BlockMath(md.parser, self), "termlab_math", 95)
         if "attr_list" in md.treeprocessors:  # same name and priority: it replaces attr_list's own
             md.treeprocessors.register(_SafeAttrList(md, self), "attr_list", 8)
@@ -134,7 +134,6 @@ class _WikiLink(InlineProcessor):
         return el, m.start(0), m.end(0)
 
 
-_INLINE_MATH = r"(?<![\\$\w])\$(?=[^\s$])([^$\n]+?)(?<=[^\s\\])\$(?![\w$])"
 
 
 def _mathml(latex: str, display: str, ext: TermlabExtension) -> str:
@@ -224,13 +223,6 @@ class _BlockMath(BlockProcessor):
         return True
 
 
-# What an attribute list (``{: #id .class key=value }``) may set, on any page: anything else
-# (``onerror``, ``style``, ``srcdoc``, ``formaction``…) is dropped and reported.
-ALLOWED_ATTRIBUTES = frozenset([
-    "id", "class", "title", "lang", "dir", "width", "height", "loading", "decoding", "align",
-    "target", "rel", "alt"])
-
-
 class _SafeAttrList(AttrListTreeprocessor):
     """attr_list limited to ``ALLOWED_ATTRIBUTES`` and ``data-*``."""
 
@@ -240,7 +232,7 @@ class _SafeAttrList(AttrListTreeprocessor):
 
     def assign_attrs(self, elem: etree.Element, attrs_string: str, *, strict: bool = False) -> str:
         attrs, _ = get_attrs_and_remainder(attrs_string)
-        refused = sorted({k for k, _ in attrs if k not in (".", "#") and not self.allowed(k)})
+        refused = sorted({k for k, _ in attrs if k not in (".", "#") and not attribute_allowed(k)})
         if refused:
             self.ext.report("{", f"attribute list sets {', '.join(refused)}, which is not allowed; "
                             f"use only #id, .class, data-* or: {', '.join(sorted(ALLOWED_ATTRIBUTES))}")
@@ -249,10 +241,6 @@ class _SafeAttrList(AttrListTreeprocessor):
             del elem.attrib[name]
         return remainder
 
-    @staticmethod
-    def allowed(name: str) -> bool:
-        name = name.lower()
-        return name in ALLOWED_ATTRIBUTES or (name.startswith("data-") and name[5:].replace("-", "").isalnum())
 
 
 class _SafeUrls(Treeprocessor):

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from ..model import Glossary, Problem, Term, field_label
 from ..text.names import did_you_mean, lookup, normalize, slug
-from ..text.safety import unsafe_urls
+from ..text.safety import unsafe_markup, unsafe_urls
 from ..text.scan import iter_wikilinks
 from .load import Loaded
 
@@ -98,6 +98,9 @@ def resolve(loaded: Loaded) -> Glossary:
             if text.lstrip().startswith(SCAFFOLD_TODO):
                 problems.append(Problem(where, term.line(*path), "still holds the TODO written by "
                                         "`termlab new`; replace it with the real text", field))
+            for message, offset in unsafe_markup(text):
+                problems.append(Problem(where, term.locate(path, text.splitlines()[offset].strip()[:80]),
+                                        message, field))
             for url, _offset in unsafe_urls(text):
                 problems.append(Problem(where, term.locate(path, url),
                                         f"unsafe URL '{url[:60]}' refused; use an http(s) link",

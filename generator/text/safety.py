@@ -5,7 +5,9 @@ from __future__ import annotations
 import html
 import re
 
-from .scan import mask_code
+from markdown.extensions.attr_list import get_attrs_and_remainder
+
+from .scan import INLINE_MATH, mask_code
 
 _UNSAFE_SCHEME = re.compile(r"^(javascript|vbscript|data|file):", re.I)
 _CONTROL = re.compile(r"[\x00-\x20\x7f]+")
@@ -29,6 +31,49 @@ def unsafe_urls(text: str) -> list[tuple[str, int]]:
         url = next(g for g in m.groups() if g)
         if is_unsafe_url(url):
             found.append((url, masked.count("\n", 0, m.start())))
+    return found
+
+
+# What an attribute list (``{: #id .class key=value }``) may set, on any page; the Markdown
+# extension drops anything else. Entries are checked for the script-capable ones.
+ALLOWED_ATTRIBUTES = frozenset([
+    "id", "class", "title", "lang", "dir", "width", "height", "loading", "decoding", "align",
+    "target", "rel", "alt"])
+_SCRIPT_ATTRIBUTES = frozenset(["style", "srcdoc", "formaction", "href", "src", "action", "xlink:href"])
+_ATTR_LIST = re.compile(r"\{:?[ ]*([^}\n ][^}\n]*)[ ]*\}")
+_MATH_SPAN = re.compile(r"\$\$.+?\$\$|" + INLINE_MATH, re.S)
+_MATH_LINK = re.compile(r"\\(href|url)\b")
+_MATH_MARKUP = re.compile(r"\\(?:text\w*|mbox|math\w+|operatorname)\s*\{[^}]*[<>&]")
+
+
+def attribute_allowed(name: str) -> bool:
+    """An attribute an attribute list may set: the allow-list above, or ``data-*``."""
+    name = name.lower()
+    return name in ALLOWED_ATTRIBUTES or (name.startswith("data-") and name[5:].replace("-", "").isalnum())
+
+
+def unsafe_markup(text: str) -> list[tuple[str, int]]:
+    """``(message, line_offset)`` for each attribute list that would set a script-capable
+    attribute, and each formula that would carry a link or markup, outside code."""
+    if "{" not in text and "$" not in text:
+        return []
+    masked = mask_code(text)
+    found = []
+    for m in _MATH_SPAN.finditer(masked):
+        latex = m.group(0)
+        why = ("links in math (\\href) are not allowed; put the link next to the formula"
+               if _MATH_LINK.search(latex) else
+               "<, > and & inside \\text{…} become markup; write them as math ($<$) outside \\text"
+               if _MATH_MARKUP.search(latex) else None)
+        if why:
+            found.append((f"math '{latex[:60]}' refused: {why}", masked.count("\n", 0, m.start())))
+    masked = _MATH_SPAN.sub(lambda m: " " * len(m.group(0)), masked)
+    for m in _ATTR_LIST.finditer(masked):
+        attrs, _ = get_attrs_and_remainder(m.group(1))
+        bad = sorted({k for k, _ in attrs if k.lower().startswith("on") or k.lower() in _SCRIPT_ATTRIBUTES})
+        if bad:
+            found.append((f"attribute list '{m.group(0)[:60]}' sets {', '.join(bad)}; entries may set only "
+                          "#id, .class, data-* and plain layout attributes", masked.count("\n", 0, m.start())))
     return found
 
 

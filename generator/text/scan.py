@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from markdown.inlinepatterns import BACKTICK_RE, BacktickInlineProcessor
+
 WIKILINK = re.compile(r"\[\[([^\[\]|\n]+?)(?:\|([^\[\]\n]+?))?\]\]")
+# Inline math as the Markdown extension finds it: $…$ not touching a word or another $.
+INLINE_MATH = r"(?<![\\$\w])\$(?=[^\s$])([^$\n]+?)(?<=[^\s\\])\$(?![\w$])"
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})")
-# A code span as Python-Markdown reads it: an unescaped run of backticks, then the same run
-# again, not inside a longer run, within one paragraph (a blank line ends the paragraph).
-_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(?!`)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)
+# Code spans exactly as Python-Markdown finds them: its own inline processor, applied from
+# left to right inside one block at a time (a blank line ends a block).
+_BACKTICKS = BacktickInlineProcessor(BACKTICK_RE)
+_BLOCK = re.compile(r"(?:[^\n]*\S[^\n]*(?:\n|$))+")
 
 
 def mask_code(text: str) -> str:
@@ -34,7 +39,22 @@ def mask_code(text: str) -> str:
         for k in range(i, end + 1):
             out[k] = _blank(lines[k])
         i = end + 1
-    return _CODE_SPAN.sub(lambda m: _blank(m.group(0)), "".join(out))
+    return _mask_spans("".join(out))
+
+
+def _mask_spans(text: str) -> str:
+    out = list(text)
+    for block in _BLOCK.finditer(text):
+        data = block.group(0)
+        pos = 0
+        while (m := _BACKTICKS.compiled_re.search(data, pos)) is not None:
+            element, start, end = _BACKTICKS.handleMatch(m, data)
+            if element is not None and not isinstance(element, str):  # a <code> span
+                for k in range(block.start() + start, block.start() + end):
+                    if out[k] != "\n":
+                        out[k] = " "
+            pos = max(end, m.end())
+    return "".join(out)
 
 
 def _fence_end(lines: list[str], start: int, indent: str, fence: str) -> int | None:
