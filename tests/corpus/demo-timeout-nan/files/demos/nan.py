@@ -1,0 +1,2 @@
+def run(demo):
+    demo.metric('x', 1)
