@@ -141,3 +141,54 @@ def test_phone_width_has_no_horizontal_overflow(browser, base_url):
     page.screenshot(path=ARTIFACTS / "dropout-phone.png", full_page=True)
     assert errors == []
     context.close()
+
+
+HOSTILE_CASES = ["hostile-text", "hostile-html-everywhere", "hostile-attribute-breakout",
+                 "hostile-attribute-lists", "hostile-math", "hostile-code-mask",
+                 "hostile-category-name", "hostile-metric-unit"]
+# Fire what an attacker's markup would wait for: hover, focus and click on every element
+# (clicks stay on the page), after the page and its images loaded.
+PROVOKE = """() => {
+  addEventListener('click', e => e.preventDefault(), true);
+  for (const el of document.querySelectorAll('body *')) {
+    for (const type of ['mouseover', 'mouseenter', 'focus', 'click', 'animationstart'])
+      el.dispatchEvent(new Event(type, {bubbles: true}));
+  }
+}"""
+
+
+@pytest.fixture(scope="module")
+def hostile_sites(tmp_path_factory):
+    """Each hostile-text corpus case built (non-strict, as an author would preview it) and
+    served from one folder, one case per sub-folder."""
+    from test_corpus import build, make_project
+
+    served = tmp_path_factory.mktemp("hostile-served")
+    for case in HOSTILE_CASES:
+        root = make_project(tmp_path_factory.mktemp(case), case)
+        done = build(root, strict=False)
+        assert done.returncode == 0, (case, done.stderr[-3000:])
+        shutil.copytree(root / "site", served / case)
+    handler = functools.partial(_Quiet, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield served, f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+def test_no_hostile_text_runs_in_the_browser(browser, hostile_sites):
+    """Every page of every hostile-text case, loaded in Chromium and provoked: no dialog."""
+    served, url = hostile_sites
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(f"{page.url}: {d.type} {d.message}"), d.dismiss()))
+    pages = sorted(p.relative_to(served).as_posix() for p in served.rglob("*.html")
+                   if "/search/" not in p.as_posix())
+    assert len(pages) >= 8 * 5
+    for rel in pages:
+        page.goto(url + rel, wait_until="load")
+        page.evaluate(PROVOKE)
+        page.wait_for_timeout(30)
+    context.close()
+    assert dialogs == []

@@ -98,8 +98,8 @@ entries = st.fixed_dictionaries({
     "levels": st.fixed_dictionaries({"basic": text, "formal": text}),
     "questions": st.lists(st.fixed_dictionaries({"q": text, "a": text}), max_size=1),
     "references": st.lists(st.fixed_dictionaries(
-        {"title": text.map(lambda t: "R " + t), "authors": st.lists(text.map(lambda t: "A " + t), min_size=1, max_size=2),
-         "year": st.just(2000), "venue": text.map(lambda t: "V " + t)}), max_size=1),
+        {"title": text.map(lambda t: "R " + t), "year": st.just(2000), "venue": text.map(lambda t: "V " + t),
+         "authors": st.lists(text.map(lambda t: "A " + t), min_size=1, max_size=2)}), max_size=1),
 })
 
 
