@@ -41,7 +41,7 @@ ALLOWED_ATTRIBUTES = frozenset([
     "target", "rel", "alt"])
 _SCRIPT_ATTRIBUTES = frozenset(["style", "srcdoc", "formaction", "href", "src", "action", "xlink:href"])
 _ATTR_LIST = re.compile(r"\{:?[ ]*([^}\n ][^}\n]*)[ ]*\}")
-_MATH_SPAN = re.compile(r"\$\$.+?\$\$|" + INLINE_MATH, re.S)
+MATH_SPAN = re.compile(r"\$\$.+?\$\$|" + INLINE_MATH, re.S)
 _MATH_LINK = re.compile(r"\\(href|url)\b")
 _MATH_MARKUP = re.compile(r"\\(?:text\w*|mbox|math\w+|operatorname)\s*\{[^}]*[<>&]")
 
@@ -59,7 +59,7 @@ def unsafe_markup(text: str) -> list[tuple[str, int]]:
         return []
     masked = mask_code(text)
     found = []
-    for m in _MATH_SPAN.finditer(masked):
+    for m in MATH_SPAN.finditer(masked):
         latex = m.group(0)
         why = ("links in math (\\href) are not allowed; put the link next to the formula"
                if _MATH_LINK.search(latex) else
@@ -67,7 +67,7 @@ def unsafe_markup(text: str) -> list[tuple[str, int]]:
                if _MATH_MARKUP.search(latex) else None)
         if why:
             found.append((f"math '{latex[:60]}' refused: {why}", masked.count("\n", 0, m.start())))
-    masked = _MATH_SPAN.sub(lambda m: " " * len(m.group(0)), masked)
+    masked = MATH_SPAN.sub(lambda m: " " * len(m.group(0)), masked)
     for m in _ATTR_LIST.finditer(masked):
         attrs, _ = get_attrs_and_remainder(m.group(1))
         bad = sorted({k for k, _ in attrs if k.lower().startswith("on") or k.lower() in _SCRIPT_ATTRIBUTES})
