@@ -138,3 +138,25 @@ def _placeholder_problems(project):
     from generator.render.pages import placeholder_problems
 
     return [p for t in project.load().terms.values() for p in placeholder_problems(t, None)]
+
+
+@pytest.mark.parametrize("setting, ok", [
+    ("timeout: 120", True), ("timeout: 0.5", True), ("jobs: 1", True),
+    ("timeout: -5.0", False), ("timeout: .nan", False), ("memory_limit_mb: 0", False), ("jobs: -1", False),
+])
+def test_plugin_settings_are_checked_with_ranges(project, caplog_mkdocs, setting, ok):
+    """MkDocs' own option types accept an int where a float is meant and any sign; termlab
+    checks the range and names the setting and the file."""
+    from mkdocs.exceptions import Abort, PluginError
+
+    project.term("a", "A")
+    project.write("mkdocs.yml", f"site_name: x\ndocs_dir: docs\nplugins:\n  - termlab:\n"
+                  f"      cache_dir: {project.root / '.cache'}\n      {setting}\n")
+    if ok:
+        assert (project.build() / "terms" / "a" / "index.html").is_file()
+        return
+    with pytest.raises((PluginError, Abort)):
+        project.build()
+    name = setting.split(":")[0]
+    assert f"mkdocs.yml: plugins: termlab: termlab setting {name}: " in caplog_mkdocs.text
+    assert "Traceback" not in caplog_mkdocs.text
