@@ -18,13 +18,17 @@ def slug(name: str) -> str:
 def normalize(name: str) -> str:
     """Compatibility-normalised (NFKC: a decomposed é equals the composed one) and case-folded,
     with runs of spaces, hyphens, dashes and underscores folded into one space."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().translate(_SEPARATORS).split())
+    if not name.isascii():
+        name = unicodedata.normalize("NFKC", name)
+    return " ".join(name.casefold().translate(_SEPARATORS).split())
 
 
 def invisible(name: str) -> list[str]:
     """The invisible and direction-changing characters in a name (zero-width spaces and joiners,
     bidirectional overrides, soft hyphens...: Unicode format characters), as ``U+XXXX NAME``;
     with them two names that look identical can differ."""
+    if name.isascii():
+        return []
     return [f"U+{ord(c):04X} {unicodedata.name(c, 'format character')}"
             for c in dict.fromkeys(name) if unicodedata.category(c) == "Cf"]
 
