@@ -205,19 +205,22 @@ class AuditRunner:
         with self.cond:
             if self.closed:
                 return
-        if reply.lost and pool is None:  # its worker died (maybe for another demo): once more, alone
-            self.engine.cache.discard(Path(job.out))
-            job = replace(job, out=str(self.engine.cache.scratch(job.id)))
-            self._watch(job, *self.engine.retry(job))
-            return
         try:
+            if reply.lost and pool is None:  # its worker died (maybe for another demo): once more, alone
+                self.engine.cache.discard(Path(job.out))
+                again = replace(job, out=str(self.engine.cache.scratch(job.id)))
+                with self.cond:
+                    self.flying[job.id] = again
+                self._watch(again, *self.engine.retry(again))
+                return
             if reply.lost:
                 self.engine.cache.discard(Path(job.out))
                 self.lost[job.id] = SeedRun(job.options["seed"], error=reply.error.message + " (twice)")
             else:
                 self._store(job, reply)
         except Exception:  # noqa: BLE001 - a reader thread must not die; the run counts as failed
-            log.exception("termlab: storing the audited run of %s failed", job.name)
+            log.exception("termlab: the audited run of %s (seed %s) failed to store", job.name,
+                          job.options["seed"])
             self.lost[job.id] = SeedRun(job.options["seed"], error="its result could not be stored")
         with self.cond:
             self.flying.pop(job.id, None)
