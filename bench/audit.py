@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -53,13 +54,17 @@ def build(cache: Path, seeds: int, site: Path) -> float:
 
 def own_runs(cache: Path) -> None:
     """The demos' own runs, cached (what a build leaves)."""
+    from generator.adapters.project import project_options
     from generator.build import load_and_resolve
     from generator.demo.engine import DemoEngine, demo_specs
 
-    glossary = load_and_resolve(ROOT / "glossary", ROOT / "demos", ROOT)
-    engine = DemoEngine(cache)
+    os.environ["TERMLAB_CACHE_DIR"] = str(cache)
+    options = project_options(ROOT)  # exactly as a build and `termlab audit` run them (same keys)
+    glossary = load_and_resolve(options.glossary_dir, options.demos_dir, ROOT)
+    engine = DemoEngine(options.cache_dir, options.jobs)
     try:
-        engine.run(demo_specs(glossary), ROOT / "demos", timeout=120, memory_mb=2048)
+        engine.run(demo_specs(glossary), options.demos_dir, timeout=options.timeout,
+                   memory_mb=options.memory_limit_mb)
     finally:
         engine.close()
 
@@ -95,6 +100,8 @@ def main() -> None:
             cache = tmp / f"cold-{i}"
             shutil.copytree(base, cache)
             seconds, done = audit(cache, args.seeds)
+            if not re.search(r"demos: \d+ total, \d+ cached, 0 to run", done.stderr):
+                raise SystemExit(f"the cold audit ran the demos' own runs too:\n{done.stderr[-3000:]}")
             colds.append(seconds)
             failing = "\n".join(line for line in done.stderr.splitlines() if "fails under" in line)
         warm_cache = tmp / f"cold-{args.cold - 1}"

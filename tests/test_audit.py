@@ -165,3 +165,27 @@ def test_build_reports_written_at_once_never_collide(tmp_path):
     assert errors == []
     assert len(json.loads((tmp_path / "build-report.json").read_text())) == 50
     assert [p.name for p in tmp_path.iterdir()] == ["build-report.json"]  # no temporary file left
+
+
+def test_serve_never_waits_for_the_audit_and_the_next_rebuild_shows_the_rates(project):
+    """As `mkdocs serve` drives the core: pages at once; the rates arrive with a rebuild."""
+    from generator.build import Builder, BuildOptions
+
+    project.term("sturdy", demo="sturdy")
+    project.write("demos/sturdy.py", STURDY.replace("import numpy as np", "import time")
+                  .replace("x = float(demo.rng.random())",
+                           "x = float(demo.rng.random())\n    time.sleep(1.0 if demo.options.get('seed') else 0)"))
+    options = BuildOptions.from_settings(project.root, {"cache_dir": ".cache", "jobs": 2, "audit_seeds": 2})
+    builder = Builder(keep_worker=True)
+    try:
+        build = builder.start(options)
+        build.render()
+        markdown, _ = build.settle("terms/sturdy/index.md")  # waits for the own run only
+        assert markdown is not None and "x is below one" in markdown and "held in" not in markdown
+        build.finish()
+        builder.end()
+        builder.engine.auditor.wait(set(builder.engine.auditor.flying))  # the audit went on meanwhile
+        build = builder.start(options)
+        assert "held in 3 of 3 seeds" in build.render().pages["terms/sturdy/index.md"]
+    finally:
+        builder.close()
