@@ -41,6 +41,7 @@ bench: $(STAMP)  ## benchmarks (see bench/README.md); installs mkdocs-gallery fo
 	$(BIN)/python -m compileall -q generator  # as installed packages are: edits since leave stale .pyc
 	$(BIN)/python bench/scale.py --sizes 1000 10000 --repeat 3
 	$(BIN)/python bench/gallery_parity.py --repeat 5
+	$(BIN)/python bench/audit.py --repeat 3 --cold 1
 
 clean:
 	rm -rf site build .termlab-cache $(TOOLS)

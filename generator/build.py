@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .demo import audit as seed_audit
 from .demo import protocol
+from .demo.audit import AuditBatch
 from .demo.engine import DemoBatch, DemoEngine, finish_demos, invocation, pending_terms, results_by_term, start_demos
 from .model import Glossary, Problem, Site
 from .publish import add_published_files
@@ -51,6 +53,7 @@ SETTINGS: dict[str, Any] = {
     "jobs": 0,  # demos at once; 0 = one per core
     "timeout": protocol.TIMEOUT_S,
     "memory_limit_mb": protocol.MEMORY_MB,
+    "audit_seeds": 20,  # the seed audit: every demo again under seeds 1..N; 0 = off
 }
 
 
@@ -67,6 +70,7 @@ class BuildOptions:
     jobs: int | None = None
     timeout: float = SETTINGS["timeout"]
     memory_limit_mb: int = SETTINGS["memory_limit_mb"]
+    audit_seeds: int = SETTINGS["audit_seeds"]
     title: str = "termlab"
     description: str = ""
     site_url: str = ""
@@ -91,10 +95,13 @@ class BuildOptions:
                 raise ValueError(f"termlab setting {name}: {value!r} must be a positive number")
         if isinstance(s["jobs"], bool) or not isinstance(s["jobs"], int) or s["jobs"] < 0:
             raise ValueError(f"termlab setting jobs: {s['jobs']!r} must be 0 (one per core) or more")
+        seeds = s["audit_seeds"]
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 0:
+            raise ValueError(f"termlab setting audit_seeds: {seeds!r} must be 0 (no audit) or more")
         return cls(root=root, glossary_dir=root / s["glossary_dir"], demos_dir=root / s["demos_dir"],
                    cache_dir=root / s["cache_dir"], run_demos=bool(s["run_demos"]),
                    force=bool(s["force"]), jobs=s["jobs"] or None, timeout=float(s["timeout"]),
-                   memory_limit_mb=int(s["memory_limit_mb"]), **site)
+                   memory_limit_mb=int(s["memory_limit_mb"]), audit_seeds=seeds, **site)
 
 
 assert {f.name for f in fields(BuildOptions)} >= set(SETTINGS)
@@ -125,10 +132,13 @@ def has_demos(glossary: Glossary) -> bool:
 
 
 class Builder:
-    """Starts builds; keeps the demo worker warm between them when ``keep_worker`` (serve)."""
+    """Starts builds; keeps the demo worker warm between them when ``keep_worker`` (serve).
+    Pages wait for their demo's seed audit unless ``wait_audit`` is false (serve's default:
+    its pages show at once, and hold rates as audits finish)."""
 
-    def __init__(self, keep_worker: bool = False):
+    def __init__(self, keep_worker: bool = False, wait_audit: bool | None = None):
         self.keep_worker = keep_worker
+        self.wait_audit = not keep_worker if wait_audit is None else wait_audit
         self.engine: DemoEngine | None = None
         self.build: Build | None = None
 
@@ -141,14 +151,16 @@ class Builder:
             self.engine.start_worker()
         if glossary is None:
             glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
-        batch = None
+        batch = audit = None
         if options.run_demos and has_demos(glossary):
             if self.engine is None:
                 self.engine = DemoEngine(options.cache_dir, options.jobs)
             batch = start_demos(glossary, options, self.engine)
-        if not (batch and batch.pending) and not self.keep_worker:
+            if options.audit_seeds:  # after the build's own runs: those go to the pool first
+                audit = AuditBatch(self.engine, batch, options.audit_seeds, options.force)
+        if not (batch and batch.pending) and not (audit and audit.todo) and not self.keep_worker:
             self._close_engine()  # everything was cached: the worker is not needed
-        self.build = Build(glossary, options, batch)
+        self.build = Build(glossary, options, batch, audit, self.wait_audit)
         return self.build
 
     def end(self) -> None:
@@ -172,10 +184,13 @@ class Builder:
 class Build:
     """One build: its pages rendered at once, then settled page by page as demos finish."""
 
-    def __init__(self, glossary: Glossary, options: BuildOptions, batch: DemoBatch | None):
+    def __init__(self, glossary: Glossary, options: BuildOptions, batch: DemoBatch | None,
+                 audit: AuditBatch | None = None, wait_audit: bool = True):
         self.glossary = glossary
         self.options = options
         self.batch = batch
+        self.audit = audit
+        self.wait_audit = wait_audit
         self.started_late = pending_terms(glossary, batch) if batch else set()
         self.late = set(self.started_late)  # terms whose results are not taken in yet
         self.renderer = SiteRenderer(glossary, results_by_term(glossary, batch.results) if batch else {},
@@ -185,6 +200,9 @@ class Build:
         self.in_summaries = {t for t in self.late if "{{" in glossary.terms[t].summary}
         self.reported: set[Problem] = set()
         self.first: dict[str, str] = {}  # the pages as ``render`` made them
+        # Terms whose audit is not taken in yet (their pages show hold rates once it is).
+        self.audit_late = {t for t, term in glossary.terms.items() if term.demo} if audit else set()
+        self._take_audits(set(self.audit_late), wait=False)
 
     def render(self) -> Site:
         """Every page and file, with every problem known so far."""
@@ -197,8 +215,10 @@ class Build:
         return site
 
     def wait(self) -> None:
-        """Wait for every demo and take its result in (before ``render``: no page is late)."""
+        """Wait for every demo and take its result in (before ``render``: no page is late);
+        and for every audit, unless audits are not waited for."""
         self._take(set(self.late))
+        self._take_audits(set(self.audit_late), wait=self.wait_audit)
 
     def dependencies(self, src_uri: str) -> set[str]:
         """Terms with a late demo whose results this page shows."""
@@ -215,7 +235,10 @@ class Build:
         the demo files of every run that finished meanwhile."""
         deps = self.dependencies(src_uri)
         files = self._take(deps)
-        if not deps:
+        kind, key = urls.parse(src_uri)
+        audited = {key} & self.audit_late if kind == "term" else set()
+        self._take_audits(audited, wait=self.wait_audit)
+        if not (deps or audited):
             return None, files
         markdown = self.renderer.page(src_uri)
         return (markdown if markdown != self.first.get(src_uri) else None), files
@@ -225,9 +248,15 @@ class Build:
         claims, late placeholders) and the files still to write (late demos' files; terms.json
         and previews, which show every result)."""
         files = self._take(set(self.late))
+        self._take_audits(set(self.audit_late), wait=self.wait_audit)
         demo_problems: list[Problem] = []
         if self.batch is not None:
             _, demo_problems = finish_demos(self.glossary, self.batch.results, self.options)
+        audits = {a.inv: a for a in self.renderer.audits.values()}
+        for audit in audits.values():
+            demo_problems += seed_audit.problems(audit, self.options.demos_dir.name)
+        if self.audit is not None and not self.audit.pending:
+            seed_audit.write_report(self.options.cache_dir, self.options.audit_seeds, audits)
         if self.started_late:
             published = Site()
             add_published_files(published, self.glossary, self.renderer.demos,
@@ -265,7 +294,30 @@ class Build:
                 self.late.discard(tid)
                 self.renderer.add_result(tid, result)
                 files.update(self.renderer.demo_files(tid))
+                if result.error and self.audit is not None:  # its audit would say nothing
+                    self.audit.cancel(invocation(self.glossary.terms[tid].demo))
         return files
+
+    def _take_audits(self, terms: set[str], wait: bool) -> None:
+        """Take in these terms' audits: those complete, or (``wait``) all of them, once their
+        own runs are in."""
+        if self.audit is None:
+            return
+        for tid in sorted(terms & self.audit_late):
+            inv = invocation(self.glossary.terms[tid].demo)
+            result = self.renderer.demos.get(tid)
+            if result is None or result.error:  # not run yet, or no audit to wait for
+                if result is not None or inv not in self.batch.pending:
+                    self.audit_late.discard(tid)
+                continue
+            if wait:
+                self.audit.wait({inv})
+            audit = self.audit.audit(inv, result)
+            if audit is not None:
+                self.renderer.add_audit(tid, audit)
+                self.audit_late.discard(tid)
+            elif wait:
+                self.audit_late.discard(tid)  # cancelled: nothing more will come
 
 
 def build_site(options: BuildOptions, glossary: Glossary | None = None) -> tuple[Site, Glossary]:

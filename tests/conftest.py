@@ -29,6 +29,7 @@ plugins:
   - termlab:
       cache_dir: {cache}
       jobs: 2
+      audit_seeds: 0
 """
 
 

@@ -48,7 +48,7 @@ def make_project(root: Path, rev: int = 0) -> None:
     for k in range(3):
         (root / "demos" / f"d{k}.py").write_text(DEMO.format(rev=rev))
     (root / "mkdocs.yml").write_text("site_name: Kill test\ndocs_dir: docs\ntheme: {name: material}\n"
-                                     "plugins:\n  - termlab:\n      jobs: 2\n")
+                                     "plugins:\n  - termlab:\n      jobs: 2\n      audit_seeds: 0\n")
 
 
 def build(root: Path, env: dict | None = None, site: str = "site") -> subprocess.Popen:

@@ -50,7 +50,8 @@ def test_properdocs_builds_the_same_site(tmp_path):
     site = tmp_path / "properdocs-site"
     done = subprocess.run([sys.executable, "-m", "properdocs", "build", "--strict", "-f", "mkdocs.yml",
                            "-d", str(site)], cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1",
+                               "TERMLAB_AUDIT_SEEDS": "0"})  # the real_site build audits
     assert done.returncode == 0, done.stderr
     assert (site / "terms" / "dropout" / "index.html").is_file()
     assert (site / "objects.inv").is_file() and (site / "terms.json").is_file()

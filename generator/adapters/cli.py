@@ -1,4 +1,4 @@
-"""``termlab`` command line: check, new, demos, generate. A thin adapter over ``generator.build``:
+"""``termlab`` command line: check, new, demos, audit, generate. A thin adapter over ``generator.build``:
 it reads the same settings a build reads (``plugins: termlab:`` in mkdocs.yml, ``!ENV`` tags and
 ``TERMLAB_CACHE_DIR`` included)."""
 
@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..model import format_problems
+from ..model import Problem, format_problems
 from ..text.names import slug
 from .project import ProjectError, project_options
 
@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     demos.add_argument("--jobs", type=int, help="demos at once (default: the site's setting, else one per core)")
     demos.add_argument("--timeout", type=float, help="seconds per demo (default: the site's setting)")
 
+    audit = sub.add_parser("audit", help="run every demo under seeds 1..N too: findings must hold in all")
+    audit.add_argument("--seeds", type=int, help="seeds beside each demo's own (default: the site's "
+                       "audit_seeds setting, else 20)")
+    audit.add_argument("--report", type=Path, help="also write the JSON report here")
+    audit.add_argument("--jobs", type=int, help="demos at once (default: the site's setting, else one per core)")
+    audit.add_argument("--force", action="store_true", help="rerun the audit even when cached")
+
     gen = sub.add_parser("generate", help="write the site's Markdown and files as plain files")
     gen.add_argument("out", type=Path)
     gen.add_argument("--no-demos", action="store_true")
@@ -45,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     root = args.root.resolve()
     try:
-        return {"check": _check, "new": _new, "demos": _demos, "generate": _generate}[args.command](
+        return {"check": _check, "new": _new, "demos": _demos, "audit": _audit,
+                "generate": _generate}[args.command](
             args, root)
     except ProjectError as exc:
         print(f"termlab {args.command}: {exc}", file=sys.stderr)
@@ -160,6 +168,57 @@ def _write_run(result, spec, out: Path) -> int:
         print(f"   [{'PASS' if c.holds else 'FAIL'}] {c.statement} "
               f"({', '.join(f'{k}={v}' for k, v in c.numbers.items())})")
     return failed
+
+
+def _audit(args, root: Path) -> int:
+    from ..build import load_and_resolve
+    from ..demo import audit as seed_audit
+    from ..demo.engine import DemoEngine, start_demos
+
+    if args.seeds is not None and args.seeds < 0:
+        print("termlab audit: --seeds must be 0 or more", file=sys.stderr)
+        return 2
+    options = project_options(root, audit_seeds=args.seeds, jobs=args.jobs)
+    n = args.seeds if args.seeds is not None else (options.audit_seeds or 20)  # the site may turn builds' audit off
+    if not n:
+        print("termlab audit: off (0 seeds)")
+        return 0
+    glossary = load_and_resolve(options.glossary_dir, options.demos_dir, root)
+    engine = DemoEngine(options.cache_dir, options.jobs)
+    batch = start_demos(glossary, options, engine)  # the own runs, as a build runs (and caches) them
+    try:
+        audit = seed_audit.AuditBatch(engine, batch, n, args.force)
+        results = batch.wait_all()
+        for inv, result in results.items():
+            if result.error:
+                audit.cancel(inv)
+        audit.wait(audit.pending)
+        audits = {inv: a for inv, r in results.items() if (a := audit.audit(inv, r)) is not None}
+    finally:
+        batch.close()
+        engine.close()
+    seed_audit.write_report(options.cache_dir, n, audits, args.report)
+    failed = 0
+    demos_rel = options.demos_dir.name
+    for inv, result in sorted(results.items()):
+        if result.error:
+            failed += 1
+            print(f"{result.error_file or f'{demos_rel}/{result.name}.py'}:{result.error_line}: demo "
+                  f"'{result.name}' failed: {result.error.splitlines()[0]}", file=sys.stderr)
+            continue
+        a = audits[inv]
+        print(f"== {inv}: {len(a.seeds)} runs (own seed {a.own_seed}, then 1..{n})")
+        for c in a.claims:
+            print(f"   [{c.kind}] held in {c.held} of {c.runs} runs: {c.statement}")
+        own = [Problem(f"{demos_rel}/{a.name}.py", c.line, f"finding fails under its own seed {a.own_seed}: "
+                       f"{c.statement}") for c in a.claims
+               if c.kind == "finding" and any(f["seed"] == a.own_seed for f in c.failing)]
+        for problem in own + seed_audit.problems(a, demos_rel):
+            failed += 1
+            print(str(problem), file=sys.stderr)
+    print(f"termlab audit: {len(audits)} demo runs audited under {n} seeds each; "
+          f"report: {options.cache_dir / seed_audit.REPORT}" + (f" and {args.report}" if args.report else ""))
+    return 1 if failed else 0
 
 
 def _generate(args, root: Path) -> int:

@@ -38,6 +38,7 @@ class TermlabConfig(Config):
     jobs = c.Type(int, default=SETTINGS["jobs"])
     timeout = c.Type((int, float), default=SETTINGS["timeout"])
     memory_limit_mb = c.Type(int, default=SETTINGS["memory_limit_mb"])
+    audit_seeds = c.Type(int, default=SETTINGS["audit_seeds"])
 
 
 class _Forward(logging.Handler):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
@@ -225,3 +227,18 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file whole or not at all, from any number of processes at once: each writes its
+    own uniquely named temporary file, then renames it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

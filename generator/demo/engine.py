@@ -7,12 +7,12 @@ import logging
 import math
 import time
 from concurrent.futures import Future, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..model import DemoSpec, Glossary, Problem, rel_path
-from .cache import DemoCache, demo_key, external_imports, local_imports
+from .cache import DemoCache, demo_key, external_imports, local_imports, write_atomic
 from .protocol import Job, Reply
 from .runtime.context import Claim, FigureInfo, Metric
 from .runtime.plots import image_size
@@ -86,6 +86,7 @@ class DemoEngine:
         self.jobs = jobs
         self.preload: list[str] = []
         self._pool = None
+        self.auditor: Any = None  # audit.AuditRunner, once an audit has runs to do
 
     @property
     def pool(self):
@@ -115,6 +116,9 @@ class DemoEngine:
             self._pool.add_preload(modules)
 
     def close(self) -> None:
+        if self.auditor is not None:
+            self.auditor.close()
+            self.auditor = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -137,6 +141,7 @@ class DemoEngine:
         for inv, spec in specs.items():
             spec_timeout = spec.timeout or timeout
             key = demo_key(spec.path, demos_dir, spec.name, spec.options, spec_timeout, memory_mb)
+            batch.runs[inv] = (key, spec, spec_timeout, memory_mb)
             if force:
                 self.cache.evict(key)
             entry = self.cache.get(key)
@@ -158,8 +163,23 @@ class DemoEngine:
             scratch = self.cache.scratch(key)
             job = Job(key, spec.name, str(spec.path.resolve()), str(demos_dir.resolve()), str(scratch),
                       spec.options, timeout=t, memory_mb=memory_mb)
-            batch.futures[pool.submit(job)] = (inv, key, spec, scratch)
+            batch.futures[pool.submit(job)] = Flight(inv, key, spec, scratch, job)
         return batch
+
+    def retry(self, job: Job) -> tuple[Future, Any]:
+        """Run a job again in a fresh worker of its own (its first worker died under it, maybe
+        because of another demo): returns the future and that worker, to close when done."""
+        from .pool import WorkerPool
+
+        pool = WorkerPool(1, self.preload if self._pool is None else self._pool.preload)
+        return pool.submit(job), pool
+
+    def lost(self, spec: DemoSpec, reply: Reply) -> DemoResult:
+        """A run whose worker died twice: a failure of this build only, never cached."""
+        message = (f"{reply.error.message if reply.error else 'the worker process died'} (twice: the "
+                   "demo, or a demo running beside it, kills its worker; not cached)")
+        return DemoResult(spec.name, _source(spec), f"{spec.name}.py", error=message,
+                          seconds=reply.seconds, cpu_seconds=reply.cpu_seconds)
 
     def store(self, key: str, spec: DemoSpec, demos_dir: Path, scratch: Path, reply: Reply
               ) -> DemoResult:
@@ -189,23 +209,40 @@ class DemoBatch:
         self.engine = engine
         self.demos_dir = demos_dir
         self.results: dict[str, DemoResult] = {}
-        self.futures: dict[Future, tuple[str, str, DemoSpec, Path]] = {}
+        self.futures: dict[Future, Flight] = {}
+        self.runs: dict[str, tuple[str, DemoSpec, float, int]] = {}  # key, spec and limits by invocation
         self.started = time.monotonic()
         self._ran = 0
 
     @property
     def pending(self) -> set[str]:
         """Invocations still running (or queued)."""
-        return {inv for inv, *_ in self.futures.values()}
+        return {f.inv for f in self.futures.values()}
 
     def wait(self, invocations: set[str]) -> None:
         """Block until every one of ``invocations`` has a result."""
         if not invocations & self.pending:
             return
         total = self._ran + len(self.futures)
-        for future in as_completed(list(self.futures)):
-            inv, key, spec, scratch = self.futures.pop(future)
-            result = self.engine.store(key, spec, self.demos_dir, scratch, future.result())
+        while True:
+            future = next(as_completed(list(self.futures)))
+            flight = self.futures.pop(future)
+            reply = flight.end(future)
+            if reply.lost and flight.attempt == 1:  # its worker died: once more, in a fresh one
+                self.engine.cache.discard(flight.scratch)
+                scratch = self.engine.cache.scratch(flight.key)
+                job = replace(flight.job, out=str(scratch))
+                log.info("termlab: demo %s: its worker died; running it again in a fresh worker",
+                         flight.spec.name)
+                again, pool = self.engine.retry(job)
+                self.futures[again] = Flight(flight.inv, flight.key, flight.spec, scratch, job, 2, pool)
+                continue
+            if reply.lost:
+                self.engine.cache.discard(flight.scratch)
+                result = self.engine.lost(flight.spec, reply)
+            else:
+                result = self.engine.store(flight.key, flight.spec, self.demos_dir, flight.scratch, reply)
+            inv = flight.inv
             self.results[inv] = result
             self._ran += 1
             log.info("termlab: [%d/%d] demo %s: %s in %.2f s (cpu %.2f s)", self._ran, total,
@@ -224,9 +261,31 @@ class DemoBatch:
 
     def close(self) -> None:
         """Forget runs still in flight (their scratch folders go; the cache never saw them)."""
-        for *_, scratch in self.futures.values():
-            self.engine.cache.discard(scratch)
+        for flight in self.futures.values():
+            self.engine.cache.discard(flight.scratch)
+            if flight.pool is not None:
+                flight.pool.close()
         self.futures.clear()
+
+
+@dataclass
+class Flight:
+    """A run in flight: what it is for, where it writes, and which attempt it is (a run whose
+    worker died is tried once more, in a worker of its own: ``pool``)."""
+
+    inv: str
+    key: str
+    spec: DemoSpec
+    scratch: Path
+    job: Job
+    attempt: int = 1
+    pool: Any = None
+
+    def end(self, future: Future) -> Reply:
+        """The reply; a retry's own worker is closed once it answered."""
+        if self.pool is not None:
+            self.pool.close()
+        return future.result()
 
 
 def _source(spec: DemoSpec) -> str:
@@ -317,7 +376,5 @@ def _write_report(cache_dir: Path, results: dict[str, DemoResult]) -> None:
     """Timings live here, never on pages (they would break byte-identical builds)."""
     report = {inv: {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds, "cached": r.cached,
                     "failed": bool(r.error)} for inv, r in sorted(results.items())}
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f"{REPORT}.tmp"
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(cache_dir / REPORT)
+    write_atomic(cache_dir / REPORT, json.dumps(report, indent=1))
+

@@ -32,6 +32,7 @@ class Job:
     memory_mb: int = MEMORY_MB
     output_chars: int = OUTPUT_CHARS
     scratch: str = ""  # the child's working folder, chosen by the worker
+    audit: bool = False  # a seed audit's run: figures are not drawn
 
     def with_scratch(self, scratch: str) -> Job:
         return replace(self, scratch=scratch)
@@ -67,6 +68,7 @@ class Reply:
     cpu_seconds: float = 0.0
     output: str = ""  # what the demo printed (truncated)
     error: RunError | None = None
+    lost: bool = False  # the worker process died: the run says nothing about the demo
 
     def to_line(self) -> str:
         return json.dumps(asdict(self)) + "\n"
@@ -78,4 +80,4 @@ class Reply:
 
 def died(job_id: str) -> Reply:
     """The reply for a job whose worker process went away."""
-    return Reply(job_id, error=RunError("the worker process died while running the demo"))
+    return Reply(job_id, error=RunError("the worker process died while running the demo"), lost=True)

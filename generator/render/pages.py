@@ -82,6 +82,7 @@ class SiteRenderer:
                  title: str = "termlab", description: str = "", pending: set[str] | None = None):
         self.glossary = glossary
         self.demos: dict[str, Any] = dict(demos or {})
+        self.audits: dict[str, Any] = {}  # each term's seed audit (demo.audit.DemoAudit), once in
         self.pending = set(pending or ())
         self.title = title
         self.description = description
@@ -110,6 +111,10 @@ class SiteRenderer:
         self.pending.discard(tid)
         self.demos[tid] = result
         self._fill(tid)
+
+    def add_audit(self, tid: str, audit: Any) -> None:
+        """The seed audit of the term's demo finished: its page shows the hold rates."""
+        self.audits[tid] = audit
 
     @property
     def problems(self) -> list[Problem]:
@@ -179,7 +184,7 @@ class SiteRenderer:
             heading_name=midsentence(term.term, "\n".join(text for _, text in term.text_fields())),
             backlinks=g.backlinks.get(tid, []), next_up=g.next_up.get(tid, []),
             more_in_category=_neighbours(members, tid, MORE_IN_CATEGORY),
-            more_count=len(members) - 1, demo=self.demos.get(tid),
+            more_count=len(members) - 1, demo=self.demos.get(tid), audit=self.audits.get(tid),
             link=self.linker(urls.term_page(tid)), summary=self.summary)
 
     def broken_page(self, stem: str) -> str:

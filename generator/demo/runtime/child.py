@@ -96,7 +96,7 @@ def _run(job: Job) -> None:
         if not callable(run):
             _fail(out, path, 1, f"{path.name} defines no run(demo) function; add `def run(demo): ...`", "")
             return
-        demo = DemoContext(job.name, out, job.options, str(path))
+        demo = DemoContext(job.name, out, job.options, str(path), audit=job.audit)
         run(demo)
         demo.save()
     except SyntaxError as exc:

@@ -98,13 +98,14 @@ class DemoContext:
     OPSET = onnx_tools.OPSET
 
     def __init__(self, name: str, out: Path, options: dict[str, Any] | None = None,
-                 demo_file: str | None = None):
+                 demo_file: str | None = None, audit: bool = False):
         import numpy as np
 
         self.name = name
         self.out = out
         self.options = dict(options or {})
         self.demo_file = demo_file
+        self.audit = audit  # a seed audit's run: figures are not drawn, all else runs
         seed = seed_for(name, self.options)
         self.rng = np.random.default_rng(seed)
         # Code that draws from numpy's or Python's global generators (an unchanged gallery
@@ -119,7 +120,7 @@ class DemoContext:
                ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
         """Decorator: ``draw(fig)`` runs in the light theme, and again in the dark one when the
         figure has raster parts (else the dark variant is the light SVG with its palette
-        swapped); it must only draw."""
+        swapped); it must only draw. In a seed audit's run it is not called at all."""
         self._check_name(name, [f.name for f in self.outputs.figures], "figure")
         if not caption.strip() or not alt.strip():
             raise DemoError(f"figure '{name}' needs a caption and alt text")
@@ -127,6 +128,8 @@ class DemoContext:
             raise DemoError(f"figure '{name}': fmt must be 'auto', 'svg' or 'png'")
 
         def decorator(draw: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            if self.audit:
+                return draw
             files = plots.render(draw, self.out, name, size, fmt)
             self.outputs.figures.append(FigureInfo(name, caption, alt, files["light"], files["dark"]))
             return draw
@@ -144,6 +147,9 @@ class DemoContext:
         plt.close("all")
         with plots.matplotlib_rc("light"):
             yield
+        if self.audit:  # the code ran (its numbers count); its figures are not saved
+            plt.close("all")
+            return
         for i, number in enumerate(plt.get_fignums(), 1):
             fig = plt.figure(number)
             title = next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
