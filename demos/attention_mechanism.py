@@ -13,6 +13,8 @@ from matplotlib.patches import Rectangle
 N_KEYS, N_VALUES = 16, 8  # key symbols k0..k15, value symbols 0..7
 N_TEST = 1000  # held-out examples
 TRIALS = 300  # random draws per width in the scaling study
+SCALING_KEYS = 16  # keys each random query is scored against in the scaling study
+BATCH = 32  # fresh training examples per step
 
 
 @dataclass
@@ -62,7 +64,7 @@ def train(rng: np.random.Generator, d: int, steps: int, length: int):
     """Train one attention layer on fresh batches of the lookup task; keep a copy of the start."""
     model = att.init_lookup(rng, N_KEYS, N_VALUES, d)
     untrained = att.Lookup(*(p.copy() for p in model.params()), model.scale)
-    losses = att.train_lookup(model, rng, steps=steps, batch=32, length=length, lr=0.02)
+    losses = att.train_lookup(model, rng, steps=steps, batch=BATCH, length=length, lr=0.02)
     return model, untrained, losses
 
 
@@ -94,7 +96,7 @@ def key_margin(model: att.Lookup) -> float:
 
 def measure_scaling(rng: np.random.Generator, dims: list[int]) -> Scaling:
     """The 1/sqrt(d) scale: random unit-variance queries and keys of growing width."""
-    sat = att.saturation(rng, dims, n_keys=16, trials=TRIALS)
+    sat = att.saturation(rng, dims, n_keys=SCALING_KEYS, trials=TRIALS)
     jac = sat.jacobian
     jac_drop = float(jac["unscaled"][0] / jac["unscaled"][-1])
     jac_spread = float(np.ptp(jac["scaled"]) / np.mean(jac["scaled"]))
@@ -142,11 +144,11 @@ def draw_scaling(demo, scaling: Scaling) -> None:
     @demo.figure(
         "scaling",
         caption="Why the scores are divided by √d: queries and keys with unit-variance entries, "
-        f"one query against 16 keys, {TRIALS} draws per width",
-        alt="Two line charts against the width d on a log scale from 4 to 1024. Left: the mean "
-        "largest attention weight; with scaling it stays near 0.25, without scaling it climbs "
-        "towards 1. Right: the size of the softmax's gradient; with scaling it stays flat, "
-        "without scaling it falls towards zero.",
+        f"one query against {SCALING_KEYS} keys, {TRIALS} draws per width",
+        alt=f"Two line charts against the width d on a log scale from {sat.dims[0]} to {sat.dims[-1]}. "
+        f"Left: the mean largest attention weight; with scaling it stays near {mw['scaled'].mean():.2f}, "
+        f"without scaling it climbs to {mw['unscaled'][-1]:.2f}. Right: the size of the softmax's "
+        "gradient; with scaling it stays flat, without scaling it falls towards zero.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2)
@@ -159,7 +161,7 @@ def draw_scaling(demo, scaling: Scaling) -> None:
             ax.set_xlabel("width d of queries and keys")
             ax.set_ylabel(ylabel)
             ax.set_ylim(0, 1.02 if data is mw else None)
-        axes[0].axhline(1.0 / 16, color="C7", ls=":", lw=1.2, label="uniform (1/16)")
+        axes[0].axhline(1.0 / SCALING_KEYS, color="C7", ls=":", lw=1.2, label=f"uniform (1/{SCALING_KEYS})")
         axes[1].set_ylim(bottom=0)
         axes[0].set_title("weights saturate…", fontsize="medium")
         axes[1].set_title("…and gradients vanish", fontsize="medium")
@@ -169,13 +171,17 @@ def draw_scaling(demo, scaling: Scaling) -> None:
 def measure(demo, d: int, length: int, steps: int, losses, held: HeldOut, diag_margin: float,
             dims: list[int], scaling: Scaling) -> None:
     """Record the set-up, the held-out results and the scaling study's numbers."""
-    demo.metric("d_model", d, label="Width of queries, keys and values", fmt=".0f")
-    demo.metric("pairs", length, label="Stored key→value pairs per example", fmt=".0f")
-    demo.metric("train_steps", steps, label="Training steps (Adam, 32 fresh examples each)", fmt=".0f")
+    demo.setting("d_model", d, label="Width of queries, keys and values", fmt=".0f")
+    demo.setting("pairs", length, label="Stored key→value pairs per example", fmt=".0f")
+    demo.setting("train_steps", steps, label=f"Training steps (Adam, {BATCH} fresh examples each)", fmt=".0f")
+    demo.setting("n_test", N_TEST, label="Held-out examples", fmt=".0f")
+    demo.setting("scaling_keys", SCALING_KEYS, label="Keys per random query in the scaling study", fmt=".0f")
+    demo.setting("dim_min", dims[0], label="Smallest width in the scaling study", fmt=".0f")
+    demo.setting("dim_max", dims[-1], label="Largest width in the scaling study", fmt=".0f")
     demo.metric("final_train_loss", losses[-1], label="Training cross-entropy, last step", fmt=".2g")
     demo.metric("test_accuracy", held.accuracy, label="Held-out queries answered correctly (ONNX Runtime)",
                 fmt=".1%")
-    demo.metric("chance_accuracy", 1.0 / N_VALUES, label="Accuracy of guessing", fmt=".1%")
+    demo.setting("chance_accuracy", 1.0 / N_VALUES, label="Accuracy of guessing", fmt=".1%")
     demo.metric("weight_on_match", float(held.on_match.mean()), label="Mean attention weight on the matching key",
                 fmt=".2f")
     demo.metric("weight_on_match_before", float(held.on_match_before.mean()),
@@ -190,11 +196,11 @@ def measure(demo, d: int, length: int, steps: int, losses, held: HeldOut, diag_m
     sat = scaling.sat
     mw = sat.max_weight
     for key in ("scaled", "unscaled"):
-        demo.metric(f"max_weight_{key}_d{dims[0]}", mw[key][0],
+        demo.metric(f"max_weight_{key}_dmin", mw[key][0],
                     label=f"Mean largest weight, d = {dims[0]}, {key}", fmt=".2f")
-        demo.metric(f"max_weight_{key}_d{dims[-1]}", mw[key][-1],
+        demo.metric(f"max_weight_{key}_dmax", mw[key][-1],
                     label=f"Mean largest weight, d = {dims[-1]}, {key}", fmt=".2f")
-        demo.metric(f"score_std_{key}_d{dims[-1]}", sat.score_std[key][-1],
+        demo.metric(f"score_std_{key}_dmax", sat.score_std[key][-1],
                     label=f"Standard deviation of the scores, d = {dims[-1]}, {key}", fmt=".3g")
     demo.metric("jacobian_drop", scaling.jac_drop,
                 label=f"Unscaled gradient size, d = {dims[0]} over d = {dims[-1]}", fmt=".1f", unit="×")
@@ -218,11 +224,11 @@ def claim_findings(demo, held: HeldOut, diag_margin: float, dims: list[int], sca
         mean_weight_before_training=float(held.on_match_before.mean()),
     )
     demo.claim(
-        "The learned query–key scores (key part) put every symbol's own key above all 15 other keys",
+        f"The learned query–key scores (key part) put every symbol's own key above all {N_KEYS - 1} other keys",
         holds=bool(diag_margin > 0.0),
         smallest_margin=diag_margin,
     )
-    demo.claim(
+    demo.check(
         "ONNX Runtime (MatMul, Softmax) matches the NumPy forward pass",
         holds=bool(held.diff_logits < 1e-4 and held.diff_weights < 1e-5),
         max_abs_diff_logits=held.diff_logits,

@@ -55,7 +55,7 @@ def run(demo) -> None:
     draw_decision_boundary(demo, X, y, gx, gy, p_grid, accuracy, width, steps)
     draw_gradient_cost(demo, sweep_params_arr, sweep_bp_arr, n_params, check)
     draw_finite_difference_error(demo, fd_err, i_best, len(subset))
-    measure(demo, n_params, steps, losses, accuracy, batch, check, fd_err, i_best, ort_diff)
+    measure(demo, len(y), width, n_params, steps, losses, accuracy, batch, check, fd_err, i_best, ort_diff)
     claim_findings(demo, n_params, check, sweep_params_arr, sweep_bp_arr, fd_err, i_best, accuracy, ort_diff)
 
 
@@ -162,9 +162,9 @@ def draw_gradient_cost(demo, sweep_params_arr: np.ndarray, sweep_bp_arr: np.ndar
         "of matrix products: backpropagation against central finite differences, for "
         "2-w-w-1 networks of growing width w",
         alt="Log-log chart of the cost of a gradient against the number of parameters. "
-        "Backpropagation stays just under three forward passes at every size; finite "
-        "differences need two forward passes per parameter, a line rising from tens to over "
-        "a hundred thousand.",
+        f"Backpropagation stays near {sweep_bp_arr.mean():.1f} forward passes at every size; finite "
+        "differences need two forward passes per parameter, a line rising from "
+        f"{2 * sweep_params_arr[0]:,.0f} to {2 * sweep_params_arr[-1]:,.0f}.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -190,8 +190,8 @@ def draw_finite_difference_error(demo, fd_err: np.ndarray, i_best: int, n_subset
         caption=f"Relative difference between central finite differences and backpropagation "
         f"on {n_subset} of the trained net's parameters, as the step h changes",
         alt="Log-log V-shaped curve of relative error against the step h. Going down from "
-        "h = 0.1 the error falls steeply, reaches its lowest point near h = 1e-5, then rises "
-        "again for smaller steps as rounding errors take over.",
+        f"h = {STEP_SIZES[0]:g} the error falls steeply, reaches its lowest point near "
+        f"h = {STEP_SIZES[i_best]:.0e}, then rises again for smaller steps as rounding errors take over.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -207,14 +207,16 @@ def draw_finite_difference_error(demo, fd_err: np.ndarray, i_best: int, n_subset
         ax.legend(loc="upper center")
 
 
-def measure(demo, n_params: int, steps: int, losses, accuracy: float, batch: int, check: GradientCheck,
-            fd_err: np.ndarray, i_best: int, ort_diff: float) -> None:
+def measure(demo, n_points: int, width: int, n_params: int, steps: int, losses, accuracy: float, batch: int,
+            check: GradientCheck, fd_err: np.ndarray, i_best: int, ort_diff: float) -> None:
     """Record the training result, the gradient check, the cost counts and the step-size sweep."""
-    demo.metric("n_params", n_params, label="Parameters of the 2-16-16-1 net", fmt=".0f")
-    demo.metric("steps", steps, label="Training steps (Adam, full batch)", fmt=".0f")
+    demo.setting("n_points", n_points, label="Training points (two moons)", fmt=".0f")
+    demo.setting("width", width, label="Units in each of the two hidden layers", fmt=".0f")
+    demo.setting("n_params", n_params, label=f"Parameters of the 2-{width}-{width}-1 net", fmt=".0f")
+    demo.setting("steps", steps, label="Training steps (Adam, full batch)", fmt=".0f")
     demo.metric("final_loss", losses[-1], label="Final training cross-entropy", fmt=".3f")
     demo.metric("accuracy", accuracy, label="Training accuracy in ONNX Runtime", fmt=".1%")
-    demo.metric("check_batch", batch, label="Examples in the gradient check", fmt=".0f")
+    demo.setting("check_batch", batch, label="Examples in the gradient check", fmt=".0f")
     demo.metric("gradient_rel_err", check.rel_err,
                 label=f"‖finite differences − backprop‖ / ‖backprop‖ (h = {H_CHECK:g})", fmt=".1e")
     demo.metric("gradient_max_abs_diff", check.max_abs_diff, label="Largest difference in one gradient entry",
@@ -240,14 +242,14 @@ def claim_findings(demo, n_params: int, check: GradientCheck, sweep_params_arr: 
                    sweep_bp_arr: np.ndarray, fd_err: np.ndarray, i_best: int, accuracy: float,
                    ort_diff: float) -> None:
     """Claims: backprop is exact and cheap; finite differences are costly and have a best step."""
-    demo.claim(
+    demo.check(
         "The backpropagated gradient agrees with central finite differences in every one of the "
         f"{n_params} entries, to a relative error below 1e-6",
         holds=bool(check.rel_err < 1e-6 and np.allclose(check.bp, check.num, rtol=1e-4, atol=1e-8)),
         relative_error=check.rel_err,
         max_abs_diff=check.max_abs_diff,
     )
-    demo.claim(
+    demo.check(
         "One gradient by backpropagation costs less than three forward passes; by finite "
         "differences it costs exactly two forward passes per parameter",
         holds=bool(check.backprop_passes < 3.0 and check.fd.macs == 2 * n_params * check.fwd.macs),
@@ -255,7 +257,7 @@ def claim_findings(demo, n_params: int, check: GradientCheck, sweep_params_arr: 
         finite_difference_passes=check.fd_passes,
         parameters=n_params,
     )
-    demo.claim(
+    demo.check(
         "As the network grows, backpropagation's cost stays between two and three forward passes "
         "while finite differences' cost grows with the number of parameters",
         holds=bool(np.all((sweep_bp_arr > 2.0) & (sweep_bp_arr < 3.0))),
@@ -275,9 +277,13 @@ def claim_findings(demo, n_params: int, check: GradientCheck, sweep_params_arr: 
     )
     demo.claim(
         "Trained on these gradients the network separates the moons (training accuracy in "
-        "ONNX Runtime above 95%), and ONNX Runtime matches the NumPy forward pass",
-        holds=bool(accuracy > 0.95 and ort_diff < 1e-5),
+        "ONNX Runtime above 90%)",
+        holds=bool(accuracy > 0.90),
         accuracy=accuracy,
+    )
+    demo.check(
+        "ONNX Runtime matches the NumPy forward pass of the trained network",
+        holds=bool(ort_diff < 1e-5),
         max_abs_diff=ort_diff,
     )
 

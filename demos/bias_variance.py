@@ -29,6 +29,7 @@ class Decomposition:
     test_error: np.ndarray
     rel_gap: np.ndarray
     i_best: int
+    n_sets: int
 
 
 def run(demo) -> None:
@@ -88,7 +89,7 @@ def decompose(sess, data: Data, n_degrees: int, n_sets: int, noise: float) -> De
     test_error = np.mean((data.Y_test[:, None, :] - pred) ** 2, axis=(0, 2))
     rel_gap = np.abs(test_error - predicted_error) / test_error
     i_best = int(np.argmin(test_error))
-    return Decomposition(bias2, variance, predicted_error, test_error, rel_gap, i_best)
+    return Decomposition(bias2, variance, predicted_error, test_error, rel_gap, i_best, n_sets)
 
 
 def predict(sess, x: np.ndarray, n_degrees: int, n_sets: int) -> np.ndarray:
@@ -128,11 +129,13 @@ def draw_fits(demo, grid: np.ndarray, grid_pred: np.ndarray, grid_mean: np.ndarr
 
     @demo.figure(
         "fits",
-        caption=f"{N_CURVES} of the {n_sets} fits for three degrees, with their average",
-        alt="Three panels. Degree 1: the fits are nearly identical straight lines, far from the "
-        "wavy true curve (high bias, low variance). Degree 3: they follow the curve's main shape "
-        f"with a little spread. Degree {max_degree}: their average matches the curve but single "
-        "fits scatter widely, most at the edges (low bias, high variance).",
+        caption=f"{N_CURVES} of the {n_sets} fits for degrees {shown[0]}, {shown[1]} and {shown[2]}, "
+        "with their average",
+        alt=f"One panel per degree. Degree {shown[0]}: the fits are nearly identical straight lines, "
+        "far from the wavy true curve (high bias, low variance). Degree "
+        f"{shown[1]}: they follow the curve's main shape with a little spread. Degree {shown[2]}: "
+        "their average matches the curve but single fits scatter widely, most at the edges (low "
+        "bias, high variance).",
         size=(6.4, 3.4),
     )
     def _(fig) -> None:
@@ -156,10 +159,11 @@ def measure(demo, degrees: np.ndarray, parts: Decomposition, n_sets: int, n_trai
             noise: float) -> None:
     """Record the set-up and the decomposition's key numbers."""
     bias2, variance, i_best = parts.bias2, parts.variance, parts.i_best
-    demo.metric("n_sets", n_sets, label="Resampled training sets", fmt=".0f")
-    demo.metric("n_train", n_train, label="Points per training set", fmt=".0f")
-    demo.metric("max_degree", max_degree, label="Highest degree", fmt=".0f")
-    demo.metric("noise_variance", noise**2, label="Noise variance σ²", fmt=".3g")
+    demo.setting("n_sets", n_sets, label="Resampled training sets", fmt=".0f")
+    demo.setting("n_train", n_train, label="Points per training set", fmt=".0f")
+    demo.setting("n_test", N_TEST, label="Test inputs", fmt=".0f")
+    demo.setting("max_degree", max_degree, label="Highest degree", fmt=".0f")
+    demo.setting("noise_variance", noise**2, label="Noise variance σ²", fmt=".3g")
     demo.metric("bias2_degree_0", bias2[0], label="Bias² at degree 0", fmt=".3g")
     demo.metric("bias2_max_degree", bias2[-1], label=f"Bias² at degree {max_degree}", fmt=".2g")
     demo.metric("variance_degree_0", variance[0], label="Variance at degree 0", fmt=".3g")
@@ -190,9 +194,10 @@ def claim_findings(demo, degrees: np.ndarray, parts: Decomposition, max_degree: 
         bias2_degree_3=bias2[3],
         bias2_max_degree=bias2[-1],
     )
-    demo.claim(
-        "Bias² + variance + noise matches the measured test error at every degree (within 2%)",
-        holds=bool(parts.rel_gap.max() < 0.02),
+    demo.check(
+        f"Bias² + variance + noise matches the measured test error at every degree (within 5%, "
+        f"the Monte Carlo error of {parts.n_sets} training sets)",
+        holds=bool(parts.rel_gap.max() < 0.05),
         max_relative_gap=parts.rel_gap.max(),
     )
     demo.claim(

@@ -181,9 +181,14 @@ def draw_forgetting(demo, results: Results) -> None:
 def measure(demo, setup, n_target: int, lr: float, results: Results) -> None:
     """Record the data sizes, each variant's scores and the source-task losses."""
     test_loss, test_acc, src_loss = results.test_loss, results.test_acc, results.src_loss
-    demo.metric("n_target", n_target, label="Target-task training examples", fmt=".0f")
-    demo.metric("n_source", len(setup.y_source), label="Source-task training examples", fmt=",.0f")
-    demo.metric("lr", lr, label="Fine-tuning learning rate (all layers, top layer + head)", fmt="g")
+    sizes = setup.pretrained.sizes
+    demo.setting("n_target", n_target, label="Target-task training examples", fmt=".0f")
+    demo.setting("n_source", len(setup.y_source), label="Source-task training examples", fmt=",.0f")
+    demo.setting("n_inputs", sizes[0], label="Inputs of the network", fmt=".0f")
+    demo.setting("hidden_width", sizes[1], label="Units in each of the two hidden layers", fmt=".0f")
+    demo.setting("source_classes", setup.source.n_classes, label="Classes of the source task", fmt=".0f")
+    demo.setting("target_classes", setup.target.n_classes, label="Classes of the target task", fmt=".0f")
+    demo.setting("lr", lr, label="Fine-tuning learning rate (all layers, top layer + head)", fmt="g")
     for label in LABELS:
         tag = TAGS[label]
         demo.metric(f"test_loss_{tag}", test_loss[label], label=f"Target test loss, {label}",
@@ -222,12 +227,14 @@ def claim_findings(demo, results: Results) -> None:
         loss_scratch=test_loss["from scratch"],
     )
     demo.claim(
-        "Unfreezing the top hidden layer as well gets most of the way to fine-tuning all layers",
-        holds=bool((test_loss["head only"] - test_loss["top layer + head"])
-                   > 0.5 * (test_loss["head only"] - test_loss["all layers"])),
-        head_only=test_loss["head only"],
+        "Training the top hidden layer and the head does about as well as training all layers: "
+        "their test losses differ by less than a quarter of what the pretrained start gains over "
+        "training from scratch",
+        holds=bool(abs(test_loss["top layer + head"] - test_loss["all layers"])
+                   < 0.25 * (test_loss["from scratch"] - test_loss["all layers"])),
         top_layer=test_loss["top layer + head"],
         all_layers=test_loss["all layers"],
+        scratch=test_loss["from scratch"],
     )
     demo.claim(
         "Fine-tuning all layers forgets part of the source task: its loss with the original head "
@@ -237,15 +244,20 @@ def claim_findings(demo, results: Results) -> None:
         source_loss_after=src_loss["all layers"],
     )
     demo.claim(
-        "Training only the head leaves the source task exactly as it was, and each layer unfrozen "
-        "moves it further",
-        holds=bool(src_loss["head only"] == src_loss["pretrained"]
-                   and src_loss["head only"] < src_loss["top layer + head"] < src_loss["all layers"]),
+        "Each layer unfrozen moves the source task further: its loss is higher after training the "
+        "top layer and head than after the head alone, and higher still after training all layers",
+        holds=bool(src_loss["head only"] < src_loss["top layer + head"] < src_loss["all layers"]),
         head_only=src_loss["head only"],
         top_layer=src_loss["top layer + head"],
         all_layers=src_loss["all layers"],
     )
-    demo.claim(
+    demo.check(
+        "Training only the head leaves the source task exactly as it was (the body is frozen)",
+        holds=bool(src_loss["head only"] == src_loss["pretrained"]),
+        head_only=src_loss["head only"],
+        pretrained=src_loss["pretrained"],
+    )
+    demo.check(
         "ONNX Runtime reproduces the NumPy networks",
         holds=bool(results.ort_diff < 1e-4),
         max_abs_diff=results.ort_diff,

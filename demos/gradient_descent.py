@@ -10,6 +10,12 @@ from demolib import linear, onnx_export, optim, plotting
 from matplotlib.ticker import LogLocator
 
 BEST = "2/(μ+L)"  # the step size with the fastest predicted rate
+N_EXAMPLES = 200
+EIGVALS = (0.5, 5.0)  # the Hessian's eigenvalues μ and L (κ = 10)
+TILT = np.pi / 6  # angle of the valley's axis
+SGD_SHOWN = 300  # SGD steps drawn over the contours
+SPREAD_WINDOW = 500  # last steps of one SGD run over which its max/min excess is taken
+TARGET_FACTOR = 2.0  # "near the optimum": within this factor of the SGD floor
 COLORS = {"0.5/L": "C0", "1/L": "C4", "2/(μ+L)": "C2"}
 
 
@@ -63,14 +69,14 @@ def run(demo) -> None:
 
 
 def make_problem(rng) -> optim.LeastSquares:
-    """200 examples, two correlated features; the Hessian has eigenvalues 0.5 and 5 (κ = 10)."""
-    return optim.LeastSquares.from_spectrum(rng, 200, [0.5, 5.0], noise=0.5, w_true=[1.5, -1.0],
-                                            basis=optim.rotation(np.pi / 6))
+    """N_EXAMPLES examples, two correlated features; the Hessian has eigenvalues EIGVALS."""
+    return optim.LeastSquares.from_spectrum(rng, N_EXAMPLES, list(EIGVALS), noise=0.5, w_true=[1.5, -1.0],
+                                            basis=optim.rotation(TILT))
 
 
 def start_point(P: optim.LeastSquares) -> tuple[np.ndarray, float]:
     """Start far out along the shallow valley and a little up its steep side."""
-    q = optim.rotation(np.pi / 6)  # columns: eigenvectors of μ (the valley) and of L
+    q = optim.rotation(TILT)  # columns: eigenvectors of μ (the valley) and of L
     w0 = P.w_star + 3.2 * q[:, 0] + 0.9 * q[:, 1]
     return w0, float(P.excess(w0))
 
@@ -109,7 +115,7 @@ def run_sgd(rng, P: optim.LeastSquares, w0: np.ndarray, sgd_steps: int, chains: 
     decay_mean = P.excess(optim.trajectory(decay, P.sgd_grad(rng, 1), W0, sgd_steps)).mean(axis=1)
     settled = sgd_steps // 3
     one_chain = sgd_excess[:, 0]
-    last = one_chain[-500:]
+    last = one_chain[-SPREAD_WINDOW:]
     return Sgd(
         path=sgd_path,
         mean=sgd_mean,
@@ -123,8 +129,8 @@ def run_sgd(rng, P: optim.LeastSquares, w0: np.ndarray, sgd_steps: int, chains: 
 
 
 def work_to_target(P: optim.LeastSquares, sgd: Sgd, best: dict) -> tuple[int, int]:
-    """Work to come within twice the SGD floor, counted in single-example gradients."""
-    target = 2.0 * sgd.floor_theory
+    """Work to come within TARGET_FACTOR times the SGD floor, counted in single-example gradients."""
+    target = TARGET_FACTOR * sgd.floor_theory
     sgd_examples = _first_below(sgd.mean, target)
     gd_examples = _first_below(best["excess"], target) * P.n
     return sgd_examples, gd_examples
@@ -159,9 +165,9 @@ def draw_paths(demo, P, w0, excess0, gd, sgd: Sgd, surface: Surface, sgd_lr: flo
     @demo.figure(
         "paths",
         caption="Full-batch gradient descent at two step sizes and SGD with one example per step "
-        f"(η = {sgd_lr:g}, first 300 steps) over the contours of the loss",
-        alt="Elliptical loss contours tilted by 30 degrees, minimum marked by a star, start at the "
-        "upper right. With the small step, gradient descent curves smoothly down the valley; with "
+        f"(η = {sgd_lr:g}, first {SGD_SHOWN} steps) over the contours of the loss",
+        alt=f"Elliptical loss contours tilted by {np.degrees(TILT):.0f} degrees, minimum marked by a "
+        "star, start at the upper right. With the small step, gradient descent curves smoothly down the valley; with "
         "the large step it zigzags across the valley while moving along it. The SGD path follows "
         "the valley along a jagged line and then wanders around the minimum.",
         size=(6.0, 4.6),
@@ -170,7 +176,7 @@ def draw_paths(demo, P, w0, excess0, gd, sgd: Sgd, surface: Surface, sgd_lr: flo
         ax = fig.subplots()
         levels = P.loss_star + excess0 * np.array([0.002, 0.01, 0.04, 0.12, 0.3, 0.6, 1.0])
         ax.contour(g1, g2, Z, levels=levels, colors="C7", linewidths=0.8)
-        sgd_show = sgd.path[:301, 0]
+        sgd_show = sgd.path[:SGD_SHOWN + 1, 0]
         ax.plot(sgd_show[:, 0], sgd_show[:, 1], color="C3", lw=1.0, label="SGD, 1 example per step")
         for label, c in (("0.5/L", "C0"), ("2/(μ+L)", "C2")):
             p = gd[label]["path"][:30]
@@ -222,7 +228,7 @@ def draw_sgd_floor(demo, P, gd, sgd: Sgd, excess0, gd_final, sgd_lr, sgd_steps, 
         alt="Log-log chart of excess loss against examples processed. SGD drops fast at first, "
         "then levels off at the predicted noise floor, with a single run jumping up and down "
         "around it. SGD with a decaying step keeps going down. Full-batch gradient descent needs "
-        "200 examples per step, starts later but falls steeply.",
+        f"{P.n} examples per step, starts later but falls steeply.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -246,6 +252,10 @@ def measure(demo, P, gd, sgd: Sgd, excess0, gd_final, sgd_examples, gd_examples,
             ort_train_loss, ort_diff, gd_steps, sgd_lr) -> None:
     """Record the spectrum, measured and predicted rates, the SGD floor and the ORT checks."""
     mu, L = P.lam_min, P.lam_max
+    demo.setting("n_examples", P.n, label="Training examples", fmt=".0f")
+    demo.setting("gd_steps", gd_steps, label="Full-batch gradient-descent steps", fmt=".0f")
+    demo.setting("target_factor", TARGET_FACTOR, label="'Near the optimum': within this factor of the SGD floor",
+                 fmt="g", unit="×")
     demo.metric("lambda_min", mu, label="Smallest Hessian eigenvalue μ", fmt=".3g")
     demo.metric("lambda_max", L, label="Largest Hessian eigenvalue L", fmt=".3g")
     demo.metric("condition_number", L / mu, label="Condition number L/μ", fmt=".3g")
@@ -254,13 +264,15 @@ def measure(demo, P, gd, sgd: Sgd, excess0, gd_final, sgd_examples, gd_examples,
         demo.metric(f"rate_theory_{key}", gd[label]["theory"], label=f"Predicted rate ρ at η = {label}", fmt=".4f")
         demo.metric(f"rate_measured_{key}", gd[label]["rate"], label=f"Measured rate at η = {label}", fmt=".4f")
     demo.metric("gd_final_excess", gd_final, label=f"GD excess loss after {gd_steps} steps, η = 2/(μ+L)", fmt=".1e")
-    demo.metric("sgd_lr", sgd_lr, label="SGD step size", fmt="g")
+    demo.setting("sgd_lr", sgd_lr, label="SGD step size", fmt="g")
     demo.metric("sgd_floor_theory", sgd.floor_theory, label="Predicted SGD floor (excess loss)", fmt=".3g")
     demo.metric("sgd_floor_measured", sgd.floor_measured, label="Measured SGD floor (mean excess loss)", fmt=".3g")
-    demo.metric("sgd_chain_spread", sgd.chain_spread, label="One SGD run, max/min excess in its last 500 steps",
+    demo.metric("sgd_chain_spread", sgd.chain_spread,
+                label=f"One SGD run, max/min excess in its last {SPREAD_WINDOW} steps",
                 fmt=".0f", unit="×")
     demo.metric("decay_final_excess", sgd.decay_final, label="Decaying-step SGD, final excess loss", fmt=".2g")
-    demo.metric("sgd_examples_to_target", sgd_examples, label="Examples SGD needed to get within 2× its floor",
+    demo.metric("sgd_examples_to_target", sgd_examples,
+                label=f"Examples SGD needed to get within {TARGET_FACTOR:g}× its floor",
                 fmt=",.0f")
     demo.metric("gd_examples_to_target", gd_examples, label="Examples full-batch GD needed for the same", fmt=",.0f")
     demo.metric("initial_excess", excess0, label="Excess loss at the start", fmt=".3g")
@@ -273,14 +285,14 @@ def measure(demo, P, gd, sgd: Sgd, excess0, gd_final, sgd_examples, gd_examples,
 
 def claim_findings(demo, gd, sgd: Sgd, sgd_examples, gd_examples, surface_rel_diff, ort_diff, gd_steps) -> None:
     """Claims: monotone GD at the predicted rate; SGD's floor, its decaying fix, its cheapness; ORT."""
-    demo.claim(
+    demo.check(
         "With a step below 2/L, full-batch gradient descent lowers the loss at every step, for "
         "all three step sizes",
         holds=all(r["increases"] == 0 for r in gd.values()),
         steps=gd_steps,
         increases=sum(r["increases"] for r in gd.values()),
     )
-    demo.claim(
+    demo.check(
         "The measured linear rate equals the rate ρ = max|1 − ηλᵢ| predicted from the Hessian's "
         "eigenvalues (within 0.1%), and ‖w − w*‖ ≤ ρᵏ‖w₀ − w*‖ holds at every step",
         holds=all(abs(r["rate"] / r["theory"] - 1) < 1e-3 and r["bound_ok"] for r in gd.values()),
@@ -302,13 +314,13 @@ def claim_findings(demo, gd, sgd: Sgd, sgd_examples, gd_examples, surface_rel_di
         constant_floor=sgd.floor_measured,
     )
     demo.claim(
-        "SGD gets near the optimum with far less work: it came within twice its floor after "
-        "fewer single-example gradients than full-batch GD needed",
+        f"SGD gets near the optimum with far less work: it came within {TARGET_FACTOR:g}× its floor "
+        "after fewer single-example gradients than full-batch GD needed",
         holds=bool(sgd_examples < gd_examples),
         sgd_examples=sgd_examples,
         gd_examples=gd_examples,
     )
-    demo.claim(
+    demo.check(
         "ONNX Runtime's loss surface and predictions agree with NumPy",
         holds=bool(surface_rel_diff < 1e-5 and ort_diff < 1e-4),
         surface_max_rel_diff=surface_rel_diff,

@@ -8,6 +8,7 @@ reaching the first layer about four times per layer, where tanh layers do not.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,11 @@ from matplotlib.ticker import LogLocator
 
 TRUE_W, TRUE_B = 2.0, -0.5  # the data's true log-odds: 2 x - 0.5
 DEPTHS = tuple(range(1, 13))
+WIDTH = 16  # units per hidden layer in the stacks
 STEP = 0.01  # spacing of the z grid where the sigmoid's slope is measured
+PROBE_Z = 5.0  # where the page quotes the slope far from zero
+REPEATS = 400  # fresh data sets drawn to measure how often ±2 standard errors cover the truth
+NOMINAL = math.erf(2.0 / math.sqrt(2.0))  # coverage of ±2 standard errors under a normal law
 
 
 @dataclass
@@ -58,12 +63,13 @@ def run(demo) -> None:
     curve = sigmoid_curve(demo)
     depths, ratio, factor = vanishing_gradient(rng, n_inits)
 
-    jitter = rng.uniform(-0.04, 0.04, n)  # lifts the 0/1 labels apart in the scatter; drawn last from rng
+    jitter = rng.uniform(-0.04, 0.04, n)  # lifts the 0/1 labels apart in the scatter
+    coverage = se_coverage(rng, n)
     draw_logistic_regression(demo, x, y, jitter, fit, n)
     draw_sigmoid_and_slope(demo, curve)
-    draw_vanishing_gradient(demo, depths, ratio, factor, n_inits)
-    measure(demo, n, fit, curve, ratio, factor)
-    claim_findings(demo, fit, curve, ratio, factor)
+    draw_vanishing_gradient(demo, depths, ratio, factor, n_inits, curve.peak_slope)
+    measure(demo, n, n_inits, fit, curve, ratio, factor, coverage)
+    claim_findings(demo, fit, curve, ratio, factor, coverage)
 
 
 def make_data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +98,16 @@ def _newton_logistic(x: np.ndarray, y: np.ndarray, iters: int = 25) -> tuple[np.
     p = nets.sigmoid(A @ theta)
     hess = (A * (p * (1.0 - p))[:, None]).T @ A
     return theta, np.linalg.inv(hess)
+
+
+def se_coverage(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Share of REPEATS fresh data sets whose ±2-standard-error interval holds the true (w, b)."""
+    hits = np.zeros(2)
+    for _ in range(REPEATS):
+        x, y = make_data(rng, n)
+        theta, cov = _newton_logistic(x, y)
+        hits += np.abs(theta - np.array([TRUE_W, TRUE_B])) < 2.0 * np.sqrt(np.diag(cov))
+    return hits / REPEATS
 
 
 def evaluate_logistic(demo, x: np.ndarray, y: np.ndarray, theta: np.ndarray, cov: np.ndarray) -> Logistic:
@@ -144,7 +160,7 @@ def vanishing_gradient(rng: np.random.Generator,
         for depth in DEPTHS:
             logs = []
             for _ in range(n_inits):
-                net = deepnets.init_net(rng, [2] + [16] * depth + [1], act)
+                net = deepnets.init_net(rng, [2] + [WIDTH] * depth + [1], act)
                 norms = deepnets.loss_and_grads(net, Xm, ym, nets.logistic_cross_entropy)[1].layer_norms()
                 logs.append(np.log(norms[0] / norms[-1]))
             per_depth.append(np.exp(np.mean(logs)))
@@ -163,9 +179,9 @@ def draw_logistic_regression(demo, x: np.ndarray, y: np.ndarray, jitter: np.ndar
         "logistic-regression",
         caption=f"Logistic regression on {n} points: the fitted probability (ONNX Runtime's "
         "Sigmoid node) against the curve the data were drawn from",
-        alt="Points at height 0 and 1 spread along the x axis, ones mostly on the right. An S "
-        "curve rises from 0 to 1 through them, almost on top of the dashed true curve, and "
-        "crosses one half at the decision boundary.",
+        alt="Points at the bottom (label zero) and the top (label one) spread along the x axis, "
+        "ones mostly on the right. An S curve rises from bottom to top through them, almost on "
+        "top of the dashed true curve, and crosses one half at the decision boundary.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -188,8 +204,9 @@ def draw_sigmoid_and_slope(demo, curve: Curve) -> None:
         "sigmoid-and-slope",
         caption="The sigmoid as computed by ONNX Runtime, and its slope measured by central "
         "differences",
-        alt="An S curve from 0 to 1 crossing one half at z = 0, and below it a bell-shaped "
-        "slope curve whose peak, 0.25, is at z = 0; the slope is almost zero beyond |z| = 6.",
+        alt=f"An S curve from zero to one crossing one half at z = {peak_z:g}, and below it a "
+        f"bell-shaped slope curve whose peak, {peak_slope:.2f}, is at z = {peak_z:g}; the slope "
+        f"is almost zero near the ends of the range, |z| = {curve.z[-1]:g}.",
         size=(6.4, 3.8),
     )
     def _(fig) -> None:
@@ -204,22 +221,24 @@ def draw_sigmoid_and_slope(demo, curve: Curve) -> None:
 
 
 def draw_vanishing_gradient(demo, depths: np.ndarray, ratio: dict[str, np.ndarray], factor: dict[str, float],
-                            n_inits: int) -> None:
+                            n_inits: int, peak: float) -> None:
     """Figure: the gradient ratio against depth, sigmoid against tanh."""
     @demo.figure(
         "vanishing-gradient",
         caption=f"Gradient at the first layer relative to the output layer's, at initialization, "
-        f"for stacks of 1 to {DEPTHS[-1]} hidden layers of 16 units (geometric mean over "
-        f"{n_inits} initializations)",
-        alt="Log-scale chart against the number of layers. With sigmoid units the ratio falls "
-        "in a straight line, about four times smaller per added layer, close to the dotted "
-        "0.25 per layer reference; with tanh units it stays roughly level.",
+        f"for stacks of {DEPTHS[0]} to {DEPTHS[-1]} hidden layers of {WIDTH} units (geometric mean "
+        f"over {n_inits} initializations)",
+        alt=f"Log-scale chart against the number of layers. With sigmoid units the ratio falls "
+        f"in a straight line, about {1 / factor['sigmoid']:.1f} times smaller per added layer, close "
+        f"to the dotted ×{peak:.2f} per layer reference (the sigmoid's largest slope); with tanh "
+        "units it stays roughly level.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
         ax.plot(depths, ratio["sigmoid"], "o-", color="C0", label=f"sigmoid (×{factor['sigmoid']:.2f} per layer)")
         ax.plot(depths, ratio["tanh"], "s-", color="C1", label=f"tanh (×{factor['tanh']:.2f} per layer)")
-        ax.plot(depths, ratio["sigmoid"][0] * 0.25 ** (depths - 1), ":", color="C7", label="×0.25 per layer")
+        ax.plot(depths, ratio["sigmoid"][0] * peak ** (depths - 1), ":", color="C7",
+                label=f"×{peak:.2f} per layer")
         plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
         ax.set_xticks(depths[::1])
         ax.set_xlabel("hidden layers")
@@ -228,21 +247,31 @@ def draw_vanishing_gradient(demo, depths: np.ndarray, ratio: dict[str, np.ndarra
         ax.legend(fontsize="small")
 
 
-def measure(demo, n: int, fit: Logistic, curve: Curve, ratio: dict[str, np.ndarray],
-            factor: dict[str, float]) -> None:
-    """Record the fit, the sigmoid's slope and the gradient factors."""
+def measure(demo, n: int, n_inits: int, fit: Logistic, curve: Curve, ratio: dict[str, np.ndarray],
+            factor: dict[str, float], coverage: np.ndarray) -> None:
+    """Record the setup, the fit, the standard errors' coverage, the sigmoid's slope and the gradient factors."""
     theta, se = fit.theta, fit.se
-    demo.metric("n", n, label="Data points", fmt=".0f")
+    demo.setting("n", n, label="Data points", fmt=".0f")
+    demo.setting("true_w", TRUE_W, label="True slope of the log-odds", fmt="g")
+    demo.setting("true_b", TRUE_B, label="True intercept of the log-odds", fmt="g")
+    demo.setting("n_repeats", REPEATS, label="Fresh data sets drawn to measure coverage", fmt=".0f")
+    demo.setting("nominal_coverage", NOMINAL, label="Coverage of ±2 standard errors under a normal law", fmt=".1%")
+    demo.setting("probe_z", PROBE_Z, label="z where the slope far from zero is quoted", fmt="g")
+    demo.setting("width", WIDTH, label="Units per hidden layer in the stacks", fmt=".0f")
+    demo.setting("n_inits", n_inits, label="Random initializations per depth", fmt=".0f")
+    demo.setting("max_depth", DEPTHS[-1], label="Deepest stack", fmt=".0f")
     demo.metric("fitted_w", theta[0], label="Fitted slope w", fmt=".3f")
     demo.metric("fitted_b", theta[1], label="Fitted intercept b", fmt=".3f")
     demo.metric("se_w", se[0], label="Standard error of w", fmt=".2f")
     demo.metric("se_b", se[1], label="Standard error of b", fmt=".2f")
+    demo.metric("coverage_w", coverage[0], label="Data sets whose w ± 2 SE holds the true slope", fmt=".1%")
+    demo.metric("coverage_b", coverage[1], label="Data sets whose b ± 2 SE holds the true intercept", fmt=".1%")
     demo.metric("boundary", fit.boundary, label="Decision boundary −b/w", fmt=".3f")
     demo.metric("accuracy", fit.accuracy, label="Accuracy of the rule p > 0.5 (ONNX Runtime)", fmt=".1%")
     demo.metric("peak_slope", curve.peak_slope, label="Largest slope of ORT's sigmoid", fmt=".4f")
     demo.metric("peak_z", curve.peak_z, label="Where the slope peaks", fmt="g")
-    demo.metric("slope_at_5", float(curve.slope[np.argmin(np.abs(curve.z_mid - 5.0))]), label="Slope at z = 5",
-                fmt=".4f")
+    demo.metric("slope_at_probe", float(curve.slope[np.argmin(np.abs(curve.z_mid - PROBE_Z))]),
+                label=f"Slope at z = {PROBE_Z:g}", fmt=".4f")
     demo.metric("factor_sigmoid", factor["sigmoid"], label="First-layer gradient factor per added sigmoid layer",
                 fmt=".2f")
     demo.metric("factor_tanh", factor["tanh"], label="First-layer gradient factor per added tanh layer", fmt=".2f")
@@ -250,35 +279,20 @@ def measure(demo, n: int, fit: Logistic, curve: Curve, ratio: dict[str, np.ndarr
                 label=f"First-layer ÷ output-layer gradient, {DEPTHS[-1]} sigmoid layers", fmt=".1e")
     demo.metric("ratio_deepest_tanh", ratio["tanh"][-1],
                 label=f"First-layer ÷ output-layer gradient, {DEPTHS[-1]} tanh layers", fmt=".2f")
-    demo.metric("max_depth", DEPTHS[-1], label="Deepest stack", fmt=".0f")
     demo.metric("ort_max_abs_diff", fit.ort_diff, label="Max |ONNX Runtime − NumPy| probability", fmt=".1e")
 
 
 def claim_findings(demo, fit: Logistic, curve: Curve, ratio: dict[str, np.ndarray],
-                   factor: dict[str, float]) -> None:
-    """Claim: the fit recovers the truth, ORT's Sigmoid is right, the slope peaks at 1/4, sigmoids vanish."""
-    theta, se = fit.theta, fit.se
+                   factor: dict[str, float], coverage: np.ndarray) -> None:
+    """Findings: honest standard errors, vanishing sigmoid gradients; checks: ORT's Sigmoid and its slope."""
     demo.claim(
-        "Maximum likelihood recovers the true slope and intercept: both lie within two standard "
-        "errors of the fitted values",
-        holds=bool(np.all(np.abs(fit.z_scores) < 2.0)),
-        fitted_w=theta[0], se_w=se[0], true_w=TRUE_W,
-        fitted_b=theta[1], se_b=se[1], true_b=TRUE_B,
-    )
-    demo.claim(
-        "ONNX Runtime's Sigmoid node gives probability 1/2 at the decision boundary "
-        "x = −b/w, satisfies σ(−z) = 1 − σ(z), and matches NumPy",
-        holds=bool(abs(fit.p_boundary - 0.5) < 1e-6 and curve.symmetry_err < 1e-6 and fit.ort_diff < 1e-6),
-        p_at_boundary=fit.p_boundary,
-        symmetry_error=curve.symmetry_err,
-        max_abs_diff=fit.ort_diff,
-    )
-    demo.claim(
-        "The sigmoid's slope is largest at z = 0, where it is 1/4, and equals σ(z)(1 − σ(z)) everywhere",
-        holds=bool(abs(curve.peak_z) <= STEP and abs(curve.peak_slope - 0.25) < 1e-4 and curve.identity_err < 1e-4),
-        peak_slope=curve.peak_slope,
-        peak_at=curve.peak_z,
-        max_error_of_identity=curve.identity_err,
+        f"Maximum likelihood's standard errors are honest: over {REPEATS} fresh data sets, the "
+        f"true slope and the true intercept each lie within two standard errors of the fit in "
+        f"90% to 99% of them (nominal {NOMINAL:.1%})",
+        holds=bool(np.all((coverage > 0.90) & (coverage < 0.99))),
+        coverage_w=float(coverage[0]),
+        coverage_b=float(coverage[1]),
+        repeats=REPEATS,
     )
     demo.claim(
         "Through stacked sigmoid layers the gradient reaching the first layer shrinks geometrically, "
@@ -286,5 +300,20 @@ def claim_findings(demo, fit: Logistic, curve: Curve, ratio: dict[str, np.ndarra
         holds=bool(factor["sigmoid"] < 1 / 3 and factor["tanh"] > 0.7),
         factor_per_layer_sigmoid=factor["sigmoid"],
         factor_per_layer_tanh=factor["tanh"],
-        ratio_12_sigmoid_layers=ratio["sigmoid"][-1],
+        ratio_deepest_sigmoid=ratio["sigmoid"][-1],
+    )
+    demo.check(
+        "ONNX Runtime's Sigmoid node gives probability 1/2 at the decision boundary "
+        "x = −b/w, satisfies σ(−z) = 1 − σ(z), and matches NumPy",
+        holds=bool(abs(fit.p_boundary - 0.5) < 1e-6 and curve.symmetry_err < 1e-6 and fit.ort_diff < 1e-6),
+        p_at_boundary=fit.p_boundary,
+        symmetry_error=curve.symmetry_err,
+        max_abs_diff=fit.ort_diff,
+    )
+    demo.check(
+        "The sigmoid's slope is largest at z = 0, where it is 1/4, and equals σ(z)(1 − σ(z)) everywhere",
+        holds=bool(abs(curve.peak_z) <= STEP and abs(curve.peak_slope - 0.25) < 1e-4 and curve.identity_err < 1e-4),
+        peak_slope=curve.peak_slope,
+        peak_at=curve.peak_z,
+        max_error_of_identity=curve.identity_err,
     )

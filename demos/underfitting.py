@@ -15,6 +15,8 @@ from demolib import polynomial
 DOMAIN = (-3.0, 3.0)
 N_VAL = 300  # validation points drawn uniformly from DOMAIN
 N_GRID = 200  # points where the fitted curves are drawn
+ENDS, MIDDLE = 2.0, 1.0  # residual zones: |x| > ENDS and |x| < MIDDLE
+MEAN_X2 = (DOMAIN[1] ** 3 - DOMAIN[0] ** 3) / (3 * (DOMAIN[1] - DOMAIN[0]))  # mean of x² over DOMAIN
 NAMES = ["straight line", "quadratic"]
 
 
@@ -40,7 +42,7 @@ class Fits:
 
 @dataclass
 class Zones:
-    """Mean residuals where |x| > 2 (ends) and |x| < 1 (middle)."""
+    """Mean residuals where |x| > ENDS and |x| < MIDDLE."""
     line_ends_train: float
     line_mid_train: float
     line_ends_val: float
@@ -63,14 +65,14 @@ def run(demo) -> None:
     draw_fits(demo, data, fits)
     draw_residuals(demo, data, fits)
     draw_errors(demo, fits, noise)
-    measure(demo, fits, zones, noise)
+    measure(demo, fits, zones, noise, n_train)
     claim_findings(demo, fits, zones, noise)
 
 
 def make_data(rng: np.random.Generator, n_train: int, noise: float) -> Data:
     """Noisy points of y = x²: training evenly spread, validation drawn at random."""
-    # Inputs evenly spread over [-3, 3] (cell midpoints), y = x² plus a little noise;
-    # 300 validation points drawn uniformly from the same interval.
+    # Inputs evenly spread over DOMAIN (cell midpoints), y = x² plus a little noise;
+    # N_VAL validation points drawn uniformly from the same interval.
     x_train = -3.0 + (np.arange(n_train) + 0.5) * 6.0 / n_train
     y_train = x_train**2 + noise * rng.standard_normal(n_train)
     x_val = rng.uniform(*DOMAIN, N_VAL)
@@ -96,8 +98,8 @@ def evaluate(sess, data: Data) -> Fits:
     val_mse = np.mean(res_val**2, axis=0)
     grid = np.linspace(*DOMAIN, N_GRID)
     grid_pred = polynomial.run_sweep(sess, grid)
-    ends = polynomial.run_sweep(sess, np.array([-3.0, 0.0, 3.0]))[:, 0]
-    slope, intercept = (ends[2] - ends[0]) / 6.0, ends[1]
+    ends = polynomial.run_sweep(sess, np.array([DOMAIN[0], 0.0, DOMAIN[1]]))[:, 0]
+    slope, intercept = (ends[2] - ends[0]) / (DOMAIN[1] - DOMAIN[0]), ends[1]
     return Fits(res_train, res_val, train_mse, val_mse, grid, grid_pred, slope, intercept)
 
 
@@ -105,7 +107,7 @@ def residual_zones(data: Data, fits: Fits) -> Zones:
     """Mean residual at the ends and in the middle, for the line and the quadratic."""
     # U-shaped residuals of the line: positive at both ends, negative in the middle.
     def zone_means(x: np.ndarray, r: np.ndarray) -> tuple[float, float]:
-        return float(r[np.abs(x) > 2.0].mean()), float(r[np.abs(x) < 1.0].mean())
+        return float(r[np.abs(x) > ENDS].mean()), float(r[np.abs(x) < MIDDLE].mean())
 
     line_ends_train, line_mid_train = zone_means(data.x_train, fits.res_train[:, 0])
     line_ends_val, line_mid_val = zone_means(data.x_val, fits.res_val[:, 0])
@@ -118,9 +120,9 @@ def draw_fits(demo, data: Data, fits: Fits) -> None:
     @demo.figure(
         "fits",
         caption="A straight line and a quadratic fitted to y = x² plus noise",
-        alt="Training and validation points on a parabola. The fitted straight line is flat at "
-        "about y = 3: too high in the middle, too low at both ends. The quadratic follows the "
-        "points.",
+        alt=f"Training and validation points on a parabola. The fitted straight line is flat at "
+        f"about y = {fits.intercept:.1f}: too high in the middle, too low at both ends. The "
+        "quadratic follows the points.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -179,28 +181,36 @@ def draw_errors(demo, fits: Fits, noise: float) -> None:
         ax.legend(fontsize="small")
 
 
-def measure(demo, fits: Fits, zones: Zones, noise: float) -> None:
-    """Record the line's shape, both models' errors and the line's mean residuals."""
+def measure(demo, fits: Fits, zones: Zones, noise: float, n_train: int) -> None:
+    """Record the setup, the line's shape, both models' errors and the line's mean residuals."""
     train_mse, val_mse = fits.train_mse, fits.val_mse
+    demo.setting("n_train", n_train, label="Training points", fmt=".0f")
+    demo.setting("n_val", N_VAL, label="Validation points", fmt=".0f")
+    demo.setting("x_max", DOMAIN[1], label="Inputs range from −x_max to x_max", fmt="g")
+    demo.setting("mean_x2", MEAN_X2, label="Mean of x² over the input range", fmt="g")
+    demo.setting("ends_from", ENDS, label="Residual zone 'ends': |x| above", fmt="g")
+    demo.setting("middle_to", MIDDLE, label="Residual zone 'middle': |x| below", fmt="g")
     demo.metric("line_slope", fits.slope, label="Slope of the fitted line", fmt=".2f")
     demo.metric("line_intercept", fits.intercept, label="Height of the fitted line at x = 0", fmt=".2f")
     demo.metric("line_train_mse", train_mse[0], label="Line: training MSE", fmt=".3g")
     demo.metric("line_val_mse", val_mse[0], label="Line: validation MSE", fmt=".3g")
     demo.metric("quad_train_mse", train_mse[1], label="Quadratic: training MSE", fmt=".3g")
     demo.metric("quad_val_mse", val_mse[1], label="Quadratic: validation MSE", fmt=".3g")
-    demo.metric("noise_variance", noise**2, label="Noise variance", fmt=".3g")
+    demo.setting("noise_variance", noise**2, label="Noise variance", fmt=".3g")
     demo.metric("line_residual_ends", zones.line_ends_val,
-                label="Line: mean validation residual where |x| > 2", fmt=".2f")
+                label=f"Line: mean validation residual where |x| > {ENDS:g}", fmt=".2f")
     demo.metric("line_residual_middle", zones.line_mid_val,
-                label="Line: mean validation residual where |x| < 1", fmt=".2f")
+                label=f"Line: mean validation residual where |x| < {MIDDLE:g}", fmt=".2f")
 
 
 def claim_findings(demo, fits: Fits, zones: Zones, noise: float) -> None:
     """Claim: the line is flat, underfits alike on both sets with a U; the quadratic fixes it."""
     train_mse, val_mse, slope, intercept = fits.train_mse, fits.val_mse, fits.slope, fits.intercept
+    steepest = 2 * DOMAIN[1]  # the parabola's slope at the end of the range
     demo.claim(
-        "The least-squares line is almost flat, at a height close to the mean of x² (3)",
-        holds=bool(abs(slope) < 0.1 and abs(intercept - 3.0) < 0.25),
+        f"The least-squares line is almost flat (its slope under 5% of the parabola's {steepest:g} "
+        f"at the ends), at a height within 10% of the mean of x² ({MEAN_X2:g})",
+        holds=bool(abs(slope) < 0.05 * steepest and abs(intercept - MEAN_X2) < 0.1 * MEAN_X2),
         slope=slope,
         intercept=intercept,
     )
@@ -215,7 +225,7 @@ def claim_findings(demo, fits: Fits, zones: Zones, noise: float) -> None:
     )
     demo.claim(
         "Its residuals form a U on training and validation points alike "
-        "(positive where |x| > 2, negative where |x| < 1)",
+        f"(positive where |x| > {ENDS:g}, negative where |x| < {MIDDLE:g})",
         holds=bool(min(zones.line_ends_train, zones.line_ends_val)
                    > 0 > max(zones.line_mid_train, zones.line_mid_val)),
         train_ends=zones.line_ends_train,
@@ -224,11 +234,13 @@ def claim_findings(demo, fits: Fits, zones: Zones, noise: float) -> None:
         val_middle=zones.line_mid_val,
     )
     demo.claim(
-        "Adding x² lowers both errors to about the noise variance and removes the U",
+        "Adding x² lowers both errors to about the noise variance (under twice it) and removes "
+        "the U: the gap between its mean residual at the ends and in the middle is under a fifth "
+        "of the line's",
         holds=bool(train_mse[1] < train_mse[0] / 5 and val_mse[1] < val_mse[0] / 5
-                   and max(train_mse[1], val_mse[1]) < 1.5 * noise**2
-                   and max(abs(zones.quad_ends_val), abs(zones.quad_mid_val))
-                   < 0.1 * min(zones.line_ends_val, -zones.line_mid_val)),
+                   and max(train_mse[1], val_mse[1]) < 2 * noise**2
+                   and abs(zones.quad_ends_val - zones.quad_mid_val)
+                   < 0.2 * (zones.line_ends_val - zones.line_mid_val)),
         quad_train_mse=train_mse[1],
         quad_val_mse=val_mse[1],
         quad_val_ends=zones.quad_ends_val,
