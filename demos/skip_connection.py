@@ -1,10 +1,11 @@
 """Skip connections: a deep plain MLP against the same net (same initial weights) with identity
 skips ``a + tanh(a W + b)``: gradient at the first layer, training loss, and the ONNX Add nodes.
 
-With 30 tanh layers the plain net's gradient at the first layer is tiny and it never leaves the
-loss of guessing, even at a smaller learning rate; with skips the gradient is orders of magnitude
-larger and training loss falls almost to zero. The exported residual graph is the plain one plus
-one Add node per skip.
+With 30 tanh layers the plain net's gradient at the first layer is tiny and it does not leave the
+loss of guessing within the run's steps; with skips the gradient is orders of magnitude larger and
+training loss falls almost to zero. A ten times smaller learning rate is shown for the first pair
+only, without a claim: whether it helps the plain net depends on the start. The exported residual
+graph is the plain one plus one Add node per skip.
 """
 
 from __future__ import annotations
@@ -66,10 +67,10 @@ def run(demo) -> None:
     summary = summarise(runs, steps)
     exported = export(demo, runs, X, y)
 
-    draw_training_loss(demo, runs, depth, lr, lr_small, steps)
+    draw_training_loss(demo, runs, summary, depth, lr, lr_small, steps)
     draw_signal_and_gradient(demo, runs, depth)
     measure(demo, runs, summary, exported, depth, width, steps, n_seeds, lr, lr_small)
-    claim_findings(demo, runs, summary, exported, steps, lr_small)
+    claim_findings(demo, summary, exported, steps)
 
 
 def make_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -146,18 +147,22 @@ def export(demo, runs: Runs, X: np.ndarray, y: np.ndarray) -> Exported:
     return Exported(ort_diff, accuracy, n_add, n_add_plain, n_skips)
 
 
-def draw_training_loss(demo, runs: Runs, depth: int, lr: float, lr_small: float, steps: int) -> None:
+def draw_training_loss(demo, runs: Runs, summary: Summary, depth: int, lr: float, lr_small: float,
+                       steps: int) -> None:
     """Figure: training loss of both kinds, every seed, and the first seed at the smaller rate."""
     rec_steps = runs.rec_steps
+    final, slow = summary.final, runs.slow_curves
 
     @demo.figure(
         "training-loss",
         caption=f"Training loss of a {depth}-layer tanh network with and without identity skips: "
         f"same initial weights, Adam with learning rate {lr:g}, one solid line per seed (thin: "
         f"seeds 2 and 3); dashed: the first seed at learning rate {lr_small:g}",
-        alt="Log-scale chart of training cross-entropy against step. The plain networks stay "
-        "near 0.69, the loss of guessing, at both learning rates; the networks with skips fall "
-        "below 0.01 within a few dozen steps, and more slowly at the smaller learning rate.",
+        alt=f"Log-scale chart of training cross-entropy against step. After {steps} steps the plain "
+        f"networks end at {final['plain'].min():.2f} to {final['plain'].max():.2f} (guessing scores "
+        f"0.69), the networks with skips at {final['residual'].max():.2g} or less. At the smaller "
+        f"learning rate the first plain network ends at {slow['plain'][-1]:.2f} and the first network "
+        f"with skips at {slow['residual'][-1]:.2g}.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -244,9 +249,9 @@ def measure(demo, runs: Runs, summary: Summary, exported: Exported, depth: int, 
                 fmt=".1e")
 
 
-def claim_findings(demo, runs: Runs, summary: Summary, exported: Exported, steps: int, lr_small: float) -> None:
-    """Claim: skips enlarge the gradient, only they learn, a smaller rate doesn't help, one Add per skip."""
-    g_first, final, slow_curves = summary.g_first, summary.final, runs.slow_curves
+def claim_findings(demo, summary: Summary, exported: Exported, steps: int) -> None:
+    """Findings: skips enlarge the gradient and only the nets with skips learn; check: one Add per skip."""
+    g_first, final = summary.g_first, summary.final
     demo.claim(
         "At initialization, with the same weights, the skips make the gradient reaching the first "
         "layer at least 10 times larger, for every seed",
@@ -261,15 +266,7 @@ def claim_findings(demo, runs: Runs, summary: Summary, exported: Exported, steps
         final_loss_residual=", ".join(f"{v:.3g}" for v in final["residual"]),
         final_loss_plain=", ".join(f"{v:.3g}" for v in final["plain"]),
     )
-    demo.claim(
-        f"A ten times smaller learning rate ({lr_small:g}) does not rescue the plain net within "
-        f"the same {steps} steps: it stays above 0.3, while the net with skips still gets below 0.1",
-        holds=bool(slow_curves["plain"][-1] > 0.3 and slow_curves["residual"][-1] < 0.1),
-        plain_start=slow_curves["plain"][0],
-        plain_end=slow_curves["plain"][-1],
-        residual_end=slow_curves["residual"][-1],
-    )
-    demo.claim(
+    demo.check(
         f"The exported residual network is the plain graph plus one Add node per skip "
         f"({exported.n_skips} skips), and ONNX Runtime reproduces both nets' NumPy outputs",
         holds=bool(exported.n_add == exported.n_skips and exported.n_add_plain == 0 and exported.ort_diff < 1e-4),
