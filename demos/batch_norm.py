@@ -113,9 +113,9 @@ def draw_training_loss(demo, curves: dict[str, list[np.ndarray]], eval_steps: np
         "training-loss",
         caption=f"Training loss with and without batch normalization: same initial weights, same "
         f"batches, SGD with learning rate {lr:g}; one line per seed",
-        alt="Log-scale chart of training cross-entropy against step. For each of three seeds, the "
-        "network with batch normalization drops below the 0.1 line after a few dozen steps; the "
-        "plain network takes two to three times as many steps to get there.",
+        alt=f"Log-scale chart of training cross-entropy against step, one pair of lines for each of "
+        f"{len(curves['plain'])} seeds. The network with batch normalization reaches the {THRESHOLD:g} "
+        f"line before the plain network in every pair.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -166,6 +166,9 @@ def draw_running_stats(demo, margin: dict[str, np.ndarray]) -> None:
 def measure(demo, lr: float, steps: int, n_seeds: int, curves: dict[str, list[np.ndarray]],
             reach: dict[str, np.ndarray], speedup: np.ndarray, inference: Inference) -> None:
     """Record the speed-up from BN and how ONNX Runtime's output compares."""
+    demo.setting("hidden_layers", len(SIZES) - 2, label="Hidden ReLU layers")
+    demo.setting("hidden_units", SIZES[1], label="Units per hidden layer")
+    demo.setting("loss_threshold", THRESHOLD, label="Training loss counted as reached")
     demo.metric("learning_rate", lr, label="Learning rate (both nets)", fmt="g")
     demo.metric("steps_to_threshold_bn", float(np.median(reach["batchnorm"])),
                 label=f"Steps to training loss {THRESHOLD:g} with BN (median over seeds)",
@@ -202,14 +205,14 @@ def claim_findings(demo, reach: dict[str, np.ndarray], inference: Inference) -> 
         steps_bn=", ".join(str(v) for v in reach["batchnorm"]),
         steps_plain=", ".join(str(v) for v in reach["plain"]),
     )
-    demo.claim(
+    demo.check(
         "At inference the ONNX BatchNormalization node uses the running statistics: ONNX Runtime "
         "matches the NumPy running-statistics forward pass",
         holds=bool(inference.diff_running_all < 1e-4 and inference.diff_running < 1e-4),
         max_abs_diff_all=inference.diff_running_all,
         max_abs_diff_lopsided_batch=inference.diff_running,
     )
-    demo.claim(
+    demo.check(
         "It does not use the batch's own statistics: on a lopsided batch those give very "
         "different outputs, and an example's output does not depend on the rest of its batch",
         holds=bool(inference.diff_batch > 1.0 and inference.diff_alone < 1e-5),

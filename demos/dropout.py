@@ -13,6 +13,7 @@ from demolib import datasets, nets, onnx_export, plotting
 PARTS = {"train": "Training", "val": "Validation", "test": "Test"}
 TAGS = (("plain", "no_dropout"), ("dropout", "dropout"))
 GRID = 150  # points per side of the probability map
+HIDDEN = 128  # units in each hidden layer: ~17k weights, enough to memorise the training set
 WIDTH, ROWS = 128, 1000  # the block of ones fed to the lone Dropout node
 
 
@@ -60,7 +61,7 @@ def run(demo) -> None:
     draw_decision_boundaries(demo, prob_map, data, loss, labels)
     draw_learning_curves(demo, hist, labels)
     draw_dropout_node(demo, node, p)
-    measure(demo, loss, acc, gap, labels, p, node, identity_err)
+    measure(demo, loss, acc, gap, labels, p, node, identity_err, n_train=len(data.y_train))
     claim_findings(demo, loss, gap, identity_err, node, p)
 
 
@@ -73,7 +74,7 @@ def make_data(rng):
 def train(rng, data, p: float, steps: int) -> tuple[dict[str, nets.MLP], dict[str, nets.History]]:
     """Train one 2-128-128-2 ReLU net twice from the same start: without and with dropout."""
     # ~17k weights for 45 points, so it can memorise the training set.
-    init = nets.init_mlp(rng, [2, 128, 128, 2], activation="relu")
+    init = nets.init_mlp(rng, [2, HIDDEN, HIDDEN, 2], activation="relu")
     trained: dict[str, nets.MLP] = {}
     hist: dict[str, nets.History] = {}
     for name, rate in (("plain", 0.0), ("dropout", p)):
@@ -245,8 +246,10 @@ def draw_dropout_node(demo, node: NodeProbe, p: float) -> None:
         fig.colorbar(im, ax=axes, label="output value", ticks=[0.0, 1.0, vmax])
 
 
-def measure(demo, loss, acc, gap, labels, p: float, node: NodeProbe, identity_err: float) -> None:
-    """Record losses, accuracies and gaps of both nets, and what the lone node did."""
+def measure(demo, loss, acc, gap, labels, p: float, node: NodeProbe, identity_err: float, n_train: int) -> None:
+    """Record the setup, losses, accuracies and gaps of both nets, and what the lone node did."""
+    demo.setting("hidden_units", HIDDEN, label="Units in each of the two hidden layers")
+    demo.setting("n_train", n_train, label="Training points")
     for name, tag in TAGS:
         for part, part_name in PARTS.items():
             demo.metric(f"{part}_loss_{tag}", loss[name, part], label=f"{part_name} cross-entropy, {labels[name]}")
@@ -264,7 +267,7 @@ def measure(demo, loss, acc, gap, labels, p: float, node: NodeProbe, identity_er
 
 
 def claim_findings(demo, loss, gap, identity_err: float, node: NodeProbe, p: float) -> None:
-    """Claims: dropout narrows the gap and helps validation; the ONNX node behaves as documented."""
+    """Findings: dropout narrows the gap and helps validation; checks: the ONNX node behaves as documented."""
     demo.claim(
         "Dropout narrows the gap between training and validation loss",
         holds=bool(gap["dropout"] < gap["plain"]),
@@ -279,20 +282,20 @@ def claim_findings(demo, loss, gap, identity_err: float, node: NodeProbe, p: flo
         val_loss_no_dropout=loss["plain", "val"],
         val_loss_dropout=loss["dropout", "val"],
     )
-    demo.claim(
+    demo.check(
         "At inference the ONNX Dropout node is the identity (no masking, no rescaling)",
         holds=bool(identity_err < 1e-5 and node.eval_err == 0.0),
         relative_error_net=identity_err,
         max_error_lone_node=node.eval_err,
     )
-    demo.claim(
+    demo.check(
         f"With training_mode = True, ORT zeroes about p = {p:g} of the units",
         holds=bool(abs(node.frac_zeroed - p) < 5 * node.sigma),
         fraction_zeroed=node.frac_zeroed,
         p=p,
         values=node.size,
     )
-    demo.claim(
+    demo.check(
         f"… and scales the units it keeps by 1/(1 − p) = {1 / (1 - p):g}",
         holds=bool(node.scale_spread < 1e-6),
         kept_value=node.scale,
