@@ -123,10 +123,10 @@ def draw_memory(demo, sweep: Sweep, sizes: list[int], block: int, d: int) -> Non
         caption=f"Standard attention against the tiled algorithm (blocks of {block}×{block}, d = {d}) "
         "as the sequence length N grows: the largest intermediate array each one creates, and the "
         "elements each one reads from and writes to the big arrays (counts from the NumPy runs)",
-        alt="Two log-log charts against sequence length N from 64 to 1024. Left: the standard "
-        "algorithm's largest array grows as N squared up to about a million elements, while the "
-        "tiled one stays flat at one block. Right: both move more data as N grows, but the tiled "
-        "algorithm moves several times less.",
+        alt=f"Two log-log charts against sequence length N from {sizes[0]} to {sizes[-1]}. Left: the "
+        f"standard algorithm's largest array grows as N squared up to {sizes[-1] ** 2:,} elements, while "
+        "the tiled one stays flat at one block. Right: both move more data as N grows, but the tiled "
+        f"algorithm moves {sweep.big_std.moved / sweep.big_tiled.moved:.1f} times less at the longest.",
     )
     def _(fig) -> None:
         ax_mem, ax_io = fig.subplots(1, 2)
@@ -155,11 +155,11 @@ def draw_tiles(demo, check: LayerCheck, length: int, tile: int) -> None:
         f"{length} keys, ONNX Runtime); the tiled algorithm visits them in {tile}×{tile} tiles (grid) and "
         f"never stores the whole matrix. Right: for query {row + 1} (shaded), the running maximum score "
         "and the largest difference between the partial output and the exact one after each key block",
-        alt="Left, a 16-by-16 grid of squares divided by lines into 4-by-4 tiles; each row has one "
-        "large square at the queried key. Right, two small charts over the four key blocks: the "
-        "running maximum jumps when the block holding the matching key arrives, and the partial "
-        "output's error stays large until then and falls to rounding level (about 1e-16) after the "
-        "last block.",
+        alt=f"Left, a {length}-by-{length} grid of squares divided by lines into {tile}-by-{tile} tiles; "
+        f"each row has one large square at the queried key. Right, two small charts over the "
+        f"{-(-length // tile)} key blocks: the running maximum jumps when the block holding the matching "
+        "key arrives, and the partial output's error stays large until then and falls to rounding "
+        f"level ({trace_err[-1]:.0e}) after the last block.",
     )
     def _(fig) -> None:
         axd = fig.subplot_mosaic([["w", "m"], ["w", "e"]], width_ratios=(1.15, 1))
@@ -192,9 +192,10 @@ def measure(demo, sweep: Sweep, check: LayerCheck, sizes: list[int], d: int, blo
             tile: int) -> None:
     """Record the sweep's sizes, memory and traffic, and the trained layer's agreement."""
     big_std, big_tiled = sweep.big_std, sweep.big_tiled
-    demo.metric("d_head", d, label="Width of queries and keys in the sweep", fmt=".0f")
-    demo.metric("block", block, label="Block size (queries and keys) in the sweep", fmt=".0f")
-    demo.metric("n_max", sizes[-1], label="Longest sequence in the sweep", fmt=".0f")
+    demo.setting("d_head", d, label="Width of queries and keys in the sweep", fmt=".0f")
+    demo.setting("block", block, label="Block size (queries and keys) in the sweep", fmt=".0f")
+    demo.setting("n_min", sizes[0], label="Shortest sequence in the sweep", fmt=".0f")
+    demo.setting("n_max", sizes[-1], label="Longest sequence in the sweep", fmt=".0f")
     demo.metric("max_abs_diff_tiled", sweep.max_diff, label="Max |tiled − standard| output, whole sweep (float64)",
                 fmt=".1e")
     demo.metric("largest_standard", big_std.largest, label=f"Largest intermediate, standard, N = {sizes[-1]}",
@@ -213,8 +214,8 @@ def measure(demo, sweep: Sweep, check: LayerCheck, sizes: list[int], d: int, blo
     demo.metric("causal_tiles", sweep.causal_tiles,
                 label=f"Score tiles computed with a causal mask, N = {sizes[-1]}", fmt=".0f")
     demo.metric("all_tiles", sweep.all_tiles, label=f"Score tiles without a mask, N = {sizes[-1]}", fmt=".0f")
-    demo.metric("trained_pairs", length, label="Keys (and queries) per example in the trained layer", fmt=".0f")
-    demo.metric("trained_tile", tile, label="Tile size used on the trained layer", fmt=".0f")
+    demo.setting("trained_pairs", length, label="Keys (and queries) per example in the trained layer", fmt=".0f")
+    demo.setting("trained_tile", tile, label="Tile size used on the trained layer", fmt=".0f")
     demo.metric("trained_largest_tiled", check.ex_ledger.largest, label="Largest intermediate, tiled, trained layer",
                 fmt=".0f", unit="elements")
     demo.metric("ort_max_abs_diff", check.ort_diff, label="Max |tiled NumPy − ONNX Runtime standard| logit",
@@ -226,16 +227,17 @@ def measure(demo, sweep: Sweep, check: LayerCheck, sizes: list[int], d: int, blo
 
 
 def claim_findings(demo, sweep: Sweep, check: LayerCheck, sizes: list[int], block: int) -> None:
-    """Claims: exact output, one block of memory, less traffic, causal skipping, ORT agreement."""
+    """Checks (all hold by construction): exact output, one block of memory, less traffic, causal
+    skipping, ORT agreement."""
     big_std, big_tiled = sweep.big_std, sweep.big_tiled
-    demo.claim(
+    demo.check(
         "The tiled algorithm computes exactly the attention output: it matches standard attention to "
         "rounding error for every length, with and without a causal mask",
         holds=bool(sweep.max_diff < 1e-12),
         max_abs_diff=sweep.max_diff,
         lengths=", ".join(map(str, sizes)),
     )
-    demo.claim(
+    demo.check(
         f"Its largest intermediate is one {block}×{block} block at every length, while standard attention "
         f"holds the full N×N matrix",
         holds=bool(all(lg.largest == min(block, n) ** 2 for lg, n in zip(sweep.ledgers["tiled"], sizes, strict=True))
@@ -243,7 +245,7 @@ def claim_findings(demo, sweep: Sweep, check: LayerCheck, sizes: list[int], bloc
         largest_tiled=", ".join(str(lg.largest) for lg in sweep.ledgers["tiled"]),
         largest_standard=", ".join(str(lg.largest) for lg in sweep.ledgers["std"]),
     )
-    demo.claim(
+    demo.check(
         f"It moves several times fewer elements to and from the big arrays (N = {sizes[-1]}), for a "
         "few percent more exponentials",
         holds=bool(big_std.moved > 3 * big_tiled.moved and sweep.exp_overhead < 0.05),
@@ -251,13 +253,13 @@ def claim_findings(demo, sweep: Sweep, check: LayerCheck, sizes: list[int], bloc
         moved_tiled=big_tiled.moved,
         extra_exponentials=sweep.exp_overhead,
     )
-    demo.claim(
+    demo.check(
         "With a causal mask it skips the tiles above the diagonal altogether",
         holds=bool(sweep.causal_tiles == (sweep.all_tiles + round(np.sqrt(sweep.all_tiles))) // 2),
         tiles_computed=sweep.causal_tiles,
         tiles_without_mask=sweep.all_tiles,
     )
-    demo.claim(
+    demo.check(
         "On the trained layer, the tiled NumPy result matches standard attention run in ONNX Runtime "
         "and gives the same answers",
         holds=bool(check.ort_diff < 1e-4 and check.same_pred == 1.0 and check.np_diff < 1e-12),

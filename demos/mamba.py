@@ -17,7 +17,8 @@ from demolib import plotting
 
 BATCH = 32  # fresh training sequences per step
 N_HELD_OUT = 2000
-N_SCATTER = 300  # held-out sequences drawn in the scatter (the caption says 300)
+N_SCATTER = 300  # held-out sequences drawn in the scatter
+FOCUS = 0.75  # "depends mostly on the mark": more than this share of the sensitivity on the marked step
 
 
 @dataclass
@@ -65,7 +66,7 @@ def run(demo) -> None:
     opts = demo.options
     length = int(opts.get("length", 16))
     n_state = int(opts.get("states", 4))
-    steps = int(opts.get("steps", 300))
+    steps = int(opts.get("steps", 600))
 
     selective, lti = make_layers(rng, n_state)
     curves = train(rng, selective, lti, length, steps)
@@ -166,7 +167,7 @@ def draw_recall(demo, curves: dict[str, list[float]], held: HeldOut, scores: Sco
         "recall",
         caption=f"Left: training loss of the two layers (same start, same batches) and the floor "
         f"1 − 1/T = {bound:.4g} that no LTI layer can beat. Right: prediction against the marked "
-        "value on 300 held-out sequences (ONNX Runtime)",
+        f"value on {N_SCATTER} held-out sequences (ONNX Runtime)",
         alt="Left, two loss curves on a log scale: the selective layer's falls by more than two "
         "orders of magnitude, the LTI layer's stays at about 1, on or above a dashed floor. Right, "
         "a scatter of prediction against target: the selective layer's points lie on the diagonal, "
@@ -235,9 +236,10 @@ def measure(demo, held: HeldOut, scores: Scores, sel: Selection, selective: att.
             length: int, n_state: int, steps: int) -> None:
     """Record the setup, both layers' errors, the step sizes, the readout and the ONNX checks."""
     var, mse_sel, mse_lti = scores.var, scores.mse_sel, scores.mse_lti
-    demo.metric("length", length, label="Sequence length T", fmt=".0f")
-    demo.metric("states", n_state, label="States per channel N", fmt=".0f")
-    demo.metric("train_steps", steps, label="Training steps (Adam, 32 fresh sequences each)", fmt=".0f")
+    demo.setting("length", length, label="Sequence length T", fmt=".0f")
+    demo.setting("states", n_state, label="States per channel N", fmt=".0f")
+    demo.setting("train_steps", steps, label=f"Training steps (Adam, {BATCH} fresh sequences each)", fmt=".0f")
+    demo.setting("held_out", N_HELD_OUT, label="Held-out sequences", fmt=".0f")
     demo.metric("mse_selective", mse_sel, label="Held-out MSE, selective layer (ONNX Runtime)", fmt=".2g")
     demo.metric("mse_lti", mse_lti, label="Held-out MSE, LTI layer (ONNX Runtime)", fmt=".3f")
     demo.metric("target_variance", var, label="Variance of the targets", fmt=".3f")
@@ -271,8 +273,9 @@ def measure(demo, held: HeldOut, scores: Scores, sel: Selection, selective: att.
 
 
 def claim_findings(demo, held: HeldOut, scores: Scores, sel: Selection) -> None:
-    """Claim: selective recalls, LTI cannot, selection runs through B, the scan is a convolution."""
-    bound, flag_corr, share = scores.bound, sel.flag_corr, sel.share
+    """Findings: selective recalls, LTI cannot, selection focuses on the mark; checks: the scan is a
+    convolution, ONNX Runtime matches NumPy."""
+    bound, share = scores.bound, sel.share
     demo.claim(
         "The selective layer recalls the marked value on held-out sequences (ONNX Runtime)",
         holds=bool(scores.mse_sel < 0.05 * scores.var),
@@ -283,42 +286,33 @@ def claim_findings(demo, held: HeldOut, scores: Scores, sel: Selection) -> None:
     demo.claim(
         f"The LTI layer, trained the same way, cannot: its error stays near the floor 1 − 1/T = "
         f"{bound:.4g} that no LTI layer can beat on this task",
-        holds=bool(scores.mse_lti > 0.85 and scores.exact_lti >= bound - 1e-12),
+        holds=bool(scores.mse_lti > 0.9 * bound),
         mse=scores.mse_lti,
         exact_expected_mse=scores.exact_lti,
         floor=bound,
     )
-    demo.claim(
-        "Selection at work: the flag channel only receives input at the mark, and because B is "
-        "computed from the current input, what it writes there carries the marked value; with a "
-        "constant B (LTI) it can only record that a mark happened",
-        holds=bool(flag_corr["selective"] > 0.95 and abs(flag_corr["lti"]) < 0.1),
-        correlation_selective=flag_corr["selective"],
-        correlation_lti=flag_corr["lti"],
+    demo.check(
+        "The trained LTI layer's exact expected error, computed from its kernel, is not below the floor",
+        holds=bool(scores.exact_lti >= bound - 1e-12),
+        exact_expected_mse=scores.exact_lti,
+        floor=bound,
     )
     demo.claim(
-        "It needed no large steps Δ for this: Δ stays below 0.5 on every held-out step, so here the "
-        "selection runs through B rather than through Δ",
-        holds=bool(sel.dt_max < 0.5),
-        largest_dt=sel.dt_max,
-        median_dt_marked=sel.dt_marked,
-        median_dt_filler=sel.dt_filler,
-    )
-    demo.claim(
-        "The selective layer's answer depends almost only on the marked value; the LTI layer spreads "
-        "its sensitivity over every step",
-        holds=bool(share["selective"] > 0.9 and share["lti"] < 0.5),
+        f"The selective layer's answer depends mostly on the marked value (more than {FOCUS:.0%} of its "
+        "sensitivity falls on the marked step); the LTI layer spreads its sensitivity over every step, "
+        "putting no more on the mark than on an average step",
+        holds=bool(share["selective"] > FOCUS and share["lti"] < 1.5 / len(held.x[0])),
         share_selective=share["selective"],
         share_lti=share["lti"],
     )
-    demo.claim(
+    demo.check(
         "For the LTI layer the recurrent scan and the convolution with its kernel give the same "
         "outputs at every step (NumPy), and so does the ONNX Conv node",
         holds=bool(scores.conv_diff < 1e-12 and held.diff_conv_ort < 1e-5),
         max_abs_diff_numpy=scores.conv_diff,
         max_abs_diff_onnx_conv=held.diff_conv_ort,
     )
-    demo.claim(
+    demo.check(
         "ONNX Runtime matches NumPy for both exported layers (unrolled selective scan, LTI Conv)",
         holds=bool(held.ort_diff < 1e-4),
         max_abs_diff_selective=held.diff_sel,

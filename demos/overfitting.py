@@ -15,6 +15,10 @@ from matplotlib.ticker import MaxNLocator
 
 N_VAL = 500  # fresh validation points
 N_GRID = 300  # points on [-1, 1] where the fitted curves are drawn
+CLOSE = 2.0  # "close to the noise variance": the best validation MSE within this factor of it (median)
+CUBIC = 3
+FAR = 3.0  # "far worse": at least this many times the cubic's validation error
+REPEATS = 200  # fresh training sets of the same size in the repeat study
 
 
 @dataclass
@@ -36,6 +40,15 @@ class Fits:
     i_best: int
     d_max: int
     shown: list[int]  # three degrees to draw: a line, the best, the highest
+    train_mse_np: np.ndarray  # training error in float64 NumPy (ONNX Runtime's float32 rounds the
+    #                           nearly singular high-degree fits)
+
+
+@dataclass
+class Repeats:
+    """The same experiment on fresh training sets of the same size (NumPy, float64)."""
+    best_over_noise: np.ndarray  # lowest validation MSE over the degrees / noise variance
+    max_over_cubic: np.ndarray  # validation MSE of the highest degree / the cubic's
 
 
 def run(demo) -> None:
@@ -48,11 +61,12 @@ def run(demo) -> None:
     models = [polynomial.fit(data.x_train, data.y_train, int(d)) for d in degrees]
     sess = export(demo, models, degrees)
     fits = evaluate(sess, models, data, degrees)
+    reps = repeat_on_fresh_sets(demo.rng, n_train, noise, degrees, int(opts.get("repeats", REPEATS)))
 
     draw_error_vs_degree(demo, fits, noise)
     draw_fits(demo, data, fits, n_train)
-    measure(demo, fits, n_train, noise)
-    claim_findings(demo, fits, noise)
+    measure(demo, fits, reps, n_train, noise)
+    claim_findings(demo, fits, reps, noise)
 
 
 def make_data(rng: np.random.Generator, n_train: int, noise: float) -> Data:
@@ -87,12 +101,26 @@ def evaluate(sess, models: list, data: Data, degrees: np.ndarray) -> Fits:
     grid = np.linspace(-1.0, 1.0, N_GRID)
     grid_pred = polynomial.run_sweep(sess, grid)
     numpy_pred = np.column_stack([polynomial.predict(m, grid) for m in models])
-    ort_diff = float(np.max(np.abs(grid_pred - numpy_pred)))
+    ort_diff = float(np.max(np.abs(grid_pred - numpy_pred)) / np.max(np.abs(numpy_pred)))
+    train_mse_np = np.array([np.mean((polynomial.predict(m, data.x_train) - data.y_train) ** 2) for m in models])
 
     i_best = int(np.argmin(val_mse))
     d_max = int(degrees[-1])
-    shown = [1, i_best, d_max] if i_best not in (1, d_max) else [1, 3, d_max]
-    return Fits(degrees, train_mse, val_mse, grid, grid_pred, ort_diff, i_best, d_max, shown)
+    shown = [1, i_best, d_max] if i_best not in (1, d_max) else [1, CUBIC, d_max]
+    return Fits(degrees, train_mse, val_mse, grid, grid_pred, ort_diff, i_best, d_max, shown, train_mse_np)
+
+
+def repeat_on_fresh_sets(rng: np.random.Generator, n_train: int, noise: float, degrees: np.ndarray,
+                         repeats: int) -> Repeats:
+    """How typical the run is: every degree fitted again on fresh training sets (NumPy)."""
+    best, worse = [], []
+    for _ in range(repeats):
+        data = make_data(rng, n_train, noise)
+        val = np.array([np.mean((polynomial.predict(polynomial.fit(data.x_train, data.y_train, int(d)),
+                                                    data.x_val) - data.y_val) ** 2) for d in degrees])
+        best.append(val.min() / noise**2)
+        worse.append(val[-1] / val[CUBIC])
+    return Repeats(np.array(best), np.array(worse))
 
 
 def draw_error_vs_degree(demo, fits: Fits, noise: float) -> None:
@@ -102,8 +130,9 @@ def draw_error_vs_degree(demo, fits: Fits, noise: float) -> None:
     @demo.figure(
         "error-vs-degree",
         caption="Training and validation error against polynomial degree (log scale)",
-        alt="Line chart over degree 0 to 9. Training error falls at every step to almost zero at "
-        "degree 9. Validation error falls to a minimum at a middle degree, then climbs steeply.",
+        alt=f"Line chart over degree {degrees[0]} to {degrees[-1]}. Training error falls at every step "
+        f"to almost zero at degree {degrees[-1]}. Validation error falls to a minimum at degree "
+        f"{degrees[i_best]}, then climbs steeply.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -131,7 +160,7 @@ def draw_fits(demo, data: Data, fits: Fits, n_train: int) -> None:
     @demo.figure(
         "fits",
         caption=f"Fits of degree 1, {degrees[shown[1]]} and {d_max} to the {n_train} training points",
-        alt=f"Ten noisy points around a sine curve. The straight line misses the curve; the degree "
+        alt=f"{n_train} noisy points around a sine curve. The straight line misses the curve; the degree "
         f"{degrees[shown[1]]} fit follows it; the degree {d_max} fit passes through every point "
         "but swings far away from the curve between them.",
     )
@@ -144,42 +173,52 @@ def draw_fits(demo, data: Data, fits: Fits, n_train: int) -> None:
         ax.set_ylim(-2.2, 2.2)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
-        ax.set_title("Same ten points, three degrees")
+        ax.set_title(f"Same {n_train} points, {len(shown)} degrees")
         ax.legend(fontsize="small", ncols=2, loc="lower center")
 
 
-def measure(demo, fits: Fits, n_train: int, noise: float) -> None:
-    """Record the errors at the best degree, the cubic and the highest degree."""
+def measure(demo, fits: Fits, reps: Repeats, n_train: int, noise: float) -> None:
+    """Record the setup and the errors at the best degree, the cubic and the highest degree."""
     degrees, train_mse, val_mse, i_best, d_max = (
         fits.degrees, fits.train_mse, fits.val_mse, fits.i_best, fits.d_max)
-    demo.metric("n_train", n_train, label="Training points", fmt=".0f")
+    demo.setting("n_train", n_train, label="Training points", fmt=".0f")
+    demo.setting("n_val", N_VAL, label="Fresh validation points", fmt=".0f")
+    demo.setting("min_degree", degrees[0], label="Lowest degree", fmt=".0f")
+    demo.setting("max_degree", d_max, label="Highest degree", fmt=".0f")
+    demo.setting("noise_variance", noise**2, label="Noise variance", fmt=".3g")
+    demo.setting("close_factor", CLOSE, label="'Close to the noise variance': within this factor", fmt="g")
+    demo.setting("far_factor", FAR, label="'Far worse': at least this many times the validation MSE", fmt="g")
+    demo.setting("repeats", len(reps.best_over_noise), label="Fresh training sets in the repeat study", fmt=".0f")
     demo.metric("best_degree", degrees[i_best], label="Degree with lowest validation error", fmt=".0f")
-    demo.metric("max_degree", d_max, label="Highest degree", fmt=".0f")
     demo.metric("val_mse_best", val_mse[i_best], label="Validation MSE at best degree", fmt=".3g")
+    demo.metric("val_best_over_noise", val_mse[i_best] / noise**2,
+                label="Validation MSE at best degree / noise variance", fmt=".2f")
+    demo.metric("repeat_best_over_noise", float(np.median(reps.best_over_noise)),
+                label="Repeat study: median of (lowest validation MSE / noise variance)", fmt=".2f")
+    demo.metric("repeat_close_share", float(np.mean(reps.best_over_noise < CLOSE)),
+                label=f"Repeat study: share of training sets whose best is within {CLOSE:g}× the noise variance",
+                fmt=".0%")
+    demo.metric("repeat_far_share", float(np.mean(reps.max_over_cubic > FAR)),
+                label=f"Repeat study: share where degree {d_max} has at least {FAR:g}× the cubic's validation MSE",
+                fmt=".0%")
     demo.metric("train_mse_best", train_mse[i_best], label="Training MSE at best degree", fmt=".3g")
-    demo.metric("val_mse_deg3", val_mse[3], label="Validation MSE, degree 3", fmt=".3g")
-    demo.metric("train_mse_deg3", train_mse[3], label="Training MSE, degree 3", fmt=".3g")
+    demo.metric("val_mse_deg3", val_mse[CUBIC], label=f"Validation MSE, degree {CUBIC}", fmt=".3g")
+    demo.metric("train_mse_deg3", train_mse[CUBIC], label=f"Training MSE, degree {CUBIC}", fmt=".3g")
     demo.metric("val_mse_max_degree", val_mse[-1], label=f"Validation MSE, degree {d_max}",
                 fmt=".3g")
-    demo.metric("train_mse_max_degree", train_mse[-1], label=f"Training MSE, degree {d_max}",
+    demo.metric("train_mse_max_degree", fits.train_mse_np[-1], label=f"Training MSE, degree {d_max} (float64)",
                 fmt=".2g")
-    demo.metric("val_ratio_max_vs_deg3", val_mse[-1] / val_mse[3],
-                label=f"Validation MSE ratio, degree {d_max} / degree 3", fmt=".3g")
-    demo.metric("noise_variance", noise**2, label="Noise variance", fmt=".3g")
-    demo.metric("ort_max_abs_diff", fits.ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
-                fmt=".1e")
+    demo.metric("val_ratio_max_vs_deg3", val_mse[-1] / val_mse[CUBIC],
+                label=f"Validation MSE ratio, degree {d_max} / degree {CUBIC}", fmt=".3g")
+    demo.metric("ort_max_rel_diff", fits.ort_diff,
+                label="Max |ONNX Runtime − NumPy| prediction, relative to the largest prediction", fmt=".1e")
 
 
-def claim_findings(demo, fits: Fits, noise: float) -> None:
-    """Claim: training error only falls; validation error turns up; degree 9 memorises."""
-    degrees, train_mse, val_mse, i_best, d_max = (
-        fits.degrees, fits.train_mse, fits.val_mse, fits.i_best, fits.d_max)
-    demo.claim(
-        "Training error never rises as the degree grows",
-        holds=bool(np.all(np.diff(train_mse) <= 1e-6 * train_mse[0])),
-        train_mse_degree_0=train_mse[0],
-        train_mse_max_degree=train_mse[-1],
-    )
+def claim_findings(demo, fits: Fits, reps: Repeats, noise: float) -> None:
+    """Findings: validation error turns up, its minimum is typically near the noise floor, the highest
+    degree does worse. Checks: training error only falls (nested least squares), ORT = NumPy."""
+    degrees, train_mse_np, val_mse, i_best, d_max = (
+        fits.degrees, fits.train_mse_np, fits.val_mse, fits.i_best, fits.d_max)
     demo.claim(
         "Validation error is lowest at a middle degree and rises after it",
         holds=bool(0 < i_best < d_max and val_mse[-1] > val_mse[i_best]),
@@ -188,11 +227,35 @@ def claim_findings(demo, fits: Fits, noise: float) -> None:
         val_mse_max_degree=val_mse[-1],
     )
     demo.claim(
-        f"The degree-{d_max} polynomial fits the training points almost exactly "
-        "but does far worse than the cubic on fresh points",
-        holds=bool(train_mse[-1] < 1e-3 * noise**2 and val_mse[-1] > 3 * val_mse[3]
-                   and train_mse[-1] < train_mse[3]),
-        train_mse_max_degree=train_mse[-1],
+        f"The degree-{d_max} polynomial does worse than the cubic on fresh points",
+        holds=bool(val_mse[-1] > val_mse[CUBIC]),
         val_mse_max_degree=val_mse[-1],
-        val_mse_deg3=val_mse[3],
+        val_mse_deg3=val_mse[CUBIC],
+    )
+    demo.claim(
+        f"Typically (median over {len(reps.best_over_noise)} fresh training sets) the lowest validation "
+        f"error is close to the noise variance, within a factor of {CLOSE:g}: the lowest any model can "
+        "expect on fresh points",
+        holds=bool(np.median(reps.best_over_noise) < CLOSE),
+        median_ratio=float(np.median(reps.best_over_noise)),
+        share_within=float(np.mean(reps.best_over_noise < CLOSE)),
+    )
+    demo.claim(
+        f"In most fresh training sets the degree-{d_max} polynomial does far worse than the cubic (at "
+        f"least {FAR:g} times the validation error)",
+        holds=bool(np.mean(reps.max_over_cubic > FAR) > 0.5),
+        share=float(np.mean(reps.max_over_cubic > FAR)),
+        median_ratio=float(np.median(reps.max_over_cubic)),
+    )
+    demo.check(
+        "Training error never rises as the degree grows (each degree's polynomials contain the "
+        "lower degrees'), and the highest degree passes through every training point (NumPy, float64)",
+        holds=bool(np.all(np.diff(train_mse_np) <= 1e-9 * train_mse_np[0]) and train_mse_np[-1] < 1e-6 * noise**2),
+        train_mse_degree_0=train_mse_np[0],
+        train_mse_max_degree=train_mse_np[-1],
+    )
+    demo.check(
+        "ONNX Runtime (float32) matches NumPy on every degree, relative to the largest prediction",
+        holds=bool(fits.ort_diff < 1e-4),
+        max_rel_diff=fits.ort_diff,
     )

@@ -286,14 +286,15 @@ def measure(demo, res: Results, probe: Probe, data: Data, k: int, n_prefix: int,
             share: float) -> None:
     """Record the sizes, the accuracies, the attention on the prefix and the probe."""
     acc = res.acc
-    demo.metric("prefix_length", k, label="Prefix length k", fmt=".0f")
-    demo.metric("dim", DIM, label="Model width d", fmt=".0f")
-    demo.metric("vocab", VOCAB, label="Vocabulary size", fmt=".0f")
-    demo.metric("changed_words", len(probe.changed), label="Words whose polarity changes", fmt=".0f")
-    demo.metric("n_target", len(data.y_train), label="Target-domain training sequences", fmt=".0f")
-    demo.metric("params_prefix", n_prefix, label="Trained prefix parameters (2·k·d)", fmt=",.0f")
-    demo.metric("params_model", n_model, label="Frozen model parameters", fmt=",.0f")
-    demo.metric("trainable_share", share, label="Trainable share (prefix / model + prefix)",
+    demo.setting("prefix_length", k, label="Prefix length k", fmt=".0f")
+    demo.setting("dim", DIM, label="Model width d", fmt=".0f")
+    demo.setting("vocab", VOCAB, label="Vocabulary size", fmt=".0f")
+    demo.setting("length", LENGTH, label="Words per sequence", fmt=".0f")
+    demo.setting("changed_words", len(probe.changed), label="Words whose polarity changes", fmt=".0f")
+    demo.setting("n_target", len(data.y_train), label="Target-domain training sequences", fmt=".0f")
+    demo.setting("params_prefix", n_prefix, label="Trained prefix parameters (2·k·d)", fmt=",.0f")
+    demo.setting("params_model", n_model, label="Frozen model parameters", fmt=",.0f")
+    demo.setting("trainable_share", share, label="Trainable share (prefix / model + prefix)",
                 fmt=".1%")
     demo.metric("accuracy_frozen", acc["frozen"], label="Target test accuracy, frozen model",
                 fmt=".1%")
@@ -318,9 +319,10 @@ def measure(demo, res: Results, probe: Probe, data: Data, k: int, n_prefix: int,
 
 
 def claim_findings(demo, res: Results, unchanged: bool, n_prefix: int, n_model: int, share: float) -> None:
-    """Claim: only the prefix trains, it lifts accuracy and takes the attention, it detaches cleanly."""
+    """Findings: the prefix lifts accuracy, closes most of the gap, takes the attention, and is
+    target-specific. Checks: only the prefix trains, ONNX Runtime matches NumPy."""
     acc = res.acc
-    demo.claim(
+    demo.check(
         "Only the prefix is trained: a small fraction of the parameters, and the model's own "
         "weights stay bit-for-bit the same",
         holds=bool(unchanged and share < 0.1),
@@ -349,11 +351,11 @@ def claim_findings(demo, res: Results, unchanged: bool, n_prefix: int, n_model: 
     demo.claim(
         "Detaching the prefix gives back the source model, which does better on the source "
         "domain than with the target prefix attached",
-        holds=bool(unchanged and res.src_acc_frozen > res.src_acc_prefixed),
+        holds=bool(res.src_acc_frozen > res.src_acc_prefixed),
         source_accuracy_without_prefix=res.src_acc_frozen,
         source_accuracy_with_target_prefix=res.src_acc_prefixed,
     )
-    demo.claim(
+    demo.check(
         "ONNX Runtime (prefix keys and values joined with Concat) matches the NumPy forward pass",
         holds=bool(res.ort_diff < 1e-4),
         max_abs_diff=res.ort_diff,

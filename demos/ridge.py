@@ -15,6 +15,7 @@ from demolib import plotting, ridge_paths
 N_FEATURES, RHO = 12, 0.3  # pairwise correlation between features
 W_TRUE = [3.0, -2.0, 1.5, 1.0, -1.0, 0.5, -0.5]  # the first 7 coefficients; the other 5 are exactly 0
 N_VAL = 300
+REPEATS = 200  # fresh training sets in the repeat study
 
 
 @dataclass
@@ -45,6 +46,14 @@ class Scores:
 
 
 @dataclass
+class Repeats:
+    """The same fit on fresh training sets (NumPy): how typical a middle best λ is."""
+    mean_val: np.ndarray  # validation MSE at every λ, averaged over the training sets
+    middle_share: float  # share of training sets where a middle λ beats both ends of the path
+    count: int
+
+
+@dataclass
 class Shape:
     """How the coefficients shrink along the path."""
     abs_coefs: np.ndarray
@@ -58,20 +67,21 @@ def run(demo) -> None:
     opts = demo.options
     n_train = int(opts.get("n_train", 30))
     noise = float(opts.get("noise", 3.0))
-    lambdas = np.logspace(-3, 3, 31)
+    lambdas = np.logspace(-3, 3, int(opts.get("n_lambdas", 31)))
 
     data = make_data(demo.rng, n_train, noise)
     path = fit_path(data, lambdas)
     sess = export(demo, path)
     scores = evaluate(sess, data, path)
     shape = describe_shape(path)
+    reps = repeat_on_fresh_sets(demo.rng, n_train, noise, lambdas, int(opts.get("repeats", REPEATS)))
 
     relevant = data.w_true != 0
     draw_paths(demo, path, scores, relevant)
     draw_abs_paths(demo, path, shape, relevant)
     draw_validation(demo, path, scores, noise)
-    measure(demo, path, scores, shape)
-    claim_findings(demo, path, scores, shape)
+    measure(demo, path, scores, shape, data, reps)
+    claim_findings(demo, path, scores, shape, reps)
 
 
 def make_data(rng: np.random.Generator, n_train: int, noise: float) -> Data:
@@ -84,6 +94,19 @@ def make_data(rng: np.random.Generator, n_train: int, noise: float) -> Data:
     X_val = _correlated_features(rng, N_VAL, N_FEATURES, RHO)
     y_val = X_val @ w_true + noise * rng.standard_normal(N_VAL)
     return Data(w_true, X, y, X_val, y_val)
+
+
+def repeat_on_fresh_sets(rng: np.random.Generator, n_train: int, noise: float, lambdas: np.ndarray,
+                         repeats: int) -> Repeats:
+    """Fit the whole path again on fresh training sets and score each on its own validation set."""
+    vals = []
+    for _ in range(repeats):
+        data = make_data(rng, n_train, noise)
+        coefs, intercepts = ridge_paths.ridge_path(data.X, data.y, lambdas)
+        vals.append(np.mean((data.X_val @ coefs.T + intercepts - data.y_val[:, None]) ** 2, axis=0))
+    vals = np.array(vals)
+    best = np.argmin(vals, axis=1)
+    return Repeats(vals.mean(axis=0), float(np.mean((best > 0) & (best < len(lambdas) - 1))), repeats)
 
 
 def _correlated_features(rng: np.random.Generator, n: int, d: int, rho: float) -> np.ndarray:
@@ -146,11 +169,11 @@ def draw_paths(demo, path: RidgePath, scores: Scores, relevant: np.ndarray) -> N
 
     @demo.figure(
         "paths",
-        caption="Ridge coefficient paths: each line is one of the 12 coefficients as λ grows",
-        alt="Line chart of 12 coefficients against λ on a log axis. All start spread between about "
-        "−3 and 3 at small λ and shrink smoothly together toward zero at large λ; a few cross the "
-        "zero line once, none stays on it. A dashed vertical line marks the λ with the lowest "
-        "validation error.",
+        caption=f"Ridge coefficient paths: each line is one of the {d} coefficients as λ grows",
+        alt=f"Line chart of {d} coefficients against λ on a log axis. All start spread between about "
+        f"{coefs[0].min():.1f} and {coefs[0].max():.1f} at small λ and shrink smoothly together toward "
+        "zero at large λ; a path may cross the zero line, none stays on it. A dashed vertical line "
+        "marks the λ with the lowest validation error.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -173,10 +196,11 @@ def draw_abs_paths(demo, path: RidgePath, shape: Shape, relevant: np.ndarray) ->
         "abs-paths",
         caption="The same paths as |coefficient| on a log scale: a coefficient at exactly 0 would "
         "fall off the bottom",
-        alt="Log-scale line chart of the absolute value of each coefficient against λ. All 12 "
-        "curves decline smoothly, roughly in parallel, by two to three orders of magnitude at the "
-        "largest λ; a few show a sharp narrow dip where the coefficient changes sign, and every "
-        "curve stays above zero.",
+        alt=f"Log-scale line chart of the absolute value of each coefficient against λ. All "
+        f"{N_FEATURES} curves decline smoothly, roughly in parallel, by a median of "
+        f"{np.median(np.log10(shape.abs_coefs[0] / shape.abs_coefs[-1])):.1f} orders of magnitude at "
+        "the largest λ; a curve shows a sharp narrow dip where its coefficient changes sign, and "
+        "every curve stays above zero.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -216,46 +240,72 @@ def draw_validation(demo, path: RidgePath, scores: Scores, noise: float) -> None
         log_lambda_axis(bottom)
 
 
-def measure(demo, path: RidgePath, scores: Scores, shape: Shape) -> None:
-    """Record the best λ, errors and norms at both ends of the path, and how coefficients shrink."""
+def measure(demo, path: RidgePath, scores: Scores, shape: Shape, data: Data, reps: Repeats) -> None:
+    """Record the setup, the best λ, errors and norms at both ends of the path, how coefficients shrink."""
     val_mse, norms = scores.val_mse, path.norms
+    lo, hi = f"{path.lambdas[0]:g}", f"{path.lambdas[-1]:g}"
+    demo.setting("n_features", N_FEATURES, label="Features", fmt=".0f")
+    demo.setting("n_irrelevant", int(np.sum(data.w_true == 0)), label="Features whose true coefficient is 0",
+                 fmt=".0f")
+    demo.setting("feature_correlation", RHO, label="Correlation between any two features", fmt="g")
+    demo.setting("n_train", len(data.y), label="Training points", fmt=".0f")
+    demo.setting("lambda_min", path.lambdas[0], label="Smallest λ", fmt="g")
+    demo.setting("lambda_max", path.lambdas[-1], label="Largest λ", fmt="g")
+    demo.setting("n_lambdas", len(path.lambdas), label="Values of λ on the path", fmt=".0f")
+    demo.setting("repeats", reps.count, label="Fresh training sets in the repeat study", fmt=".0f")
+    demo.metric("repeat_best_lambda", path.lambdas[np.argmin(reps.mean_val)],
+                label="Repeat study: best λ of the mean validation curve", fmt=".3g")
+    demo.metric("repeat_middle_share", reps.middle_share,
+                label="Repeat study: share of training sets where a middle λ validates best", fmt=".0%")
     demo.metric("best_lambda", scores.lam_best, label="Best λ (validation)", fmt=".3g")
     demo.metric("val_mse_best", val_mse[scores.i_best], label="Validation MSE at best λ", fmt=".3g")
-    demo.metric("val_mse_smallest_lambda", val_mse[0], label="Validation MSE at λ = 0.001",
-                fmt=".3g")
-    demo.metric("val_mse_largest_lambda", val_mse[-1], label="Validation MSE at λ = 1000",
-                fmt=".3g")
-    demo.metric("norm_smallest_lambda", norms[0], label="‖w‖ at λ = 0.001", fmt=".3g")
-    demo.metric("norm_largest_lambda", norms[-1], label="‖w‖ at λ = 1000", fmt=".2g")
-    demo.metric("norm_ratio", shape.norm_ratio, label="‖w‖ at λ = 1000 / ‖w‖ at λ = 0.001", fmt=".2g")
+    demo.metric("val_mse_smallest_lambda", val_mse[0], label=f"Validation MSE at λ = {lo}", fmt=".3g")
+    demo.metric("val_mse_largest_lambda", val_mse[-1], label=f"Validation MSE at λ = {hi}", fmt=".3g")
+    demo.metric("norm_smallest_lambda", norms[0], label=f"‖w‖ at λ = {lo}", fmt=".3g")
+    demo.metric("norm_largest_lambda", norms[-1], label=f"‖w‖ at λ = {hi}", fmt=".2g")
+    demo.metric("norm_ratio", shape.norm_ratio, label=f"‖w‖ at λ = {hi} / ‖w‖ at λ = {lo}", fmt=".2g")
     demo.metric("min_abs_coef", shape.min_abs, label="Smallest |w_j| anywhere on the path", fmt=".2g")
     demo.metric("smallest_to_largest_last", shape.smallest_to_largest_last,
-                label="Smallest / largest |w_j| at λ = 1000", fmt=".2g")
+                label=f"Smallest / largest |w_j| at λ = {hi}", fmt=".2g")
     demo.metric("sign_changes", shape.sign_changes, label="Times a path crosses zero", fmt=".0f")
     demo.metric("ort_max_abs_diff", scores.ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
                 fmt=".1e")
 
 
-def claim_findings(demo, path: RidgePath, scores: Scores, shape: Shape) -> None:
-    """Claim: no coefficient hits zero, the norm falls, a middle λ validates best."""
-    val_mse, norms = scores.val_mse, path.norms
+def claim_findings(demo, path: RidgePath, scores: Scores, shape: Shape, reps: Repeats) -> None:
+    """Findings: a middle λ validates best, on average and in most training sets. Checks (properties
+    of ridge): no coefficient is ever exactly zero, the norm falls monotonically, ORT matches NumPy."""
+    norms, n_rep = path.norms, reps.count
+    i_mean = int(np.argmin(reps.mean_val))
     demo.claim(
-        "No coefficient is exactly zero at any λ, even the five whose true value is zero",
+        f"Averaged over {n_rep} fresh training sets, a middle λ gives the lowest validation error: lower "
+        "than both the weakest and the strongest penalty on the path",
+        holds=bool(0 < i_mean < len(path.lambdas) - 1),
+        best_lambda=float(path.lambdas[i_mean]),
+        mean_val_mse_best=reps.mean_val[i_mean],
+        mean_val_mse_smallest_lambda=reps.mean_val[0],
+        mean_val_mse_largest_lambda=reps.mean_val[-1],
+    )
+    demo.claim(
+        "In most training sets a middle λ validates best",
+        holds=bool(reps.middle_share > 0.5),
+        share=reps.middle_share,
+        this_run_best_lambda=scores.lam_best,
+    )
+    demo.check(
+        "No coefficient is exactly zero at any λ, even those whose true value is zero",
         holds=bool(shape.min_abs > 0.0),
         min_abs_coef=shape.min_abs,
         smallest_to_largest_at_largest_lambda=shape.smallest_to_largest_last,
     )
-    demo.claim(
+    demo.check(
         "The coefficient norm falls monotonically as λ grows",
         holds=bool(np.all(np.diff(norms) < 0)),
         norm_smallest_lambda=norms[0],
         norm_largest_lambda=norms[-1],
     )
-    demo.claim(
-        "A middle λ gives the lowest validation error",
-        holds=bool(0 < scores.i_best < len(path.lambdas) - 1),
-        best_lambda=scores.lam_best,
-        val_mse_best=val_mse[scores.i_best],
-        val_mse_smallest_lambda=val_mse[0],
-        val_mse_largest_lambda=val_mse[-1],
+    demo.check(
+        "ONNX Runtime matches NumPy on every model of the path",
+        holds=bool(scores.ort_diff < 1e-4),
+        max_abs_diff=scores.ort_diff,
     )
