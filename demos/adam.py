@@ -24,6 +24,14 @@ MLP_GRIDS = {
 }
 ADAM_GRID = np.array([0.03, 0.1, 0.3, 1.0])
 SHOWN = 40  # steps drawn on the quadratic
+CURVATURES = (0.02, 2.0)  # the quadratic's Hessian eigenvalues, along the two weight axes
+LEVEL = 1e-3  # "reached": the excess loss below this fraction of its start
+ANGLE_DEG = 45  # the rotation of the second quadratic
+LOSS_SCALE = 1000.0  # the loss multiplier for the scale-invariance test
+SCALE_STEPS = 60  # Adam steps compared with the loss scaled
+INPUT_SCALE = 30.0  # the second input's units, relative to the first
+EARLY = 10  # the first steps over which bias-correction update sizes are compared
+BIAS_SHOWN = 100  # steps drawn in the bias-correction figure
 COLORS = {"gradient descent": "C0", "momentum (β = 0.9)": "C2", "Adam": "C1",
           "SGD": "C0"}
 
@@ -92,35 +100,36 @@ def race_on_quadratic(rng: np.random.Generator, quad_steps: int) -> Quadratic:
     # A badly scaled quadratic: least squares whose Hessian has eigenvalues 0.02 and 2 along
     # the two weight axes (condition number 100), start far out along the flat axis.
     results = {}
-    for angle in (0.0, np.pi / 4):
+    for angle in (0.0, np.radians(ANGLE_DEG)):
         q = optim.rotation(angle)
-        P = optim.LeastSquares.from_spectrum(rng, 200, [0.02, 2.0], noise=0.3, w_true=[2.0, 1.0], basis=q)
+        P = optim.LeastSquares.from_spectrum(rng, 200, list(CURVATURES), noise=0.3, w_true=[2.0, 1.0], basis=q)
         w0 = P.w_star + q @ np.array([-4.0, 0.4])
-        level = 1e-3 * float(P.excess(w0))
+        level = LEVEL * float(P.excess(w0))
         results[angle] = {"P": P, "w0": w0,
                           **{name: _tuned(make, P, w0, QUAD_LRS, quad_steps, level) for name, make in MAKERS.items()}}
-    axis, rotated = results[0.0], results[np.pi / 4]
+    axis, rotated = results[0.0], results[np.radians(ANGLE_DEG)]
     steps = tuple(axis[k][0] for k in MAKERS)
     rot = tuple(rotated[k][0] for k in MAKERS)
     return Quadratic(axis["P"], axis["w0"], {k: axis[k] for k in MAKERS}, steps, rot)
 
 
 def scale_the_loss(quad: Quadratic) -> tuple[float, float]:
-    """Scale invariance: the same problem with the loss multiplied by 1000."""
+    """Scale invariance: the same problem with the loss multiplied by LOSS_SCALE."""
     P, w0 = quad.P, quad.w0
     lr_adam = quad.runs["Adam"][1]
-    scaled = optim.trajectory(optim.Adam(lr_adam), lambda W, t: 1000.0 * P.grad(W), w0, 60)
-    adam_scale_diff = float(np.max(np.abs(scaled[:61] - quad.runs["Adam"][2][:61])))  # the 60 steps drawn
+    scaled = optim.trajectory(optim.Adam(lr_adam), lambda W, t: LOSS_SCALE * P.grad(W), w0, SCALE_STEPS)
+    n = SCALE_STEPS + 1
+    adam_scale_diff = float(np.max(np.abs(scaled[:n] - quad.runs["Adam"][2][:n])))
     lr_gd = quad.runs["gradient descent"][1]
-    gd_scaled = optim.trajectory(optim.GD(lr_gd), lambda W, t: 1000.0 * P.grad(W), w0, 20)
+    gd_scaled = optim.trajectory(optim.GD(lr_gd), lambda W, t: LOSS_SCALE * P.grad(W), w0, 20)
     gd_scaled_excess = float(P.excess(gd_scaled[-1])) if np.all(np.isfinite(gd_scaled[-1])) else float("inf")
     return adam_scale_diff, gd_scaled_excess
 
 
 def make_moons(rng: np.random.Generator) -> Moons:
-    """A tanh network on two moons whose second input is in units 30× larger than the first."""
+    """A tanh network on two moons whose second input is in units INPUT_SCALE times larger."""
     X, y = datasets.moons(rng, 96, noise=0.15)
-    Xs = X * np.array([1.0, 30.0])
+    Xs = X * np.array([1.0, INPUT_SCALE])
     stack = optim.MLPStack(SIZES, "tanh")
     theta0 = stack.flatten(nets.init_mlp(rng, SIZES, activation="tanh"))
     return Moons(Xs, y, stack, theta0)
@@ -161,7 +170,7 @@ def train_adam_with_and_without_correction(moons: Moons, mlp_steps: int) -> tupl
             False: {"sizes": sizes[:, raw], "losses": losses[:, raw]}}
     first_corrected = corr[True]["sizes"][0]
     first_raw = corr[False]["sizes"][0]
-    early_ratio = float(np.mean(corr[False]["sizes"][:10] / corr[True]["sizes"][:10]))
+    early_ratio = float(np.mean(corr[False]["sizes"][:EARLY] / corr[True]["sizes"][:EARLY]))
     ratio1 = float(optim.adam_step_ratio(1))
     return adam, Correction(corr, first_corrected, first_raw, early_ratio, ratio1)
 
@@ -199,7 +208,8 @@ def draw_paths(demo, quad: Quadratic, g1: np.ndarray, g2: np.ndarray, Z: np.ndar
     @demo.figure(
         "paths",
         caption=f"The first {SHOWN} steps of gradient descent, momentum and Adam, each with its best "
-        "learning rate, on a quadratic 100 times steeper across than along (axes not to scale)",
+        f"learning rate, on a quadratic {CURVATURES[1] / CURVATURES[0]:.0f} times steeper across than along "
+        "(axes not to scale)",
         alt="Contours of a long, flat valley running left to right, minimum marked by a star on "
         "the right. Gradient descent zigzags across the valley for a few steps and then crawls "
         "along its floor, still far from the minimum. Momentum swings across the valley in wide "
@@ -219,8 +229,8 @@ def draw_paths(demo, quad: Quadratic, g1: np.ndarray, g2: np.ndarray, Z: np.ndar
         ax.plot(*P.w_star, "*", color="C3", ms=15, zorder=5, label="minimum")
         ax.set_xlim(g1.min(), g1.max())
         ax.set_ylim(g2.min(), g2.max())
-        ax.set_xlabel("w₁ (flat direction, curvature 0.02)")
-        ax.set_ylabel("w₂ (steep, curvature 2)")
+        ax.set_xlabel(f"w₁ (flat direction, curvature {CURVATURES[0]:g})")
+        ax.set_ylabel(f"w₂ (steep, curvature {CURVATURES[1]:g})")
         ax.set_title("A badly scaled valley")
         fig.legend(fontsize="small", loc="outside lower center", ncols=2)
 
@@ -231,7 +241,7 @@ def draw_mlp_training(demo, mlp: dict[str, dict], correction: Correction, mlp_st
 
     @demo.figure(
         "mlp-training",
-        caption="Training loss of a tanh network on two moons whose second input is 30× larger "
+        caption=f"Training loss of a tanh network on two moons whose second input is {INPUT_SCALE:.0f}× larger "
         "than the first, for each optimizer at its best learning rate from a small grid, and "
         "Adam without bias correction",
         alt="Log-scale chart of training cross-entropy against step. SGD stalls and ends near "
@@ -254,25 +264,28 @@ def draw_mlp_training(demo, mlp: dict[str, dict], correction: Correction, mlp_st
 
 
 def draw_bias_correction(demo, correction: Correction) -> None:
-    """Figure: the size of Adam's first 100 updates with and without bias correction."""
+    """Figure: the size of Adam's first BIAS_SHOWN updates with and without bias correction."""
     corr = correction.runs
+    t = np.arange(1, BIAS_SHOWN + 1)
+    constant = optim.adam_step_ratio(t)
+    peak_t = int(t[np.argmax(constant)])
 
     @demo.figure(
         "bias-correction",
         caption="Root-mean-square size of Adam's update, in units of the learning rate, during the "
-        "first 100 steps of training the network, with and without bias correction",
-        alt="Line chart over the first 100 steps. With bias correction the update starts at "
-        "exactly 1 learning rate and shrinks to a fraction of it within ten steps. Without, it "
-        "starts at about 3.2 and stays several times larger than the corrected one for dozens of "
-        "steps, until both approach zero. A dotted curve shows what the uncorrected update would "
-        "be for a constant gradient: rising to about 6.6 and slowly falling.",
+        f"first {BIAS_SHOWN} steps of training the network, with and without bias correction",
+        alt=f"Line chart over the first {BIAS_SHOWN} steps. With bias correction the update starts at "
+        f"{correction.first_corrected:.3g} learning rates and then shrinks. Without, it "
+        f"starts at about {correction.first_raw:.2g} and over the first {EARLY} steps is on average "
+        f"{correction.early_ratio:.1f} times the corrected one. A dotted curve shows what the uncorrected "
+        f"update would be for a constant gradient: rising to about {constant.max():.2g} at step {peak_t} "
+        "and slowly falling.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
-        t = np.arange(1, 101)
-        ax.plot(t, corr[True]["sizes"][:100], color="C1", label="with bias correction")
-        ax.plot(t, corr[False]["sizes"][:100], color="C4", label="without")
-        ax.plot(t, optim.adam_step_ratio(t), ":", color="C7", lw=1.5,
+        ax.plot(t, corr[True]["sizes"][:BIAS_SHOWN], color="C1", label="with bias correction")
+        ax.plot(t, corr[False]["sizes"][:BIAS_SHOWN], color="C4", label="without")
+        ax.plot(t, constant, ":", color="C7", lw=1.5,
                 label="without, if the gradient were constant")
         ax.set_xlabel("step t")
         ax.set_ylabel("RMS update ÷ η")
@@ -286,6 +299,14 @@ def measure(demo, quad: Quadratic, adam_scale_diff: float, correction: Correctio
     """Record steps on the quadratic, the bias-correction numbers and the network's results."""
     steps_gd, steps_mom, steps_adam = quad.steps
     rot_gd, rot_mom, rot_adam = quad.rotated
+    demo.setting("condition", CURVATURES[1] / CURVATURES[0], label="Quadratic: steep ÷ flat curvature", fmt=".0f")
+    demo.setting("level", LEVEL, label="Quadratic: target, fraction of the starting excess loss", fmt=".1%")
+    demo.setting("angle", ANGLE_DEG, label="Rotation of the second quadratic", fmt=".0f")
+    demo.setting("loss_scale", LOSS_SCALE, label="Loss multiplier in the scale test", fmt=",.0f")
+    demo.setting("scale_steps", SCALE_STEPS, label="Adam steps compared in the scale test", fmt=".0f")
+    demo.setting("input_scale", INPUT_SCALE, label="Network: units of the second input ÷ the first", fmt=".0f")
+    demo.setting("mlp_steps", mlp_steps, label="Network: full-batch training steps", fmt=".0f")
+    demo.setting("early_steps", EARLY, label="First steps over which update sizes are compared", fmt=".0f")
     demo.metric("steps_gd", steps_gd, label="Quadratic: steps to 0.1% of the start, gradient descent", fmt=".0f")
     demo.metric("steps_momentum", steps_mom, label="Quadratic: steps, momentum", fmt=".0f")
     demo.metric("steps_adam", steps_adam, label="Quadratic: steps, Adam", fmt=".0f")
@@ -299,12 +320,14 @@ def measure(demo, quad: Quadratic, adam_scale_diff: float, correction: Correctio
     demo.metric("bias_first_raw", correction.first_raw, label="First Adam step ÷ η, without bias correction",
                 fmt=".3f")
     demo.metric("bias_early_ratio", correction.early_ratio,
-                label="First 10 steps: update without ÷ with correction (mean)", fmt=".1f", unit="×")
+                label=f"First {EARLY} steps: update without ÷ with correction (mean)", fmt=".1f", unit="×")
     for key, name in (("sgd", "SGD"), ("momentum", "momentum (β = 0.9)"), ("adam", "Adam")):
         demo.metric(f"mlp_lr_{key}", mlp[name]["lr"], label=f"Network: best learning rate, {name}", fmt="g")
         demo.metric(f"mlp_loss_{key}", mlp[name]["final"], label=f"Network: loss after {mlp_steps} steps, {name}",
                     fmt=".3g")
         demo.metric(f"mlp_accuracy_{key}", accuracy[name], label=f"Network: training accuracy, {name}", fmt=".1%")
+    demo.metric("bias_ratio_theory", correction.ratio1, label="First step ÷ η without correction, (1 − β₁)/√(1 − β₂)",
+                fmt=".3f")
     demo.metric("mlp_loss_adam_raw", correction.runs[False]["losses"][-1],
                 label="Network: loss, Adam without bias correction", fmt=".3g")
     demo.metric("ort_accuracy", ort_accuracy, label="Adam network: training accuracy in ONNX Runtime", fmt=".1%")
@@ -313,7 +336,7 @@ def measure(demo, quad: Quadratic, adam_scale_diff: float, correction: Correctio
 
 def claim_findings(demo, quad: Quadratic, adam_scale_diff: float, gd_scaled_excess: float, correction: Correction,
                    mlp: dict[str, dict], accuracy: dict[str, float], ort_accuracy: float, ort_diff: float) -> None:
-    """Claims: Adam's per-coordinate gain, its scale invariance, bias correction, and ONNX."""
+    """Findings and checks: Adam's per-coordinate gain, its scale invariance, bias correction, and ONNX."""
     steps_gd, steps_mom, steps_adam = quad.steps
     rot_gd, rot_mom, rot_adam = quad.rotated
     corr = correction.runs
@@ -324,44 +347,51 @@ def claim_findings(demo, quad: Quadratic, adam_scale_diff: float, gd_scaled_exce
         holds=bool(3 * steps_adam < steps_gd and 3 * steps_mom < steps_gd),
         gd=steps_gd, momentum=steps_mom, adam=steps_adam,
     )
-    demo.claim(
-        "Adam's gain is per coordinate: rotating the problem by 45° leaves gradient descent and "
-        "momentum exactly as fast, but Adam needs more steps than before",
-        holds=bool(rot_gd == steps_gd and rot_mom == steps_mom and rot_adam > steps_adam),
-        adam_axis_aligned=steps_adam, adam_rotated=rot_adam, gd_rotated=rot_gd, momentum_rotated=rot_mom,
+    demo.check(
+        "Gradient descent and momentum are rotation invariant: on the rotated quadratic they need "
+        "exactly as many steps as before",
+        holds=bool(rot_gd == steps_gd and rot_mom == steps_mom),
+        gd_rotated=rot_gd, momentum_rotated=rot_mom,
     )
     demo.claim(
-        "Adam does not care how the loss is scaled: with the loss multiplied by 1000 it follows the "
-        "same path (to within 10⁻⁴ over the 60 steps drawn), while gradient descent at its "
+        "Adam's gain is per coordinate: on the rotated quadratic it needs more steps than on the "
+        "axis-aligned one",
+        holds=bool(rot_adam > steps_adam),
+        adam_axis_aligned=steps_adam, adam_rotated=rot_adam,
+    )
+    demo.check(
+        f"Adam's update is invariant to the loss's scale: with the loss multiplied by {LOSS_SCALE:,.0f} it "
+        f"follows the same path (to within 10⁻⁴ over {SCALE_STEPS} steps), while gradient descent at its "
         "learning rate diverges",
         holds=bool(adam_scale_diff < 1e-4 and not gd_scaled_excess < float(quad.P.excess(quad.w0))),
         adam_max_difference=adam_scale_diff,
         gd_excess_after_20_steps=gd_scaled_excess if np.isfinite(gd_scaled_excess) else "overflow",
     )
-    demo.claim(
-        "With bias correction Adam's first update moves each weight by η (up to the tiny ε); "
-        "without it, by (1 − β₁)/√(1 − β₂) ≈ 3.16 η, and over the first 10 steps the uncorrected "
-        "updates are more than twice as large",
-        holds=bool(abs(first_corrected - 1) < 0.01 and abs(first_raw / correction.ratio1 - 1) < 0.01
-                   and early_ratio > 2),
-        first_corrected=first_corrected,
-        first_uncorrected=first_raw,
-        mean_ratio_first_10=early_ratio,
+    demo.check(
+        "With bias correction Adam's first update moves each weight by η (up to ε); without it, by "
+        "(1 − β₁)/√(1 − β₂) η",
+        holds=bool(abs(first_corrected - 1) < 0.01 and abs(first_raw / correction.ratio1 - 1) < 0.01),
+        first_corrected=first_corrected, first_uncorrected=first_raw, theory=correction.ratio1,
     )
     demo.claim(
-        "In this run, dropping the bias correction also hurt: at the same learning rate the final "
-        "loss is higher",
+        f"On the network, Adam's updates without bias correction are on average more than twice as "
+        f"large as with it over the first {EARLY} steps",
+        holds=bool(early_ratio > 2),
+        mean_ratio_first_steps=early_ratio,
+    )
+    demo.claim(
+        "Dropping the bias correction hurt: at the same learning rate the final loss is higher",
         holds=bool(corr[False]["losses"][-1] > corr[True]["losses"][-1]),
         with_correction=corr[True]["losses"][-1],
         without=corr[False]["losses"][-1],
     )
     demo.claim(
-        "On the network with unequal input scales, Adam ends with a training loss more than 10× "
-        "lower than SGD's and momentum's",
-        holds=bool(10 * mlp["Adam"]["final"] < min(mlp["SGD"]["final"], mlp["momentum (β = 0.9)"]["final"])),
+        "On the network with unequal input scales, Adam ends with a lower training loss than SGD "
+        "and momentum, each at its best rate",
+        holds=bool(mlp["Adam"]["final"] < min(mlp["SGD"]["final"], mlp["momentum (β = 0.9)"]["final"])),
         adam=mlp["Adam"]["final"], sgd=mlp["SGD"]["final"], momentum=mlp["momentum (β = 0.9)"]["final"],
     )
-    demo.claim(
+    demo.check(
         "ONNX Runtime reproduces the Adam-trained network",
         holds=bool(ort_diff < 1e-4 and abs(ort_accuracy - accuracy["Adam"]) < 1e-9),
         ort_max_abs_diff=ort_diff,
