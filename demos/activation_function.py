@@ -161,7 +161,7 @@ def draw_fits(demo, X: np.ndarray, y: np.ndarray, fits: Fits, width: int) -> Non
 
     @demo.figure(
         "fits",
-        caption=f"The same 1-{width}-{width}-1 network trained with {len(ACTS)} activation functions "
+        caption=f"The same network (two hidden layers of {width} units) trained with {len(ACTS)} activation functions "
         "(predictions from ONNX Runtime)",
         alt=f"{len(y)} noisy points along a wavy curve. The network with the identity activation "
         "draws a straight line through them; the ReLU, tanh and sigmoid networks follow the "
@@ -218,7 +218,7 @@ def draw_training(demo, rec_steps: np.ndarray, curves: dict[str, np.ndarray], ls
 
     @demo.figure(
         "training",
-        caption=f"Training loss of the four networks (Adam, learning rate {lr:g}) and the "
+        caption=f"Training loss of the {len(ACTS)} networks (Adam, learning rate {lr:g}) and the "
         "least-squares line's loss",
         alt="Log-scale chart of training MSE against step. The identity network drops onto the "
         "dotted least-squares level and stays there; the ReLU, tanh and sigmoid networks go "

@@ -193,7 +193,7 @@ def draw_cv_curve(demo, main: CV, choice: Choice, k_folds: int) -> None:
 
     @demo.figure(
         "cv-curve",
-        caption=f"{k_folds}-fold CV error against λ (thin lines: single folds; band: ±1 standard "
+        caption=f"{k_folds}-fold CV error against λ (thin lines: single folds; band: ± one standard "
         f"deviation across folds) and the error of the refit model on {N_TEST:,} test points",
         alt="Log-log chart of mean squared error against λ. The thin per-fold curves scatter "
         "widely, especially at small λ. Their mean, the CV curve, is lowest at a middle λ, which is "
@@ -256,7 +256,7 @@ def draw_repeats(demo, rep_ratio: np.ndarray, rep_single: np.ndarray, k_folds: i
         f"relative to the best λ on the grid, for {k_folds}-fold CV (one dot per dataset) and for "
         f"a single {_split(k_folds)} validation split (one dot per fold: {k_folds * n_repeats} splits)",
         alt=f"Strip chart with two rows of dots on a log axis. For {k_folds}-fold CV the dots cluster just "
-        "above 1, meaning the chosen λ is nearly as good as the best; for single validation "
+        "above one, meaning the chosen λ is nearly as good as the best; for single validation "
         "splits the dots spread much further to the right.",
         size=(6.4, 3.2),
     )

@@ -159,7 +159,7 @@ def draw_fits(demo, data: Data, fits: Fits, n_train: int) -> None:
 
     @demo.figure(
         "fits",
-        caption=f"Fits of degree 1, {degrees[shown[1]]} and {d_max} to the {n_train} training points",
+        caption=f"Fits of degree {degrees[shown[0]]}, {degrees[shown[1]]} and {d_max} to the {n_train} training points",
         alt=f"{n_train} noisy points around a sine curve. The straight line misses the curve; the degree "
         f"{degrees[shown[1]]} fit follows it; the degree {d_max} fit passes through every point "
         "but swings far away from the curve between them.",

@@ -194,7 +194,7 @@ def draw_abs_paths(demo, path: RidgePath, shape: Shape, relevant: np.ndarray) ->
     """Figure: |coefficient| against λ on a log scale, where an exact 0 would show."""
     @demo.figure(
         "abs-paths",
-        caption="The same paths as |coefficient| on a log scale: a coefficient at exactly 0 would "
+        caption="The same paths as |coefficient| on a log scale: a coefficient at exactly zero would "
         "fall off the bottom",
         alt=f"Log-scale line chart of the absolute value of each coefficient against λ. All "
         f"{N_FEATURES} curves decline smoothly, roughly in parallel, by a median of "

@@ -138,8 +138,8 @@ def draw_attention_map(demo, held: HeldOut, length: int) -> None:
         "cells pair each position with its mirror position",
         alt=f"Two {length}-by-{length} grids of squares, rows = the position that attends, columns = "
         "the position attended to. In both, nearly all the weight of each row sits in the framed "
-        f"cell on the anti-diagonal: position 1 looks at position {length}, position 2 at {length - 1}, "
-        "and so on.",
+        "cell on the anti-diagonal: the first position looks at the last, the second at the one "
+        "before it, and so on.",
         size=(6.4, 3.7),
     )
     def _(fig) -> None:
@@ -165,8 +165,9 @@ def draw_training_and_order(demo, losses: list[float], held: HeldOut, order: Ord
         caption="Left: training loss. Right: share of held-out letters put in the right place by the "
         "trained block (ONNX Runtime), the best any model blind to word order could do on the same "
         "sequences, and random guessing",
-        alt="Left, a falling training-loss curve on a log scale. Right, three bars: the trained "
-        "block near 100%, the best order-blind model far lower, random guessing lowest.",
+        alt="Left, a falling training-loss curve on a log scale. Right, bars for the trained "
+        f"block at {held.letter_acc:.0%}, the best order-blind model at {order.blind_bound:.0%} and "
+        f"random guessing at {1.0 / vocab:.0%}.",
     )
     def _(fig) -> None:
         ax_loss, ax_acc = fig.subplots(1, 2, width_ratios=(1.3, 1))
