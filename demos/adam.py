@@ -27,11 +27,9 @@ SHOWN = 40  # steps drawn on the quadratic
 CURVATURES = (0.02, 2.0)  # the quadratic's Hessian eigenvalues, along the two weight axes
 LEVEL = 1e-3  # "reached": the excess loss below this fraction of its start
 ANGLE_DEG = 45  # the rotation of the second quadratic
-LOSS_SCALE = 1000.0  # the loss multiplier for the scale-invariance test
-SCALE_STEPS = 60  # Adam steps compared with the loss scaled
+LOSS_SCALE, SCALE_STEPS = 1000.0, 60  # scale-invariance test: loss multiplier, Adam steps compared
 INPUT_SCALE = 30.0  # the second input's units, relative to the first
-EARLY = 10  # the first steps over which bias-correction update sizes are compared
-BIAS_SHOWN = 100  # steps drawn in the bias-correction figure
+EARLY, BIAS_SHOWN = 10, 100  # bias correction: first steps whose update sizes are compared; steps drawn
 COLORS = {"gradient descent": "C0", "momentum (β = 0.9)": "C2", "Adam": "C1",
           "SGD": "C0"}
 
@@ -297,8 +295,6 @@ def draw_bias_correction(demo, correction: Correction) -> None:
 def measure(demo, quad: Quadratic, adam_scale_diff: float, correction: Correction, mlp: dict[str, dict],
             accuracy: dict[str, float], mlp_steps: int, ort_accuracy: float, ort_diff: float) -> None:
     """Record steps on the quadratic, the bias-correction numbers and the network's results."""
-    steps_gd, steps_mom, steps_adam = quad.steps
-    rot_gd, rot_mom, rot_adam = quad.rotated
     demo.setting("condition", CURVATURES[1] / CURVATURES[0], label="Quadratic: steep ÷ flat curvature", fmt=".0f")
     demo.setting("level", LEVEL, label="Quadratic: target, fraction of the starting excess loss", fmt=".1%")
     demo.setting("angle", ANGLE_DEG, label="Rotation of the second quadratic", fmt=".0f")
@@ -307,18 +303,12 @@ def measure(demo, quad: Quadratic, adam_scale_diff: float, correction: Correctio
     demo.setting("input_scale", INPUT_SCALE, label="Network: units of the second input ÷ the first", fmt=".0f")
     demo.setting("mlp_steps", mlp_steps, label="Network: full-batch training steps", fmt=".0f")
     demo.setting("early_steps", EARLY, label="First steps over which update sizes are compared", fmt=".0f")
-    demo.metric("steps_gd", steps_gd, label="Quadratic: steps to 0.1% of the start, gradient descent", fmt=".0f")
-    demo.metric("steps_momentum", steps_mom, label="Quadratic: steps, momentum", fmt=".0f")
-    demo.metric("steps_adam", steps_adam, label="Quadratic: steps, Adam", fmt=".0f")
-    demo.metric("rot_steps_gd", rot_gd, label="Rotated quadratic: steps, gradient descent", fmt=".0f")
-    demo.metric("rot_steps_momentum", rot_mom, label="Rotated quadratic: steps, momentum", fmt=".0f")
-    demo.metric("rot_steps_adam", rot_adam, label="Rotated quadratic: steps, Adam", fmt=".0f")
-    demo.metric("adam_scale_diff", adam_scale_diff, label="Adam: largest weight change with the loss × 1000",
-                fmt=".1e")
-    demo.metric("bias_first_corrected", correction.first_corrected,
-                label="First Adam step ÷ η, with bias correction", fmt=".4f")
-    demo.metric("bias_first_raw", correction.first_raw, label="First Adam step ÷ η, without bias correction",
-                fmt=".3f")
+    for key, name, axis, rot in zip(("gd", "momentum", "adam"), MAKERS, quad.steps, quad.rotated, strict=True):
+        demo.metric(f"steps_{key}", axis, label=f"Quadratic: steps to the target, {name}", fmt=".0f")
+        demo.metric(f"rot_steps_{key}", rot, label=f"Rotated quadratic: steps, {name}", fmt=".0f")
+    demo.metric("adam_scale_diff", adam_scale_diff, label="Adam: largest weight change, loss scaled", fmt=".1e")
+    demo.metric("bias_first_corrected", correction.first_corrected, label="First Adam step ÷ η, corrected", fmt=".4f")
+    demo.metric("bias_first_raw", correction.first_raw, label="First Adam step ÷ η, uncorrected", fmt=".3f")
     demo.metric("bias_early_ratio", correction.early_ratio,
                 label=f"First {EARLY} steps: update without ÷ with correction (mean)", fmt=".1f", unit="×")
     for key, name in (("sgd", "SGD"), ("momentum", "momentum (β = 0.9)"), ("adam", "Adam")):
@@ -326,8 +316,7 @@ def measure(demo, quad: Quadratic, adam_scale_diff: float, correction: Correctio
         demo.metric(f"mlp_loss_{key}", mlp[name]["final"], label=f"Network: loss after {mlp_steps} steps, {name}",
                     fmt=".3g")
         demo.metric(f"mlp_accuracy_{key}", accuracy[name], label=f"Network: training accuracy, {name}", fmt=".1%")
-    demo.metric("bias_ratio_theory", correction.ratio1, label="First step ÷ η without correction, (1 − β₁)/√(1 − β₂)",
-                fmt=".3f")
+    demo.metric("bias_ratio_theory", correction.ratio1, label="(1 − β₁)/√(1 − β₂)", fmt=".3f")
     demo.metric("mlp_loss_adam_raw", correction.runs[False]["losses"][-1],
                 label="Network: loss, Adam without bias correction", fmt=".3g")
     demo.metric("ort_accuracy", ort_accuracy, label="Adam network: training accuracy in ONNX Runtime", fmt=".1%")
@@ -350,14 +339,12 @@ def claim_findings(demo, quad: Quadratic, adam_scale_diff: float, gd_scaled_exce
     demo.check(
         "Gradient descent and momentum are rotation invariant: on the rotated quadratic they need "
         "exactly as many steps as before",
-        holds=bool(rot_gd == steps_gd and rot_mom == steps_mom),
-        gd_rotated=rot_gd, momentum_rotated=rot_mom,
+        holds=bool(rot_gd == steps_gd and rot_mom == steps_mom), gd_rotated=rot_gd, momentum_rotated=rot_mom,
     )
     demo.claim(
         "Adam's gain is per coordinate: on the rotated quadratic it needs more steps than on the "
         "axis-aligned one",
-        holds=bool(rot_adam > steps_adam),
-        adam_axis_aligned=steps_adam, adam_rotated=rot_adam,
+        holds=bool(rot_adam > steps_adam), adam_axis_aligned=steps_adam, adam_rotated=rot_adam,
     )
     demo.check(
         f"Adam's update is invariant to the loss's scale: with the loss multiplied by {LOSS_SCALE:,.0f} it "
@@ -376,14 +363,12 @@ def claim_findings(demo, quad: Quadratic, adam_scale_diff: float, gd_scaled_exce
     demo.claim(
         f"On the network, Adam's updates without bias correction are on average more than twice as "
         f"large as with it over the first {EARLY} steps",
-        holds=bool(early_ratio > 2),
-        mean_ratio_first_steps=early_ratio,
+        holds=bool(early_ratio > 2), mean_ratio_first_steps=early_ratio,
     )
     demo.claim(
         "Dropping the bias correction hurt: at the same learning rate the final loss is higher",
         holds=bool(corr[False]["losses"][-1] > corr[True]["losses"][-1]),
-        with_correction=corr[True]["losses"][-1],
-        without=corr[False]["losses"][-1],
+        with_correction=corr[True]["losses"][-1], without=corr[False]["losses"][-1],
     )
     demo.claim(
         "On the network with unequal input scales, Adam ends with a lower training loss than SGD "
@@ -393,8 +378,7 @@ def claim_findings(demo, quad: Quadratic, adam_scale_diff: float, gd_scaled_exce
     )
     demo.check(
         "ONNX Runtime reproduces the Adam-trained network",
-        holds=bool(ort_diff < 1e-4 and abs(ort_accuracy - accuracy["Adam"]) < 1e-9),
-        ort_max_abs_diff=ort_diff,
+        holds=bool(ort_diff < 1e-4 and abs(ort_accuracy - accuracy["Adam"]) < 1e-9), ort_max_abs_diff=ort_diff,
     )
 
 

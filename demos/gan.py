@@ -13,6 +13,10 @@ MEANS = (-2.0, 0.0, 2.0)
 STD = 0.25
 EVAL_EVERY = 25
 N_SAMPLES = 5000  # samples drawn from the trained generator for the page
+COVERED = 0.2  # a mode counts as covered when it gets at least this share of the samples (1/3 is exact)
+BAND_STDS = 2  # the shaded bands in the generator-map figure
+D_TOLERANCE = 0.05  # "D can barely tell": its mean outputs within this of 1/2
+GAP_STDS = 3  # a sample is "in a gap" when it is more than this many std from every mode
 
 
 @dataclass
@@ -58,6 +62,16 @@ class Scores:
     std_real: float
 
 
+@dataclass
+class Restarts:
+    """Every training run from a fresh start (the first is the one shown), scored."""
+
+    shares: np.ndarray  # (runs, modes): share of samples nearest each mode
+    covered: np.ndarray  # every mode gets at least COVERED of the samples
+    closer: np.ndarray  # W1 below half its start and below the Gaussian's
+    fooled: np.ndarray  # D's mean output within D_TOLERANCE of 1/2 on real and on generated
+
+
 def run(demo) -> None:
     rng = demo.rng
     opts = demo.options
@@ -65,21 +79,48 @@ def run(demo) -> None:
     batch = int(opts.get("batch", 128))
     lr = float(opts.get("lr", 0.01))
     hidden = int(opts.get("hidden", 16))
+    restarts = int(opts.get("restarts", 10))
 
-    acts = ["leaky_relu", "leaky_relu", "linear"]
-    gen = gm.init_stack(rng, [1, hidden, hidden, 1], acts)  # noise z ~ N(0, 1) -> sample x
-    disc = gm.init_stack(rng, [1, hidden, hidden, 1], acts)  # x -> logit of "real"
+    gen, disc = init_networks(rng, hidden)
     gen_init = gen.copy()
     history = train(rng, gen, disc, steps, batch, lr)
     sess_g, sess_d = export(demo, gen, disc, hidden)
     samples = sample(rng, sess_g, sess_d, gen, gen_init, disc)
     scores = score(sess_d, samples)
+    rs = restart_runs(rng, scores, restarts, hidden, steps, batch, lr)
 
     draw_samples(demo, samples, scores, steps)
     draw_training(demo, history, scores, steps)
     draw_generator_map(demo, samples)
     measure(demo, scores, steps, batch, hidden, samples.ort_diff)
-    claim_findings(demo, scores, samples.ort_diff)
+    measure_restarts(demo, rs)
+    claim_findings(demo, scores, rs, samples.ort_diff)
+
+
+def init_networks(rng, hidden: int):
+    """A fresh generator (noise z ~ N(0, 1) -> sample x) and discriminator (x -> logit of "real")."""
+    acts = ["leaky_relu", "leaky_relu", "linear"]
+    return (gm.init_stack(rng, [1, hidden, hidden, 1], acts), gm.init_stack(rng, [1, hidden, hidden, 1], acts))
+
+
+def restart_runs(rng, first: Scores, restarts: int, hidden: int, steps: int, batch: int, lr: float) -> Restarts:
+    """Collapse and convergence are partly luck: train the GAN again from fresh starts, same settings,
+    and score every run (the run shown on the page is the first)."""
+    real = _sample_data(rng, N_SAMPLES)
+    runs = [(first.shares, first.w1_end, first.w1_start, first.d_real, first.d_fake)]
+    for _ in range(restarts - 1):
+        gen, disc = init_networks(rng, hidden)
+        z = rng.standard_normal((N_SAMPLES, 1))
+        w1_start = gm.wasserstein_1d(gm.predict(gen, z), real)
+        train(rng, gen, disc, steps, batch, lr)
+        fake = gm.predict(gen, z)
+        d = [float(np.mean(nets.sigmoid(gm.predict(disc, x)))) for x in (real, fake)]
+        runs.append((_mode_shares(fake), gm.wasserstein_1d(fake, real), w1_start, *d))
+    shares, w1_end, w1_start, d_real, d_fake = (np.array(v) for v in zip(*runs, strict=True))
+    covered = shares.min(axis=1) >= COVERED
+    closer = (w1_end < w1_start / 2) & (w1_end < first.w1_gauss)
+    fooled = (np.abs(d_real - 0.5) < D_TOLERANCE) & (np.abs(d_fake - 0.5) < D_TOLERANCE)
+    return Restarts(shares, covered, closer, fooled)
 
 
 def train(rng, gen, disc, steps: int, batch: int, lr: float) -> History:
@@ -142,15 +183,13 @@ def sample(rng, sess_g, sess_d, gen, gen_init, disc) -> Samples:
 
 def score(sess_d, s: Samples) -> Scores:
     """Distances to the data, mode shares, samples in the gaps and the discriminator's verdict."""
-    means = np.array(MEANS)
     fake, real = s.fake, s.real
-    n = len(fake)
     return Scores(
         w1_start=gm.wasserstein_1d(s.fake_init, real),
         w1_end=gm.wasserstein_1d(fake, real),
         w1_floor=gm.wasserstein_1d(s.real_other, real),
         w1_gauss=gm.wasserstein_1d(s.gauss, real),
-        shares=np.bincount(np.argmin(np.abs(fake - means), axis=1), minlength=means.size) / n,
+        shares=_mode_shares(fake),
         gap_fake=_in_gaps(fake),
         gap_real=_in_gaps(real),
         d_real=float(np.mean(_d_prob(sess_d, real))),
@@ -166,13 +205,14 @@ def draw_samples(demo, s: Samples, scores: Scores, steps: int) -> None:
 
     @demo.figure(
         "samples",
-        caption="Histograms of real data, of the generator before training and of 5,000 samples "
-        "drawn from the trained generator in ONNX Runtime; below, the trained discriminator's "
-        "probability that x is real",
-        alt="Top: the data form three narrow peaks at −2, 0 and 2; the untrained generator is one "
-        "blob; the trained generator's histogram has three peaks in the same places with a thin "
-        "bridge of samples between them. Bottom: the discriminator's output hovers near 0.5 "
-        "where the data are.",
+        caption="Histograms of real data, of the generator before training and of "
+        f"{len(s.fake):,} samples drawn from the trained generator in ONNX Runtime; below, the trained "
+        "discriminator's probability that x is real",
+        alt=f"Top: the data form {len(MEANS)} narrow peaks at {', '.join(f'{m:g}' for m in MEANS)}; "
+        "the untrained generator is one blob; the trained generator puts "
+        f"{', '.join(f'{v:.0%}' for v in scores.shares)} of its samples nearest these peaks, from left "
+        f"to right, and {scores.gap_fake:.1%} in the gaps between them. Bottom: the discriminator's "
+        f"output, whose mean is {scores.d_real:.2f} on real and {scores.d_fake:.2f} on generated samples.",
         size=(6.4, 4.8),
     )
     def _(fig) -> None:
@@ -203,9 +243,10 @@ def draw_training(demo, history: History, scores: Scores, steps: int) -> None:
         "training",
         caption="During training: the Wasserstein-1 distance between generated and held-out real "
         "samples (log scale), and the discriminator's mean output on each",
-        alt="Top: the distance falls from about one to near the dashed line of sampling noise "
-        "within a few hundred steps, with bumps along the way. Bottom: the discriminator's mean "
-        "output on real and on generated samples starts apart and both settle close to 0.5.",
+        alt=f"Top: the distance falls from {history.w1[0]:.2f} to {history.w1[-1]:.2f}, against "
+        f"{scores.w1_floor:.3f} between two data samples (dashed line). Bottom: the discriminator's "
+        f"mean output on real and on generated samples starts at {history.d_real[0]:.2f} and "
+        f"{history.d_fake[0]:.2f} and ends at {history.d_real[-1]:.2f} and {history.d_fake[-1]:.2f}.",
         size=(6.4, 4.6),
     )
     def _(fig) -> None:
@@ -230,15 +271,15 @@ def draw_generator_map(demo, s: Samples) -> None:
     @demo.figure(
         "generator-map",
         caption="The trained generator as a function: each noise value z becomes a sample G(z); "
-        "the shaded bands are the three modes of the data (mean ± 2 standard deviations)",
-        alt="A staircase-like curve: G(z) passes through the three shaded bands, changing slowly "
-        "inside each band and steeply between them, so that few z values land in the gaps.",
+        f"the shaded bands are the {len(MEANS)} modes of the data (mean ± {BAND_STDS} standard deviations)",
+        alt="A staircase-like curve: G(z) changes slowly inside the shaded bands of the data's modes "
+        "and steeply between them, so that few z values land in the gaps.",
         size=(6.4, 3.8),
     )
     def _(fig) -> None:
         ax = fig.subplots()
         for m in MEANS:
-            ax.axhspan(m - 2 * STD, m + 2 * STD, color="C7", alpha=0.2, lw=0)
+            ax.axhspan(m - BAND_STDS * STD, m + BAND_STDS * STD, color="C7", alpha=0.2, lw=0)
         ax.plot(s.z_grid[:, 0], s.g_map[:, 0], color="C0", lw=2)
         ax.set_xlabel("noise z (drawn from N(0, 1))")
         ax.set_ylabel("sample x = G(z)")
@@ -260,45 +301,58 @@ def measure(demo, sc: Scores, steps: int, batch: int, hidden: int, ort_diff: flo
                     label=f"Share of generated samples nearest the {name} mode")
     demo.metric("min_share", float(sc.shares.min()), fmt=".1%", label="Smallest mode share")
     demo.metric("gap_fake", sc.gap_fake, fmt=".1%",
-                label="Generated samples more than 3 std from every mode")
-    demo.metric("gap_real", sc.gap_real, fmt=".1%", label="Real samples more than 3 std from every mode")
+                label=f"Generated samples more than {GAP_STDS} std from every mode")
+    demo.metric("gap_real", sc.gap_real, fmt=".1%", label=f"Real samples more than {GAP_STDS} std from every mode")
     demo.metric("d_real", sc.d_real, fmt=".3f", label="Mean D output on real samples, end")
     demo.metric("d_fake", sc.d_fake, fmt=".3f", label="Mean D output on generated samples, end")
     demo.metric("std_fake", sc.std_fake, fmt=".2f", label="Standard deviation of generated samples")
     demo.metric("std_real", sc.std_real, fmt=".2f", label="Standard deviation of real samples")
-    demo.metric("steps", steps, fmt=".0f", label="Training steps (one D and one G update each)")
-    demo.metric("batch", batch, fmt=".0f", label="Real and generated samples per batch")
-    demo.metric("hidden_units", hidden, fmt=".0f", label="Units per hidden layer (G and D)")
+    demo.setting("steps", steps, fmt=".0f", label="Training steps (one D and one G update each)")
+    demo.setting("batch", batch, fmt=".0f", label="Real and generated samples per batch")
+    demo.setting("hidden_units", hidden, fmt=".0f", label="Units per hidden layer (G and D)")
     demo.metric("ort_max_abs_diff", ort_diff, fmt=".1e",
                 label="Max |ONNX Runtime − NumPy|, generator samples and discriminator output")
 
 
-def claim_findings(demo, sc: Scores, ort_diff: float) -> None:
-    """Claims: closer to the data, all modes covered, D fooled, gaps filled, ORT agrees."""
+def measure_restarts(demo, rs: Restarts) -> None:
+    """Record the setup of the restarts and how many of them did what."""
+    demo.setting("n_modes", len(MEANS), fmt=".0f", label="Modes of the data")
+    demo.setting("mode_spacing", MEANS[1] - MEANS[0], fmt="g", label="Distance between neighbouring modes")
+    demo.setting("restarts", len(rs.covered), fmt=".0f", label="Training runs from fresh starts (the first is shown)")
+    demo.setting("covered_share", COVERED, fmt=".0%", label="Share of samples a mode needs to count as covered")
+    demo.setting("d_tolerance", D_TOLERANCE, fmt="g", label="Largest gap of D's mean outputs to 1/2 counted as fooled")
+    demo.metric("covered_restarts", int(rs.covered.sum()), fmt=".0f", label="Runs that cover every mode")
+    demo.metric("collapsed_restarts", int((~rs.covered).sum()), fmt=".0f", label="Runs that lose a mode")
+    demo.metric("closer_restarts", int(rs.closer.sum()), fmt=".0f",
+                label="Runs whose W₁ falls below half its start and below the Gaussian's")
+    demo.metric("fooled_restarts", int(rs.fooled.sum()), fmt=".0f",
+                label="Runs whose discriminator ends with mean outputs near 1/2")
+
+
+def claim_findings(demo, sc: Scores, rs: Restarts, ort_diff: float) -> None:
+    """Findings and checks: over the restarts, closer to the data, modes covered, D fooled; gaps; ORT."""
+    k = len(rs.covered)
     demo.claim(
-        "Training brings the generated samples much closer to the data: the Wasserstein-1 "
-        "distance falls below half its starting value, and below that of a Gaussian with the "
-        "data's mean and standard deviation (which cannot have three peaks)",
-        holds=bool(sc.w1_end < sc.w1_start / 2 and sc.w1_end < sc.w1_gauss),
-        w1_start=sc.w1_start,
-        w1_end=sc.w1_end,
+        f"Training brings the generated samples much closer to the data in more than half of {k} runs "
+        "from fresh starts: the Wasserstein-1 distance falls below half its starting value, and below "
+        "that of a Gaussian with the data's mean and standard deviation (which cannot have several peaks)",
+        holds=bool(2 * rs.closer.sum() > k),
+        closer=int(rs.closer.sum()), runs=k, shown_w1_start=sc.w1_start, shown_w1_end=sc.w1_end,
         w1_gaussian=sc.w1_gauss,
-        w1_two_data_samples=sc.w1_floor,
     )
     demo.claim(
-        "The generator covers all three modes: each receives at least 20% of its samples (a "
-        "third would be exact)",
-        holds=bool(sc.shares.min() >= 0.2),
-        left=float(sc.shares[0]),
-        middle=float(sc.shares[1]),
-        right=float(sc.shares[2]),
+        f"Mode collapse is the exception: in more than half of {k} runs from fresh starts the generator "
+        f"covers all {len(MEANS)} modes (each receives at least {COVERED:.0%} of its samples; a third "
+        "would be exact)",
+        holds=bool(2 * rs.covered.sum() > k),
+        covered=int(rs.covered.sum()), runs=k,
+        smallest_shares=", ".join(f"{v:.2f}" for v in rs.shares.min(axis=1)),
     )
     demo.claim(
-        "At the end the discriminator can barely tell real from generated: its mean output on "
-        "both is within 0.05 of 0.5",
-        holds=bool(abs(sc.d_real - 0.5) < 0.05 and abs(sc.d_fake - 0.5) < 0.05),
-        d_real=sc.d_real,
-        d_generated=sc.d_fake,
+        f"At the end the discriminator can barely tell real from generated in more than half of {k} "
+        f"runs: its mean output on both is within {D_TOLERANCE:g} of 0.5",
+        holds=bool(2 * rs.fooled.sum() > k),
+        fooled=int(rs.fooled.sum()), runs=k, shown_d_real=sc.d_real, shown_d_generated=sc.d_fake,
     )
     demo.claim(
         "The generator puts more samples in the gaps between the modes than the data do (a "
@@ -307,7 +361,7 @@ def claim_findings(demo, sc: Scores, ort_diff: float) -> None:
         generated_in_gaps=sc.gap_fake,
         real_in_gaps=sc.gap_real,
     )
-    demo.claim(
+    demo.check(
         "ONNX Runtime's generator and discriminator match the NumPy networks",
         holds=bool(ort_diff < 1e-4),
         max_abs_diff=ort_diff,
@@ -330,5 +384,11 @@ def _d_prob(sess_d, x: np.ndarray) -> np.ndarray:
 
 
 def _in_gaps(x: np.ndarray) -> float:
-    """Share of samples more than 3 std from every mode."""
-    return float(np.mean(np.min(np.abs(x - np.array(MEANS)), axis=1) > 3 * STD))
+    """Share of samples more than GAP_STDS std from every mode."""
+    return float(np.mean(np.min(np.abs(x - np.array(MEANS)), axis=1) > GAP_STDS * STD))
+
+
+def _mode_shares(x: np.ndarray) -> np.ndarray:
+    """Share of samples nearest each mode."""
+    means = np.array(MEANS)
+    return np.bincount(np.argmin(np.abs(x - means), axis=1), minlength=means.size) / len(x)
