@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from ..model import Glossary, Problem, Term, field_label
 from ..text.names import did_you_mean, lookup, normalize, slug
+from ..text.numbers import typed_numbers
 from ..text.safety import unsafe_markup, unsafe_urls
 from ..text.scan import iter_wikilinks
 from .load import Loaded
@@ -98,6 +99,12 @@ def resolve(loaded: Loaded) -> Glossary:
             if text.lstrip().startswith(SCAFFOLD_TODO):
                 problems.append(Problem(where, term.line(*path), "still holds the TODO written by "
                                         "`termlab new`; replace it with the real text", field))
+            if term.demo:
+                for number, offset in typed_numbers(text):
+                    problems.append(Problem(where, term.locate(path, text.splitlines()[offset].strip()[:80]),
+                                            f"'{number}' is typed by hand in a paragraph about the demo; "
+                                            "record it in the demo (demo.setting or demo.metric) and write "
+                                            "{{its_name}} here", field))
             for message, offset in unsafe_markup(text):
                 problems.append(Problem(where, term.locate(path, text.splitlines()[offset].strip()[:80]),
                                         message, field))
