@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import entry
 
 from generator.text.numbers import typed_numbers
 
@@ -24,3 +25,12 @@ def test_typed_numbers_in_demo_paragraphs(text, found):
 
 def test_each_number_names_its_line():
     assert list(typed_numbers("The demo:\nsetup 300,\nthen {{x}}\nand thirty.")) == [("300", 1), ("thirty", 3)]
+
+
+def test_check_names_a_typed_number_at_its_line(project):
+    project.write("demos/d.py", "def run(demo):\n    demo.setting('n', 300)\n")
+    project.write("glossary/a.yaml", entry("A", body="The demo trains for 300 steps.\n") + "demo: d\n")
+    project.term("b", "B", body="No demo here: 300 steps.")  # a term without a demo is not checked
+    assert project.problems() == [
+        "glossary/a.yaml:4: body: '300' is typed by hand in a paragraph about the demo; record it in "
+        "the demo (demo.setting or demo.metric) and write {{its_name}} here"]
