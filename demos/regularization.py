@@ -1,10 +1,9 @@
 """Regularization side by side: none, L2, L1, early stopping and dropout on one polynomial task.
 
-A degree-15 polynomial is fitted to 40 noisy points, and the whole comparison is repeated on
-several independent draws of the data (one draw is drawn in the figures). Each method tunes its
-own setting on validation data; every candidate of every draw lives in one ONNX graph. The dropout
-arm has a control: the same gradient-descent schedule with drop rate 0, which shows how much of
-dropout's gain is the schedule's implicit early stopping.
+A high-degree polynomial is fitted to a few noisy points, the whole comparison repeated on several
+independent draws of the data (one is shown in the figures). Each method tunes its own setting on
+validation data; every candidate of every draw lives in one ONNX graph. The dropout arm has a
+control, the same gradient-descent schedule with drop rate 0: how much of dropout's gain is implicit early stopping.
 """
 
 from __future__ import annotations
