@@ -19,93 +19,24 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
-import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from . import __version__
 from .demo import audit as seed_audit
-from .demo import protocol
 from .demo.audit import AuditBatch
 from .demo.engine import DemoBatch, DemoEngine, finish_demos, invocation, pending_terms, results_by_term, start_demos
 from .model import Glossary, Problem, Site
 from .publish import add_published_files
-from .read.load import load_glossary
-from .read.resolve import resolve
+from .read.load import Loaded, load_glossary
+from .read.resolve import check, resolve
 from .render import urls
 from .render.pages import SiteRenderer, has_learning_path
+from .settings import BuildOptions
 from .text.safety import title_text
 
 log = logging.getLogger("termlab.build")
-
-CACHE_ENV = "TERMLAB_CACHE_DIR"  # where demo results are kept, unless the settings say
-# Every setting an adapter passes (the plugin's options, the CLI's flags), with its default.
-SETTINGS: dict[str, Any] = {
-    "glossary_dir": "glossary",
-    "demos_dir": "demos",
-    "cache_dir": ".termlab-cache",  # TERMLAB_CACHE_DIR, when set, replaces this default
-    "run_demos": True,
-    "force": False,
-    "jobs": 0,  # demos at once; 0 = one per core
-    "timeout": protocol.TIMEOUT_S,
-    "memory_limit_mb": protocol.MEMORY_MB,
-    "audit_seeds": 20,  # the seed audit: every demo again under seeds 1..N; 0 = off
-}
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Where things are, how demos run, and what the site is called."""
-
-    root: Path
-    glossary_dir: Path
-    demos_dir: Path
-    cache_dir: Path
-    run_demos: bool = SETTINGS["run_demos"]
-    force: bool = SETTINGS["force"]
-    jobs: int | None = None
-    timeout: float = SETTINGS["timeout"]
-    memory_limit_mb: int = SETTINGS["memory_limit_mb"]
-    audit_seeds: int = SETTINGS["audit_seeds"]
-    title: str = "termlab"
-    description: str = ""
-    site_url: str = ""
-
-    @classmethod
-    def from_settings(cls, root: Path, settings: Mapping[str, Any] | None = None, **site: str
-                      ) -> BuildOptions:
-        """Options from an adapter's settings (missing or None ones take their default);
-        ``site`` is the site's ``title``, ``description`` and ``site_url``."""
-        given = {k: v for k, v in (settings or {}).items() if v is not None}
-        unknown = set(given) - set(SETTINGS)
-        if unknown:
-            raise ValueError(f"unknown termlab setting(s): {', '.join(sorted(unknown))}; "
-                             f"known: {', '.join(SETTINGS)}")
-        s = {**SETTINGS, **given}
-        if "cache_dir" not in given and os.environ.get(CACHE_ENV):
-            s["cache_dir"] = os.environ[CACHE_ENV]
-        for name in ("timeout", "memory_limit_mb"):
-            value = s[name]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                    math.isfinite(value) and value > 0):
-                raise ValueError(f"termlab setting {name}: {value!r} must be a positive number")
-        if isinstance(s["jobs"], bool) or not isinstance(s["jobs"], int) or s["jobs"] < 0:
-            raise ValueError(f"termlab setting jobs: {s['jobs']!r} must be 0 (one per core) or more")
-        seeds = s["audit_seeds"]
-        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 0:
-            raise ValueError(f"termlab setting audit_seeds: {seeds!r} must be 0 (no audit) or more")
-        return cls(root=root, glossary_dir=root / s["glossary_dir"], demos_dir=root / s["demos_dir"],
-                   cache_dir=root / s["cache_dir"], run_demos=bool(s["run_demos"]),
-                   force=bool(s["force"]), jobs=s["jobs"] or None, timeout=float(s["timeout"]),
-                   memory_limit_mb=int(s["memory_limit_mb"]), audit_seeds=seeds, **site)
-
-
-assert {f.name for f in fields(BuildOptions)} >= set(SETTINGS)
-
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
@@ -121,10 +52,21 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_and_resolve(glossary_dir: Path, demos_dir: Path, root: Path | None = None) -> Glossary:
-    """Read every entry and resolve every reference, collecting all problems."""
+def load_and_resolve(glossary_dir: Path, demos_dir: Path, root: Path | None = None,
+                     memo: dict | None = None) -> Glossary:
+    """Read every entry and resolve every reference, collecting all problems (``memo``:
+    see ``load_glossary``)."""
     with gc_paused():
-        return resolve(load_glossary(glossary_dir, demos_dir, root))
+        return resolve(load_glossary(glossary_dir, demos_dir, root, memo))
+
+
+def check_entries(glossary_dir: Path, demos_dir: Path, root: Path | None = None,
+                  memo: dict | None = None) -> tuple[Loaded, list[Problem]]:
+    """The entries as read, and every problem ``load_and_resolve`` would find (``termlab
+    check``: without the indexes and orders only pages need)."""
+    with gc_paused():
+        loaded = load_glossary(glossary_dir, demos_dir, root, memo)
+        return loaded, check(loaded)
 
 
 def has_demos(glossary: Glossary) -> bool:
@@ -134,11 +76,16 @@ def has_demos(glossary: Glossary) -> bool:
 class Builder:
     """Starts builds; keeps the demo worker warm between them when ``keep_worker`` (serve).
     Pages wait for their demo's seed audit unless ``wait_audit`` is false (serve's default:
-    its pages show at once, and hold rates as audits finish)."""
+    its pages show at once, and ``audit_done`` is called when the last audited run is in, so
+    the adapter can build again and the hold rates fill in)."""
 
-    def __init__(self, keep_worker: bool = False, wait_audit: bool | None = None):
+    def __init__(self, keep_worker: bool = False, wait_audit: bool | None = None,
+                 audit_done: Callable[[], None] | None = None):
         self.keep_worker = keep_worker
         self.wait_audit = not keep_worker if wait_audit is None else wait_audit
+        self.audit_done = audit_done
+        self.entries: dict = {}  # serve: each entry file's outcome by its stat (load_glossary)
+        self.pages: dict = {}  # serve: each term page as last rendered (SiteRenderer.term_page)
         self.engine: DemoEngine | None = None
         self.build: Build | None = None
 
@@ -147,20 +94,27 @@ class Builder:
         warm worker, started first so its imports overlap the reading."""
         self.end()
         if options.run_demos and self.engine is None and options.demos_dir.is_dir():
-            self.engine = DemoEngine(options.cache_dir, options.jobs)
-            self.engine.start_worker()
+            self.engine = DemoEngine.for_options(options)
+            if options.executor == "local":  # a Dask cluster's workers are warm already
+                self.engine.start_worker()
         if glossary is None:
-            glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root)
+            glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root,
+                                        self.entries if self.keep_worker else None)
         batch = audit = None
         if options.run_demos and has_demos(glossary):
             if self.engine is None:
-                self.engine = DemoEngine(options.cache_dir, options.jobs)
-            batch = start_demos(glossary, options, self.engine)
+                self.engine = DemoEngine.for_options(options)
+            batch = start_demos(glossary, options, self.engine,
+                                also=seed_audit.summaries(options.audit_seeds) if options.audit_seeds else None)
             if options.audit_seeds:  # after the build's own runs: those go to the pool first
                 audit = AuditBatch(self.engine, batch, options.audit_seeds, options.force)
+                runner = audit.runner
+                if runner is not None and self.audit_done and self.audit_done not in runner.on_idle:
+                    runner.on_idle.append(self.audit_done)
         if not (batch and batch.pending) and not (audit and audit.todo) and not self.keep_worker:
             self._close_engine()  # everything was cached: the worker is not needed
-        self.build = Build(glossary, options, batch, audit, self.wait_audit)
+        self.build = Build(glossary, options, batch, audit, self.wait_audit,
+                           memo=self.pages if self.keep_worker else None)
         return self.build
 
     def end(self) -> None:
@@ -185,7 +139,7 @@ class Build:
     """One build: its pages rendered at once, then settled page by page as demos finish."""
 
     def __init__(self, glossary: Glossary, options: BuildOptions, batch: DemoBatch | None,
-                 audit: AuditBatch | None = None, wait_audit: bool = True):
+                 audit: AuditBatch | None = None, wait_audit: bool = True, memo: dict | None = None):
         self.glossary = glossary
         self.options = options
         self.batch = batch
@@ -195,11 +149,13 @@ class Build:
         self.late = set(self.started_late)  # terms whose results are not taken in yet
         self.renderer = SiteRenderer(glossary, results_by_term(glossary, batch.results) if batch else {},
                                      title=options.title, description=options.description,
-                                     pending=self.late)
+                                     pending=self.late, search_page=options.search == "pagefind",
+                                     memo=memo)
         # A summary with {{metric}} placeholders shows up on other pages (lists, the index).
         self.in_summaries = {t for t in self.late if "{{" in glossary.terms[t].summary}
         self.reported: set[Problem] = set()
         self.first: dict[str, str] = {}  # the pages as ``render`` made them
+        self.published_audits: set[str] = set()  # terms whose hold rates terms.json shows
         # Terms whose audit is not taken in yet (their pages show hold rates once it is).
         self.audit_late = {t for t, term in glossary.terms.items() if term.demo} if audit else set()
         self._take_audits(set(self.audit_late), wait=False)
@@ -208,7 +164,9 @@ class Build:
         """Every page and file, with every problem known so far."""
         site = self.renderer.site()
         add_published_files(site, self.glossary, self.renderer.demos, project=self.options.title,
-                            version=__version__, site_url=self.options.site_url)
+                            version=__version__, site_url=self.options.site_url,
+                            audits=self.renderer.audits)
+        self.published_audits = set(self.renderer.audits)
         site.problems = sorted(set(self.glossary.problems + site.problems))
         self.reported = set(site.problems)
         self.first = site.pages
@@ -257,11 +215,11 @@ class Build:
             demo_problems += seed_audit.problems(audit, self.options.demos_dir.name)
         if self.audit is not None and not self.audit.pending:
             seed_audit.write_report(self.options.cache_dir, self.options.audit_seeds, audits)
-        if self.started_late:
-            published = Site()
+        if self.started_late or set(self.renderer.audits) != self.published_audits:
+            published = Site()  # late results or hold rates: terms.json and previews again
             add_published_files(published, self.glossary, self.renderer.demos,
                                 project=self.options.title, version=__version__,
-                                site_url=self.options.site_url)
+                                site_url=self.options.site_url, audits=self.renderer.audits)
             files.update(published.files)
         problems = set(self.glossary.problems + demo_problems + self.renderer.problems)
         return sorted(problems - self.reported), files
@@ -275,7 +233,9 @@ class Build:
                       if g.members.get(cid)]
         own = sorted(p for p in own_pages if p != urls.INDEX_PAGE and not urls.is_term_page(p))
         path = [{"Learning path": urls.PATH_PAGE}] if has_learning_path(g) else []
-        return [{"Home": urls.INDEX_PAGE}, *path,
+        search = [{"Search": urls.SEARCH_PAGE}] if self.options.search == "pagefind" else []
+        study = [{"Study": urls.STUDY_PAGE}] if g.terms else []
+        return [{"Home": urls.INDEX_PAGE}, *search, *path, *study,
                 {"Categories": [{"All categories": urls.CATEGORIES_PAGE}, *categories]}, *own]
 
     def close(self) -> None:
@@ -294,7 +254,7 @@ class Build:
                 self.late.discard(tid)
                 self.renderer.add_result(tid, result)
                 files.update(self.renderer.demo_files(tid))
-                if result.error and self.audit is not None:  # its audit would say nothing
+                if self.audit is not None and self.audit.needless(result):
                     self.audit.cancel(invocation(self.glossary.terms[tid].demo))
         return files
 
@@ -306,7 +266,7 @@ class Build:
         for tid in sorted(terms & self.audit_late):
             inv = invocation(self.glossary.terms[tid].demo)
             result = self.renderer.demos.get(tid)
-            if result is None or result.error:  # not run yet, or no audit to wait for
+            if result is None or AuditBatch.needless(result):  # not run yet, or no audit to wait for
                 if result is not None or inv not in self.batch.pending:
                     self.audit_late.discard(tid)
                 continue

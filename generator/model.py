@@ -81,6 +81,17 @@ class Category:
     order: int
 
 
+@dataclass(frozen=True)
+class Stage:
+    """A named stage of the learning path (``glossary/_path.yaml``, or one per category when a
+    glossary declares none), with its terms in the order a learner reads them."""
+
+    id: str
+    name: str
+    description: str = ""
+    terms: tuple[str, ...] = ()
+
+
 @dataclass
 class Term:
     """One glossary entry, as loaded from ``glossary/<id>.yaml``."""
@@ -97,6 +108,7 @@ class Term:
     related: list[str] = field(default_factory=list)
     see_also: list[str] = field(default_factory=list)
     prerequisites: list[str] = field(default_factory=list)
+    stage: str = ""  # a stage id from glossary/_path.yaml ("" = placed automatically)
     redirect_from: list[str] = field(default_factory=list)
     key_concepts: list[str] = field(default_factory=list)
     example: str = ""
@@ -152,6 +164,7 @@ class Glossary:
     next_up: dict[str, list[str]]
     problems: list[Problem]
     broken_files: dict[str, list[Problem]] = field(default_factory=dict)
+    stages: list[Stage] = field(default_factory=list)  # the learning path, stage by stage
 
     def lookup(self, name: str) -> str | None:
         """The id a name (id, term, alias or a plural of one) resolves to, or None."""

@@ -134,3 +134,124 @@ def real_site(tmp_path_factory) -> Path:
     return site_dir
 
 
+
+
+# termlab as a user gets it: built into a wheel and an sdist, installed from the wheel into a
+# fresh virtual environment (slow: ~minutes, mostly pip resolving the dependencies; pip's own
+# cache is reused). Shared by the packaging test and the Zensical test.
+ZENSICAL = "zensical==0.0.73"  # the newest that installs from our registry (later ones need zensical-ui)
+
+
+@dataclass
+class Installed:
+    dist: list[Path]  # the sdist and the wheel
+    venv: Path
+
+    def bin(self, name: str) -> str:
+        return str(self.venv / "bin" / name)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment to run its commands in: nothing that points at this repository
+        (PYTHONPATH) or at another venv."""
+        import os
+
+        keep = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+        return {**keep, **extra}
+
+
+def _pip(venv: Path, *requirements: str) -> tuple[bool, str]:
+    import subprocess
+
+    # Without PYTHONPATH and outside the source tree: a source tree on sys.path (with the
+    # termlab.egg-info that `build` leaves) makes pip take termlab for installed and skip the wheel.
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                           "--disable-pip-version-check", *requirements], capture_output=True, text=True,
+                          env=Installed([], venv).env(), cwd=venv)
+    return done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="session")
+def termlab_wheel(tmp_path_factory) -> list[Path]:
+    """``python -m build`` of this repository: [sdist, wheel], both passing ``twine check``."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("dist")
+    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    dist = sorted(out.glob("termlab-*.tar.gz")) + sorted(out.glob("termlab-*.whl"))
+    assert len(dist) == 2, dist
+    checked = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *map(str, dist)],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return dist
+
+
+@pytest.fixture(scope="session")
+def termlab_venv(tmp_path_factory, termlab_wheel) -> Installed:
+    """A fresh venv (not this project's) with the wheel and its dependencies installed."""
+    import subprocess
+    import sys
+
+    venv = tmp_path_factory.mktemp("venv") / "termlab"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    ok, log = _pip(venv, str(termlab_wheel[1]))
+    assert ok, log[-3000:]
+    installed = Installed(termlab_wheel, venv)
+    where = subprocess.run([installed.bin("python"), "-c", "import generator; print(generator.__file__)"],
+                           capture_output=True, text=True, env=installed.env(), cwd=venv)
+    assert where.stdout.startswith(str(venv)), where.stdout + where.stderr  # the wheel, not a source tree
+    return installed
+
+
+@pytest.fixture(scope="session")
+def zensical_venv(termlab_venv) -> Installed:
+    """Zensical added to the wheel's venv (never to this project's): it runs termlab's Markdown
+    extension, so it needs termlab beside it, as a user's would. One venv, as installing
+    termlab's dependencies twice costs minutes."""
+    from tools import require
+
+    ok, log = _pip(termlab_venv.venv, ZENSICAL)
+    if not ok:
+        print(log[-3000:])
+    require(ok, ZENSICAL)
+    return termlab_venv
+@pytest.fixture(scope="session")
+def base_url(real_site):
+    """The real site served over HTTP, as a reader's browser gets it."""
+    from tools import serve
+
+    with serve(real_site) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright; a missing one fails with the install command."""
+    import shutil
+
+    from tools import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    require(sync_playwright is not None and shutil.which("chromium") is not None, "Chromium + Playwright")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A desktop-sized light-scheme page that records console and script errors in ``page.errors``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    context.close()

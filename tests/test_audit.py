@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 from mkdocs.exceptions import Abort
 
-from generator.demo.engine import DemoEngine, DemoResult, _write_report
+from generator.demo.cache import write_build_report as _write_report
+from generator.demo.engine import DemoEngine, DemoResult
 from generator.model import DemoSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +25,7 @@ FRAGILE = '''
 def run(demo):
     seed = demo.options.get("seed", 0)
     demo.metric("seed_used", seed)
-    demo.claim("The run does not use seed 2", seed != 2, seed=seed)
+    demo.claim("The run does not use seed 2", seed != 2, seed=demo.number(seed, "seed"))
 '''
 
 STURDY = '''
@@ -91,11 +93,15 @@ def test_page_shows_hold_rates_sanity_checks_and_setup_escaped(project):
     assert "x is not negative" not in findings
     assert '<details class="note">\n<summary>Sanity checks</summary>' in html  # collapsed
     assert "x is not negative" in rest.split("</details>")[0]
-    measured, setup = rest.split("Measured numbers", 1)[1].split("<h3", 1)[0], rest.split("Setup", 1)[1]
+    measured, setup = rest.split("Measured numbers", 1)[1].split("Setup", 1)
     assert "Draw" in measured and "Points" not in measured and "Points" in setup
     assert "&lt;b&gt;u&lt;/b&gt;" in measured and "<b>u</b>" not in html
     assert "<i>x</i>" not in html and "<x>" not in html  # captions and alt texts stay text
     assert "A sturdy thing of 40 points." in html
+    (term,) = project.json("terms.json")["terms"]
+    assert [(c["statement"], c["kind"], c["audit"]) for c in term["demo"]["claims"]] == [
+        ("x is below one", "finding", {"held": 4, "runs": 4}),
+        ("x is not negative", "check", {"held": 4, "runs": 4})]
 
 
 def test_audit_is_cached_and_a_warm_build_gives_the_same_pages(project, caplog_mkdocs):
@@ -169,7 +175,8 @@ def test_build_reports_written_at_once_never_collide(tmp_path):
 
 def test_serve_never_waits_for_the_audit_and_the_next_rebuild_shows_the_rates(project):
     """As `mkdocs serve` drives the core: pages at once; the rates arrive with a rebuild."""
-    from generator.build import Builder, BuildOptions
+    from generator.build import Builder
+    from generator.settings import BuildOptions
 
     project.term("sturdy", demo="sturdy")
     project.write("demos/sturdy.py", STURDY.replace("import numpy as np", "import time")
@@ -189,3 +196,27 @@ def test_serve_never_waits_for_the_audit_and_the_next_rebuild_shows_the_rates(pr
         assert "held in 3 of 3 seeds" in build.render().pages["terms/sturdy/index.md"]
     finally:
         builder.close()
+
+
+def test_a_demo_that_states_nothing_is_not_audited(project, caplog_mkdocs):
+    """The audit re-checks findings and checks: a gallery-style demo (figures and numbers, no
+    statement) leaves it nothing to check: its audited runs wait for its own run and are then
+    dropped, cold or warm, while a demo with statements is audited."""
+    audited(project)
+    project.term("sturdy", demo="sturdy")
+    project.write("demos/sturdy.py", STURDY)
+    project.term("quiet", demo="quiet", summary="A quiet thing.")
+    project.write("demos/quiet.py", "def run(demo):\n    demo.metric('answer', 42, label='The answer')\n")
+    project.build(strict=True)
+    ran = json.loads((project.root / ".cache" / "audit-report.json").read_text())["demos"]
+    assert list(ran) == ["sturdy"]
+    audited_runs = [p for p in (project.root / ".cache").rglob("result.json") if '"audit"' in p.read_text()]
+    assert len(audited_runs) == 3  # sturdy's three seeds: quiet's waited for its own run, then went
+    for p in list((project.root / ".cache").rglob("result.json")):  # forget every audited run: the
+        if '"audit"' in p.read_text() or '"runs"' in p.read_text():  # warm build must redo
+            shutil.rmtree(p.parent)  # sturdy's, and none of quiet's (its own run is known now)
+    caplog_mkdocs.clear()
+    project.build(strict=True)
+    logged = "\n".join(r.getMessage() for r in caplog_mkdocs.records)
+    assert "audit: 2 demos × 3 seeds: 0 runs cached, 3 to do" in logged
+    assert "held in" not in project.html("terms/quiet/index.html")

@@ -50,7 +50,7 @@ def test_new_scaffolds_an_entry_that_passes_once_filled_in(project, capsys):
 
 
 def test_demos_runs_one_demo_and_writes_its_outputs(project, capsys, tmp_path):
-    project.write("demos/hello.py", "def run(demo):\n    demo.metric('x', 2.5)\n"
+    project.write("demos/hello.py", "def run(demo):\n    demo.metric('x', 2.5, label='X')\n"
                   "    demo.claim('x is positive', True, x=2.5)\n")
     project.write("glossary/h.yaml", entry("H") + "demo: hello\n")
     out = tmp_path / "out"
@@ -109,3 +109,33 @@ def test_a_bad_setting_is_named_with_its_file(project, tmp_path, capsys):
     assert main(["--root", str(project.root), "demos", "--out", str(tmp_path / "out")]) == 2
     assert "mkdocs.yml: plugins: termlab: termlab setting timeout: -5 must be a positive number" in \
         capsys.readouterr().err
+
+
+def test_check_reads_again_only_the_entries_that_changed(project, capsys, monkeypatch):
+    """`termlab check` keeps the entries it read (by their files' stat) in the cache folder: the
+    next check reads only what changed and says exactly what a check from scratch says; a torn
+    memo file is ignored, not trusted."""
+    from generator.read import load as loader
+    from generator.read.memo import code_digest
+
+    project.term("a", summary="First, about [[b]].")
+    project.term("b", summary="Second.", related=["nowhere"])
+    project.term("c", summary="Third.")
+    read = []
+    real = loader.load
+    monkeypatch.setattr(loader, "load", lambda path: read.append(path.name) or real(path))
+
+    def check() -> tuple[int, str, list[str]]:
+        read.clear()
+        code = main(["--root", str(project.root), "check"])
+        return code, capsys.readouterr().err, sorted(n for n in read if not n.startswith("_"))
+
+    first = check()
+    assert first[0] == 1 and "unknown term 'nowhere'" in first[1] and first[2] == ["a.yaml", "b.yaml", "c.yaml"]
+    assert check() == first[:2] + ([],)  # nothing changed: nothing read, the same report
+    project.term("b", summary="Second, edited.", related=["a"])
+    assert check() == (0, "", ["b.yaml"])
+    (memo,) = (project.root / ".termlab-cache" / "entries").glob(f"*-{code_digest()}")
+    for shard in memo.glob("*.pickle"):
+        shard.write_bytes(shard.read_bytes()[:100])  # torn: every entry is read again
+    assert check() == (0, "", ["a.yaml", "b.yaml", "c.yaml"])

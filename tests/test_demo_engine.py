@@ -37,7 +37,8 @@ def run(demo):
         ax.plot(x.ravel(), y.ravel(), "o")
 
     demo.metric("max_abs_diff", float(np.abs(y - np.maximum(x, 0)).max()), fmt=".1e")
-    demo.claim("ORT's Relu matches NumPy", bool(np.allclose(y, np.maximum(x, 0))), n=x.size)
+    demo.claim("ORT's Relu matches NumPy", bool(np.allclose(y, np.maximum(x, 0))),
+               n=demo.number(x.size, "values compared"))
 '''
 
 BAD = {
@@ -82,7 +83,8 @@ def test_good_demo_runs_end_to_end(demos):
     assert result.error is None and not result.cached
     assert [c.holds for c in result.claims] == [True]
     assert result.metrics[0].name == "max_abs_diff"
-    assert set(result.files) == {"good.py", "relu-light.svg", "relu-dark.svg", "relu.onnx"}
+    assert set(result.files) == {"good.py", "relu-light.svg", "relu-dark.svg", "relu.onnx", "good.zip"}
+    assert result.download == "good.zip"
     light, dark = result.files["relu-light.svg"], result.files["relu-dark.svg"]
     assert light != dark and b"<svg" in light
     assert b"Date" not in light  # no timestamps: byte-identical rebuilds
@@ -188,7 +190,7 @@ def test_kill_mid_build_leaves_no_torn_entry(demos):
 def test_strict_build_fails_with_a_summary_of_demo_failures(project, caplog_mkdocs):
     project.write("demos/broken.py", "def run(demo):\n    x = 1\n    raise RuntimeError('bad')\n")
     project.write("demos/claims.py", "def run(demo):\n    demo.claim('two is less than one', 2 < 1,"
-                  " a=2, b=1)\n")
+                  " a=demo.number(2, 'a'), b=demo.number(1, 'b'))\n")
     project.write("glossary/a.yaml", entry("A") + "demo: broken\n")
     project.write("glossary/b.yaml", entry("B") + "demo: claims\n")
     with pytest.raises(Abort):
@@ -249,7 +251,7 @@ def test_cold_build_renders_pages_while_demos_run_and_matches_a_warm_build(proje
     what a build with every result cached renders: the term pages, a summary quoting a metric
     on other pages, the index's problem list, terms.json and the previews."""
     project.write("demos/slow.py", "import time\ndef run(demo):\n    time.sleep(1.0)\n"
-                  "    demo.metric('score', 0.75)\n    demo.claim('score is high', True, score=0.75)\n")
+                  "    demo.metric('score', 0.75, label='Score')\n    demo.claim('score is high', True, score=0.75)\n")
     project.write("demos/fast.py", "def run(demo):\n    demo.metric('loss', 0.125)\n")
     project.write("demos/broken.py", "def run(demo):\n    raise RuntimeError('bad thing')\n")
     project.write("glossary/a.yaml", entry("A", summary="A scores {{score}} on the test.",

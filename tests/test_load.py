@@ -178,3 +178,29 @@ def test_precompiled_validators_are_current_and_agree_with_the_schemas():
     assert len(judged) > 40
     assert {a for a, _ in judged} >= {"valid"} and any(a != "valid" for a, _ in judged)
     assert all(a == b for a, b in judged)
+
+
+def test_a_memo_reads_only_changed_entries(project, monkeypatch):
+    """Serve keeps each entry's outcome by its stat: an unchanged file is not parsed again,
+    an edited one is, and the result equals a fresh load."""
+    from generator.read import load as loader
+
+    project.term("a", summary="First.")
+    project.term("b", summary="Second.", related=["c"])
+    read = []
+    real = loader.load
+    monkeypatch.setattr(loader, "load", lambda path: read.append(path.name) or real(path))
+    entries = lambda: [name for name in read if not name.startswith("_")]  # noqa: E731
+    memo: dict = {}
+    first = loader.load_glossary(project.glossary, project.demos, project.root, memo)
+    assert sorted(entries()) == ["a.yaml", "b.yaml"]
+    read.clear()
+    again = loader.load_glossary(project.glossary, project.demos, project.root, memo)
+    assert entries() == [] and again.terms == first.terms and again.problems == first.problems
+    project.term("b", summary="Second, edited.", related=["c"])
+    (project.glossary / "a.yaml").unlink()
+    edited = loader.load_glossary(project.glossary, project.demos, project.root, memo)
+    assert entries() == ["b.yaml"] and list(edited.terms) == ["b"]
+    fresh = loader.load_glossary(project.glossary, project.demos, project.root)
+    assert edited.terms == fresh.terms and edited.problems == fresh.problems
+    assert [rel.rsplit("/", 1)[-1] for rel in memo] == ["b.yaml"]

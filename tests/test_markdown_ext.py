@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import markdown
 import pytest
 from conftest import entry
@@ -47,9 +49,13 @@ def test_code_is_left_alone(md):
 def test_math_becomes_mathml(md):
     m, _ = md
     html = m.convert(r"Penalty $\lambda \lVert w \rVert^2$ and" + "\n\n$$\\frac{a}{b}$$\n")
-    assert 'display="inline"' in html and "<mi>&#x003BB;</mi>" in html
-    assert '<div class="termlab-math"><math' in html and 'display="block"' in html
-    assert "$" not in html
+    assert 'display="inline"' in html and "<mi>λ</mi>" in html
+    assert 'display="block"' in html and "$" not in html
+    # the block formula's box scrolls sideways when wide: keyboard-reachable and named
+    box = ElementTree.fromstring(f"<root>{html}</root>").find("div")
+    assert box.get("class") == "termlab-math" and box[0].tag.endswith("math")
+    assert box.get("data-search-exclude") == "true"
+    assert (box.get("tabindex"), box.get("role"), box.get("aria-label")) == ("0", "group", "Formula")
 
 
 def test_unsafe_urls_are_refused(md):

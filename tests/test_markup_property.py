@@ -116,3 +116,21 @@ def test_built_pages_show_hostile_fields_as_text(project, entry, category):
     found = {p.relative_to(site).as_posix(): live(p.read_text("utf-8"))
              for p in sorted(site.rglob("*.html"))}
     assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_a_code_span_cut_by_a_block_quote_is_text():
+    """Found by the property above: a backtick, a new line opening a block quote, HTML, a
+    backtick. Python-Markdown ends the paragraph (and the span) at the quote, so the HTML is
+    text, not code: it must be escaped."""
+    for source in (f"`\n> <b class={EVIL}>`", f"`x\n# <b class={EVIL}>`", f"`x\n!!! note\n    <b class={EVIL}>`"):
+        assert live(convert(source)) == [], source
+    assert "<code>a&lt;b&gt;</code>" in convert("`a<b>` is code")
+
+
+def test_a_code_span_that_pairs_across_lines_is_found_as_markdown_pairs_it():
+    """Found by CI's property run: a backtick ends a line and the next line holds `<b>` in
+    backticks. Python-Markdown pairs the first backtick with the next one, across the line, so
+    the HTML is outside code and must be escaped; a span truly across lines stays code."""
+    for source in (f"`\n`<b class={EVIL}>`", f"x `y\nz` `<b class={EVIL}>`\n`"):
+        assert live(convert(source)) == [], source
+    assert "<code>a\nb&lt;c</code>" in convert("`a\nb<c`")

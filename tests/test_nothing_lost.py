@@ -26,7 +26,7 @@ def run(demo):
     def _(fig):
         fig.subplots().bar(range(40), w)
 
-    demo.metric("norm", float(np.linalg.norm(w)))
+    demo.metric("norm", float(np.linalg.norm(w)), label="Weight norm")
     demo.claim("weights are near one", bool(np.allclose(w, 1)), norm=float(np.linalg.norm(w)))
 '''
 

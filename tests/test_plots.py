@@ -60,7 +60,7 @@ def _rasters(svg: str) -> list[str]:
 
 def test_dense_colour_mapped_layers_become_one_raster_inside_an_svg(tmp_path):
     files = plots.render(_dense_draw, tmp_path, "dense", (4, 4))
-    assert files == {"light": "dense-light.svg", "dark": "dense-dark.svg"}
+    assert files.pop("min_text_px") >= 9 and files == {"light": "dense-light.svg", "dark": "dense-dark.svg"}
     light = (tmp_path / files["light"]).read_text()
     dark = (tmp_path / files["dark"]).read_text()
     assert len(_rasters(light)) == 1 and len(_rasters(dark)) == 1  # both layers in one raster
@@ -78,7 +78,7 @@ def test_captured_figure_reuses_its_raster_in_the_dark_variant(tmp_path):
     files = plots.save_captured(fig, tmp_path, "captured")
     light = (tmp_path / files["light"]).read_text()
     dark = (tmp_path / files["dark"]).read_text()
-    assert files == {"light": "captured-light.svg", "dark": "captured-dark.svg"}
+    assert files.pop("min_text_px") >= 9 and files == {"light": "captured-light.svg", "dark": "captured-dark.svg"}
     assert _rasters(light) == _rasters(dark) and len(_rasters(light)) == 1
     assert "#1f77b4" in light and "#58a6ff" in dark and "#1f77b4" not in dark
 
@@ -87,7 +87,7 @@ def test_dark_svg_swaps_the_palette_and_nothing_else(tmp_path):
     files = plots.render(lambda fig: fig.subplots().plot([0, 1], [1, 0]), tmp_path, "line", (4, 3))
     light = (tmp_path / files["light"]).read_text()
     dark = (tmp_path / files["dark"]).read_text()
-    assert files == {"light": "line-light.svg", "dark": "line-dark.svg"}
+    assert files.pop("min_text_px") >= 9 and files == {"light": "line-light.svg", "dark": "line-dark.svg"}
     assert "#1f77b4" in light and "#58a6ff" in dark and "#1f77b4" not in dark
     assert len(light.splitlines()) == len(dark.splitlines())
 

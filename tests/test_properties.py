@@ -68,3 +68,17 @@ def test_structured_entries_with_cross_references(docs):
     for term in glossary.terms.values():  # whatever survives is resolved to real ids
         for field in ("related", "see_also", "prerequisites"):
             assert all(target in glossary.names.values() for target in getattr(term, field))
+
+
+_segment = st.text(alphabet="abcxyz-0123456789", min_size=1, max_size=6)
+
+
+@given(st.lists(_segment, min_size=1, max_size=4), st.lists(_segment, min_size=0, max_size=4))
+def test_relative_urls_agree_with_posixpath_relpath(target, folder):
+    """urls._relative is relpath's fast path for site paths: the same answer, always."""
+    import posixpath
+
+    from generator.render.urls import _relative
+
+    t, f = "/".join(target), "/".join(folder)
+    assert _relative(t, f) == posixpath.relpath(t, f or ".")

@@ -55,3 +55,15 @@ def test_properdocs_builds_the_same_site(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (site / "terms" / "dropout" / "index.html").is_file()
     assert (site / "objects.inv").is_file() and (site / "terms.json").is_file()
+
+
+def test_about_page_starts_where_the_learning_path_starts():
+    from generator.build import load_and_resolve
+
+    about = (ROOT / "docs" / "about.md").read_text("utf-8")
+    start = re.search(r"Start with \[\[([^\]|]+)", about)
+    assert start, "docs/about.md says where to start"
+    g = load_and_resolve(ROOT / "glossary", ROOT / "demos", ROOT)
+    assert g.lookup(start.group(1)) == g.stages[0].terms[0]
+    assert "attention-mechanism" not in g.stages[0].terms  # fundamentals first
+    assert all(stage.name for stage in g.stages) and len(g.stages) > 1

@@ -75,3 +75,36 @@ def test_serve_shows_errors_and_recovers_without_restart(project):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+SLOW_AUDIT_DEMO = """
+import time
+
+def run(demo):
+    if demo.options.get("seed"):  # an audited run (the own run has no seed option): slow
+        time.sleep(1.5)
+    demo.metric("answer", 42, label="The answer")
+    demo.claim("The answer is positive", True)
+"""
+
+
+def test_serve_fills_in_hold_rates_when_the_audit_is_done(project):
+    """Serve shows the page before the audit is in, then builds again by itself when it is."""
+    project.write("demos/answer.py", SLOW_AUDIT_DEMO)
+    project.write("glossary/x.yaml", entry("X", body="The answer is {{answer}}.") + "demo: answer\n")
+    project.write("mkdocs.yml", MKDOCS_YML.format(cache=project.root / ".cache")
+                  .replace("audit_seeds: 0", "audit_seeds: 2"))
+    project.write("docs/.keep", "")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mkdocs", "serve", "-a",
+                             f"127.0.0.1:{port}"], cwd=project.root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    url = f"http://127.0.0.1:{port}/glossary/terms/x/"
+    try:
+        first = wait_for(url, "The answer is 42.", proc)
+        assert "held in" not in first  # served before the audit (2 runs × 1.5 s) is in
+        wait_for(url, "held in 3 of 3 seeds", proc)  # no edit: the audit's end triggered it
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

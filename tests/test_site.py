@@ -39,11 +39,14 @@ def test_term_page_has_every_section(site):
     assert "<h1" in html and ">Overfitting<" in html
     assert 'class="termlab-lead"' in html and "Fitting noise: low training error" in html
     for heading in ("Understanding overfitting", "Key concepts", "Example", "Test yourself",
-                    "Related terms", "Referenced by", "More in Machine Learning", "References"):
+                    "Connected terms", "References"):
         assert heading in html, heading
+    for gone in ("Related terms", "See also", "Referenced by", "Next up", "More in"):
+        assert gone not in html, gone
     assert "Before you start" in html and 'href="../loss-function/"' in html
-    # related terms each with their own one-line summary
-    assert re.search(r'href="../dropout/"[^>]*>Dropout</a> — Randomly zeroes units', html)
+    # connected terms each with their relations and their own short summary
+    assert re.search(r'href="../dropout/"[^>]*>Dropout</a> <span class="termlab-relation">'
+                     r'related · used by</span>\s*<span class="termlab-short">Randomly zeroes units', html)
     assert "Memorising the exam answers." in html
     assert 'display="block"' in html
     assert "D. M. Hawkins (2004)" in html and 'href="https://doi.org/10.1021/ci0342472"' in html
@@ -68,8 +71,8 @@ def test_levels_are_tabs_after_the_lead(site):
 
 def test_backlinks_and_category_pages(site):
     loss = site.html("terms/loss-function/index.html")
-    assert "Referenced by" in loss and 'href="../overfitting/"' in loss
-    assert "Next up" in loss  # overfitting builds on it
+    assert re.search(r'href="../overfitting/"[^>]*>Overfitting</a> <span class="termlab-relation">'
+                     r'used by · same category</span>', loss)  # overfitting builds on it
     cat = site.html("categories/deep-learning/index.html")
     assert "Many-layered networks." in cat and "Randomly zeroes units" in cat
 
@@ -77,9 +80,12 @@ def test_backlinks_and_category_pages(site):
 def test_learning_path_puts_each_term_after_what_it_builds_on(site):
     html = site.html("path/index.html")
     first, second = html.index('id="stage-1"'), html.index('id="stage-2"')
-    assert "Stage 1: start here" in html and "Stage 3" not in html
-    assert first < html.index(">Dropout<", first) < html.index(">Loss function<", first) < second
-    item = html[html.index(">Overfitting<", second):]
+    # no _path.yaml: one stage per category, in category order, named after it
+    assert "Stage 1: Machine Learning" in html and "Stage 2: Deep Learning" in html
+    assert "Stage 3" not in html and "Learning from data." in html
+    assert first < html.index(">Loss function<", first) < html.index(">Overfitting<", first) < second
+    assert html.index(">Dropout<", second) > second
+    item = html[html.index(">Overfitting<", first):]
     item = item[:item.index("</li>")]
     assert "Fitting noise" in item and "Builds on" in item and 'href="../terms/loss-function/"' in item
     nav_item = r'href="path/"[^>]*>\s*<span class="md-ellipsis">\s*Learning path'
@@ -106,18 +112,12 @@ def test_a_large_glossary_has_no_learning_path(project, monkeypatch):
     assert 'href="path/"' not in project.html("index.html")
 
 
-def test_learning_stages_group_by_prerequisite_depth():
-    from generator.render.pages import learning_stages
-
-    prereqs = {"a": [], "b": ["a"], "c": ["a", "b"], "d": [], "x": ["y"], "y": ["x"]}
-    assert learning_stages(["a", "d", "b", "c"], prereqs) == [["a", "d"], ["b"], ["c"], ["x", "y"]]
-    assert learning_stages([], {}) == []
-
-
 def test_home_is_an_a_to_z_index(site):
     home = site.html("index.html")
     assert 'id="letter-d"' in home and 'id="letter-o"' in home
-    assert home.index(">Dropout<") < home.index(">Loss function<") < home.index(">Overfitting<")
+    a_to_z = home.index('id="letter-d"')
+    assert home.index(">Dropout<", a_to_z) < home.index(">Loss function<", a_to_z) < \
+        home.index(">Overfitting<", a_to_z)
 
 
 def test_term_pages_stay_out_of_the_nav(site):

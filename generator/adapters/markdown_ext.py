@@ -23,9 +23,11 @@ from markdown import Extension, Markdown
 from markdown.blockprocessors import BlockProcessor
 from markdown.extensions.attr_list import AttrListTreeprocessor, get_attrs_and_remainder
 from markdown.inlinepatterns import InlineProcessor
+from markdown.postprocessors import Postprocessor
 from markdown.treeprocessors import Treeprocessor
 
 from ..model import Problem, TermRef
+from ..text.mathml import MathError, UnsafeMath, denied, to_mathml
 from ..text.names import did_you_mean
 from ..text.safety import ALLOWED_ATTRIBUTES, attribute_allowed, is_unsafe_url
 from ..text.scan import INLINE_MATH, WIKILINK
@@ -97,6 +99,8 @@ class TermlabExtension(Extension):
         if "attr_list" in md.treeprocessors:  # same name and priority: it replaces attr_list's own
             md.treeprocessors.register(_SafeAttrList(md, self), "attr_list", 8)
         md.treeprocessors.register(_SafeUrls(md, self), "termlab_safe_urls", 1)
+        md.treeprocessors.register(_SearchExclude(md), "termlab_search_exclude", 0.5)
+        md.postprocessors.register(_SearchExcludeCode(md), "termlab_search_exclude_code", 0)
 
 
 class _KeepLines:
@@ -137,59 +141,17 @@ class _WikiLink(InlineProcessor):
 
 
 def _mathml(latex: str, display: str, ext: TermlabExtension) -> str:
-    from latex2mathml.converter import convert
-
     latex = html.unescape(latex)
+    for message in denied(latex):
+        ext.report(latex.split("\n")[0][:40], message)
     try:
-        return safe_mathml(convert(latex, display=display))
+        return to_mathml(latex, display)
     except UnsafeMath as exc:
         ext.report(latex.split("\n")[0][:40], f"math '{latex[:60]}' refused: {exc}")
-    except Exception as exc:  # latex2mathml raises many kinds; all mean "bad LaTeX"
-        ext.report(latex.split("\n")[0][:40], f"cannot render math '{latex[:60]}': {exc}; "
-                   "simplify the LaTeX (latex2mathml subset)")
-    return f"<code>{html.escape(latex)}</code>"
-
-
-class UnsafeMath(ValueError):
-    """MathML that would carry a link or markup other than MathML into the page."""
-
-
-# What latex2mathml writes: MathML presentation elements and their layout attributes.
-MATH_ELEMENTS = frozenset([
-    "math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "mfrac",
-    "msqrt", "mroot", "mstyle", "merror", "mpadded", "mphantom", "mfenced", "menclose", "msub",
-    "msup", "msubsup", "munder", "mover", "munderover", "mmultiscripts", "mprescripts", "none",
-    "mtable", "mtr", "mtd", "mlabeledtr", "maligngroup", "malignmark"])
-MATH_ATTRIBUTES = frozenset([
-    "xmlns", "display", "mathvariant", "mathsize", "mathcolor", "mathbackground", "stretchy",
-    "fence", "separator", "lspace", "rspace", "form", "movablelimits", "accent", "accentunder",
-    "largeop", "symmetric", "minsize", "maxsize", "linethickness", "columnalign", "rowalign",
-    "columnspacing", "rowspacing", "columnlines", "rowlines", "frame", "framespacing", "width",
-    "height", "depth", "voffset", "notation", "scriptlevel", "displaystyle", "open", "close",
-    "separators", "encoding", "columnspan", "rowspan", "align", "class", "linebreak",
-    "indentalign", "bevelled"])
-
-
-def safe_mathml(mathml: str) -> str:
-    """``mathml`` unchanged if it holds nothing but MathML elements and layout attributes;
-    raises UnsafeMath for a link (``\\href``), any other element, or malformed output (which
-    latex2mathml writes for ``\\text{…}`` holding ``<`` or ``&``, and for ``aligned``)."""
-    try:
-        root = etree.fromstring(mathml)
-    except etree.ParseError as exc:
-        raise UnsafeMath("the converter's output for it is not well-formed MathML; keep <, > and & "
-                         "out of \\text{…} and avoid aligned environments") from exc
-    for el in root.iter():
-        tag = el.tag.rsplit("}", 1)[-1]
-        if tag not in MATH_ELEMENTS:
-            raise UnsafeMath(f"it would produce a <{tag}> element; write plain text in \\text{{…}}")
-        for name in el.attrib:
-            local = name.rsplit("}", 1)[-1]
-            if local == "href":
-                raise UnsafeMath("links in math (\\href) are not allowed; put the link next to the formula")
-            if local not in MATH_ATTRIBUTES:
-                raise UnsafeMath(f"the attribute {local!r} is not allowed in math")
-    return mathml
+    except MathError as exc:
+        ext.report(latex.split("\n")[0][:40], f"math '{latex[:60]}': {exc}")
+    # Marked for search like its box: Material's parser fails on an unmarked element in there.
+    return f'<code data-search-exclude="true">{html.escape(latex)}</code>'
 
 
 class _InlineMath(InlineProcessor):
@@ -210,15 +172,18 @@ class _BlockMath(BlockProcessor):
         return block.lstrip().startswith("$$")
 
     def run(self, parent: etree.Element, blocks: list[str]) -> bool:
-        collected = []
-        while blocks:
-            block = blocks.pop(0)
-            collected.append(block)
-            if block.rstrip().endswith("$$") and len("\n\n".join(collected).strip()) > 2:
-                break
+        closing = next((i for i in range(len(blocks)) if blocks[i].rstrip().endswith("$$")
+                        and len("\n\n".join(blocks[:i + 1]).strip()) > 2), None)
+        if closing is None:  # never closed: the formula is this block, not the rest of the page
+            self.ext.report("$$", "display math opened with $$ is never closed; end it with $$")
+            closing = 0
+        collected = blocks[:closing + 1]
+        del blocks[:closing + 1]
         latex = "\n\n".join(collected).strip()[2:]
         latex = latex[:-2] if latex.endswith("$$") else latex
-        div = etree.SubElement(parent, "div", {"class": "termlab-math"})
+        # A wide formula scrolls sideways in this box: a tab stop with a name lets keyboards scroll it.
+        div = etree.SubElement(parent, "div", {"class": "termlab-math", "tabindex": "0",
+                                               "role": "group", "aria-label": "Formula"})
         div.text = self.parser.md.htmlStash.store(_mathml(latex.strip(), "block", self.ext))
         return True
 
@@ -259,6 +224,33 @@ class _SafeUrls(Treeprocessor):
                     el.set("class", (el.get("class", "") + " termlab-unsafe").strip())
                     self.ext.report(url[:30], f"unsafe URL '{url[:60]}' refused; "
                                     "use an http(s) link")
+
+
+class _SearchExclude(Treeprocessor):
+    """Keep what reads as noise out of the search index: tab labels (which Material's index runs
+    together, "In plain wordsPrecisely"), tables, code blocks, display math and a claim's
+    numbers. Material's search skips an element with ``data-search-exclude``, but it tells
+    elements apart by tag only, so a nested element of the same tag would end the skip early
+    (and an inline element's end tag then has no start: Material's parser fails on the page):
+    every element inside an excluded element is marked too."""
+
+    CLASSES = ("tabbed-labels", "highlight", "termlab-math", "termlab-numbers")
+
+    def run(self, root: etree.Element) -> None:
+        for el in root.iter():
+            classes = (el.get("class") or "").split()
+            if el.tag in ("table", "pre") or any(c in classes for c in self.CLASSES):
+                for inner in el.iter():
+                    inner.set("data-search-exclude", "true")
+
+
+class _SearchExcludeCode(Postprocessor):
+    """Code blocks and a claim's numbers reach the page as stashed HTML: marked here."""
+
+    OPENING = re.compile(r'<(pre|div class="highlight"|span class="termlab-numbers")(?=[\s>])')
+
+    def run(self, text: str) -> str:
+        return self.OPENING.sub(r'<\1 data-search-exclude="true"', text)
 
 
 def makeExtension(**kwargs) -> TermlabExtension:  # noqa: N802 (Markdown API)

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from yaml_env_tag import construct_env_tag
 
-from ..build import BuildOptions
+from ..settings import BuildOptions
 
 CONFIG_FILES = ("mkdocs.yml", "mkdocs.yaml", "properdocs.yml")
 

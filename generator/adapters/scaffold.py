@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 
-def entry_stub(name: str, category: str, demo: str | None) -> str:
+def entry_stub(name: str, category: str, demo: str | None, schema_line: str) -> str:
+    """An entry whose TODOs ``termlab check`` reports until they are filled in; ``schema_line``
+    is its first line, naming the JSON Schema for editors."""
     demo_line = f"demo: {demo}\n" if demo else ""
-    return f"""# yaml-language-server: $schema=../generator/read/schema/term.schema.json
-term: {json.dumps(name)}
+    return f"""{schema_line}term: {json.dumps(name)}
 category: {category}
 summary: >-
   TODO: one or two sentences that say what {name} is.
@@ -18,8 +19,8 @@ levels:
   formal: >-
     TODO: the precise definition, with math ($...$).
 body: |
-  TODO: the long explanation in Markdown. Link other terms with [[overfitting]] or
-  [[regularization|shown text]]; write math as $\\lambda$ or $$...$$.
+  TODO: the long explanation in Markdown. Link other terms by name or alias, as in
+  `[[other term]]` or `[[other term|shown text]]`; write math as $\\lambda$ or $$...$$.
 aliases: []
 tags: []
 related: []

@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-from collections import deque
-from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model import Problem, rel_path
+from ..model import Problem
+from .auditrunner import AuditRunner, SeedRun, gate_for
 from .cache import write_atomic
 from .engine import DemoBatch, DemoEngine, DemoResult
-from .protocol import Job, Reply
+from .protocol import Job
 from .runtime.context import Claim, seed_for
 
 REPORT = "audit-report.json"
@@ -40,20 +39,13 @@ def summary_key(own_key: str, seeds: list[int]) -> str:
     return hashlib.sha256(f"{own_key}\0audit-summary\0{seeds}".encode()).hexdigest()
 
 
-@dataclass
-class SeedRun:
-    """What one audited run said: its statements, or why it failed."""
-
-    seed: int
-    claims: list[Claim] = field(default_factory=list)
-    error: str = ""
-    error_file: str = ""
-    error_line: int = 0
-    cpu_seconds: float = 0.0
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SeedRun:
-        return cls(**{**data, "claims": [Claim(**c) for c in data.get("claims", [])]})
+def summaries(seeds: int) -> Callable[[str, Any], list[str]]:
+    """For ``DemoEngine.start(also=...)``: the summary of each run's audit under seeds 1..N (its
+    own seed left out), fetched from a shared store in the same round as the runs."""
+    def keys(own_key: str, spec: Any) -> list[str]:
+        own = seed_for(spec.name, spec.options)
+        return [summary_key(own_key, [s for s in range(1, seeds + 1) if s != own])]
+    return keys
 
 
 @dataclass
@@ -136,112 +128,6 @@ def problems(audit: DemoAudit, demos_rel: str) -> list[Problem]:
     return found
 
 
-class AuditRunner:
-    """Feeds audited runs to the engine's pool, at most two per slot in flight, so that the
-    build's own runs (sent straight to the pool) never wait behind more than those. Runs are
-    stored in the cache as they finish (on the pool's reader thread)."""
-
-    def __init__(self, engine: DemoEngine, demos_dir: Path):
-        self.engine = engine
-        self.demos_dir = demos_dir
-        self.cond = threading.Condition()
-        self.queue: deque[Job] = deque()
-        self.flying: dict[str, Job] = {}
-        self.lost: dict[str, SeedRun] = {}  # runs whose worker died twice: this session only
-        self.closed = False
-
-    def want(self, jobs: list[Job]) -> None:
-        """Run these (after what is in flight); queued runs no longer wanted are dropped."""
-        with self.cond:
-            for job in self.queue:
-                self.engine.cache.discard(Path(job.out))
-            for job in jobs:
-                self.lost.pop(job.id, None)
-            self.queue = deque(j for j in jobs if j.id not in self.flying)
-            for job in jobs:
-                if job.id in self.flying:  # still running for an earlier build: that run serves
-                    self.engine.cache.discard(Path(job.out))
-        self._feed()
-
-    def cancel(self, keys: set[str]) -> None:
-        with self.cond:
-            for job in [j for j in self.queue if j.id in keys]:
-                self.queue.remove(job)
-                self.engine.cache.discard(Path(job.out))
-            self.cond.notify_all()
-
-    def busy(self, keys: set[str]) -> bool:
-        with self.cond:
-            return any(k in self.flying for k in keys) or any(j.id in keys for j in self.queue)
-
-    def wait(self, keys: set[str]) -> None:
-        with self.cond:
-            self.cond.wait_for(lambda: self.closed or not (
-                keys & self.flying.keys() or any(j.id in keys for j in self.queue)))
-
-    def close(self) -> None:
-        with self.cond:
-            self.closed = True
-            for job in [*self.queue, *self.flying.values()]:
-                self.engine.cache.discard(Path(job.out))
-            self.queue.clear()
-            self.cond.notify_all()
-
-    def _feed(self) -> None:
-        while True:
-            with self.cond:
-                if self.closed or not self.queue or len(self.flying) >= 2 * self.engine.pool.size:
-                    return
-                job = self.queue.popleft()
-                self.flying[job.id] = job
-            self._watch(job, self.engine.pool.submit(job), None)
-
-    def _watch(self, job: Job, future: Future, pool: Any) -> None:
-        future.add_done_callback(lambda f: self._done(job, f.result(), pool))
-
-    def _done(self, job: Job, reply: Reply, pool: Any) -> None:
-        if pool is not None:  # a retry's own worker
-            threading.Thread(target=pool.close, daemon=True).start()
-        with self.cond:
-            if self.closed:
-                return
-        try:
-            if reply.lost and pool is None:  # its worker died (maybe for another demo): once more, alone
-                self.engine.cache.discard(Path(job.out))
-                again = replace(job, out=str(self.engine.cache.scratch(job.id)))
-                with self.cond:
-                    self.flying[job.id] = again
-                self._watch(again, *self.engine.retry(again))
-                return
-            if reply.lost:
-                self.engine.cache.discard(Path(job.out))
-                self.lost[job.id] = SeedRun(job.options["seed"], error=reply.error.message + " (twice)")
-            else:
-                self._store(job, reply)
-        except Exception:  # noqa: BLE001 - a reader thread must not die; the run counts as failed
-            log.exception("termlab: the audited run of %s (seed %s) failed to store", job.name,
-                          job.options["seed"])
-            self.lost[job.id] = SeedRun(job.options["seed"], error="its result could not be stored")
-        with self.cond:
-            self.flying.pop(job.id, None)
-            self.cond.notify_all()
-        self._feed()
-
-    def _store(self, job: Job, reply: Reply) -> None:
-        scratch = Path(job.out)
-        outputs_file = scratch / "outputs.json"
-        outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
-        for model in scratch.glob("*.onnx"):  # an audit keeps statements and numbers, not models
-            model.unlink()
-        error = reply.error
-        if error and error.file:
-            error.file = rel_path(Path(error.file), self.demos_dir.parent)
-        run = SeedRun(job.options["seed"], [] if error else [Claim(**c) for c in outputs.get("claims", [])],
-                      error.message if error else "", error.file if error else "",
-                      error.line if error else 0, reply.cpu_seconds)
-        self.engine.cache.commit(job.id, scratch, {"audit": asdict(run)})
-
-
 class AuditBatch:
     """One build's audit: what the cache has at once, the rest as the runner finishes it."""
 
@@ -254,13 +140,22 @@ class AuditBatch:
         self.summaries: dict[str, str] = {}
         jobs: list[Job] = []
         cache = engine.cache
-        for inv, (key, spec, timeout, memory_mb) in sorted(batch.runs.items()):
+        runs = sorted(batch.runs.items())
+        for inv, (key, spec, _, _) in runs:
             own = self.own_seed[inv] = seed_for(spec.name, spec.options)
-            seeds = [s for s in self.seeds if s != own]
-            self.summaries[inv] = summary_key(key, seeds)
+            self.summaries[inv] = summary_key(key, [s for s in self.seeds if s != own])
+        if not force:  # a shared store's summaries, then the runs of audits it has no summary of
+            cache.prefetch(self.summaries.values())
+            cache.prefetch(run_key(key, s) for inv, (key, *_) in runs if cache.get(self.summaries[inv]) is None
+                           for s in self.seeds if s != self.own_seed[inv])
+        for inv, (key, spec, timeout, memory_mb) in runs:
+            seeds = [s for s in self.seeds if s != self.own_seed[inv]]
             if force:
                 for k in [self.summaries[inv], *(run_key(key, s) for s in seeds)]:
                     cache.evict(k)
+            own_result = batch.results.get(inv)  # a cached own run is known at once
+            if own_result is not None and self.needless(own_result):
+                continue
             entry = cache.get(self.summaries[inv])
             if entry is not None:
                 data = json.loads((entry / "result.json").read_text())
@@ -281,7 +176,11 @@ class AuditBatch:
             if engine.auditor is None:
                 engine.auditor = AuditRunner(engine, batch.demos_dir)
             self.runner = engine.auditor
-            self.runner.want(jobs)
+            own = {flight.inv: (future, flight) for future, flight in batch.futures.items()}
+            by_job = {k: inv for inv, keys in self.keys.items() for k in keys.values()}
+            self.runner.want(jobs, gate=lambda job: gate_for(engine, own.get(by_job.get(job.id, ""))))
+            for future, _ in own.values():  # a demo's own run in: its audit may start (or go)
+                future.add_done_callback(lambda _f, runner=self.runner: runner._feed())
         for inv in list(self.keys):
             self._collect(inv)
 
@@ -301,8 +200,14 @@ class AuditBatch:
                 self.runner.wait(set(self.keys[inv].values()))
             self._collect(inv)
 
+    @staticmethod
+    def needless(own: DemoResult) -> bool:
+        """An audit re-checks the findings and checks of a run: a run that failed, or that
+        states none (a gallery-style script), leaves it nothing to check."""
+        return bool(own.error) or not own.claims
+
     def cancel(self, inv: str) -> None:
-        """The invocation's own run failed: its audit would say nothing."""
+        """The invocation's own run failed or states nothing: its audit would say nothing."""
         if inv in self.keys and self.runner is not None:
             self.runner.cancel(set(self.keys.pop(inv).values()))
 

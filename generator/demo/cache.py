@@ -163,7 +163,9 @@ def demo_key(demo_path: Path, demos_dir: Path, name: str, options: dict[str, Any
 
 
 class DemoCache:
-    """``<dir>/v1/<key[:2]>/<key>/result.json`` plus files; a folder appears whole or not at all."""
+    """The local backend of the cache (``remote.EntryStore`` names the interface; ``remote.SharedCache``
+    puts this folder in front of a shared store): ``<dir>/v1/<key[:2]>/<key>/result.json`` plus
+    files; a folder appears whole or not at all."""
 
     def __init__(self, directory: Path):
         self.directory = directory
@@ -175,6 +177,9 @@ class DemoCache:
     def get(self, key: str) -> Path | None:
         entry = self.entry(key)
         return entry if (entry / "result.json").is_file() else None
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Bring these entries here from a shared store before they are read (none: nothing to do)."""
 
     def scratch(self, key: str) -> Path:
         """A fresh private folder to run into."""
@@ -188,6 +193,10 @@ class DemoCache:
         tmp_file = scratch / "result.json.tmp"
         tmp_file.write_bytes(data)
         os.replace(tmp_file, scratch / "result.json")
+        return self.install(key, scratch)
+
+    def install(self, key: str, scratch: Path) -> Path:
+        """Move a complete entry folder into place with one rename."""
         entry = self.entry(key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -242,3 +251,22 @@ def write_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+BUILD_REPORT = "build-report.json"  # the last build's timings, by demo invocation
+
+def last_seconds(cache_dir: Path) -> dict[str, float]:
+    """How long each demo ran, by invocation, as the last build reported it."""
+    try:
+        report = json.loads((cache_dir / BUILD_REPORT).read_text())
+        return {inv: float(r["seconds"]) for inv, r in report.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def write_build_report(cache_dir: Path, results: dict[str, Any]) -> None:
+    """Timings live here, never on pages (they would break byte-identical builds)."""
+    report = {inv: {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds, "cached": r.cached,
+                    "failed": bool(r.error)} for inv, r in sorted(results.items())}
+    write_atomic(cache_dir / BUILD_REPORT, json.dumps(report, indent=1))
+

@@ -6,18 +6,19 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..model import DemoSpec, Glossary, Problem, rel_path
-from .cache import DemoCache, demo_key, external_imports, local_imports, write_atomic
+from . import bundle
+from .cache import demo_key, external_imports, last_seconds, local_imports, write_build_report
 from .protocol import Job, Reply
+from .remote import open_cache
 from .runtime.context import Claim, FigureInfo, Metric
 from .runtime.plots import image_size
-
-REPORT = "build-report.json"
 
 log = logging.getLogger("termlab.demos")
 
@@ -33,6 +34,8 @@ class DemoResult:
     metrics: list[Metric] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    download: str = ""  # the zip that runs the demo on its own (bundle.py)
+    key_numbers: list[str] = field(default_factory=list)
     error: str | None = None
     error_file: str = ""
     error_line: int = 0
@@ -41,6 +44,11 @@ class DemoResult:
     cpu_seconds: float = 0.0
     cached: bool = False
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def key_metrics(self) -> list[Metric]:
+        """The run's key numbers (``demo.key_numbers``), in the order the demo gave them."""
+        by_name = {m.name: m for m in self.metrics}
+        return [by_name[n] for n in self.key_numbers if n in by_name]
 
     def formatted_metrics(self) -> dict[str, str]:
         return {m.name: m.display for m in self.metrics}
@@ -60,6 +68,7 @@ class DemoResult:
             metrics=[Metric(**m) for m in outputs.get("metrics", [])],
             claims=[Claim(**c) for c in outputs.get("claims", [])],
             models=list(outputs.get("models", [])),
+            key_numbers=list(outputs.get("key_numbers", [])),
             output=data.get("output", ""), seconds=data.get("seconds", 0.0),
             cpu_seconds=data.get("cpu_seconds", 0.0), cached=cached,
         )
@@ -81,19 +90,34 @@ class DemoResult:
 class DemoEngine:
     """Cache plus a lazily started worker pool; lives across `mkdocs serve` rebuilds."""
 
-    def __init__(self, cache_dir: Path, jobs: int | None = None):
-        self.cache = DemoCache(cache_dir)
+    def __init__(self, cache_dir: Path, jobs: int | None = None, *, cache_url: str = "",
+                 cache_write: bool = False, executor: str = "local", scheduler: str = ""):
+        self.cache = open_cache(cache_dir, cache_url, cache_write)
         self.jobs = jobs
+        self.executor, self.scheduler = executor, scheduler
         self.preload: list[str] = []
         self._pool = None
         self.auditor: Any = None  # audit.AuditRunner, once an audit has runs to do
 
+    @classmethod
+    def for_options(cls, options: Any) -> DemoEngine:
+        """The engine a build's options ask for: its cache (local, or fronting a shared store)
+        and its executor (the local pool, or a Dask cluster)."""
+        return cls(options.cache_dir, options.jobs, cache_url=options.cache_url,
+                   cache_write=options.cache_write, executor=options.executor,
+                   scheduler=options.dask_scheduler)
+
     @property
     def pool(self):
         if self._pool is None:
-            from .pool import WorkerPool
+            if self.executor == "dask":
+                from .dask_pool import DaskPool
 
-            self._pool = WorkerPool(self.jobs, self.preload)
+                self._pool = DaskPool(self.scheduler, self.preload)
+            else:
+                from .pool import WorkerPool
+
+                self._pool = WorkerPool(self.jobs, self.preload)
         return self._pool
 
     def start_worker(self) -> None:
@@ -133,8 +157,11 @@ class DemoEngine:
             batch.close()
 
     def start(self, specs: dict[str, DemoSpec], demos_dir: Path, *, timeout: float,
-              memory_mb: int, force: bool = False) -> DemoBatch:
-        """Take what the cache has and send the rest to the pool, without waiting."""
+              memory_mb: int, force: bool = False,
+              also: Callable[[str, DemoSpec], Iterable[str]] | None = None) -> DemoBatch:
+        """Take what the cache has and send the rest to the pool, without waiting. ``also``
+        names more entries to bring from a shared store with each run's (its seed audit's):
+        one round of reads for all."""
         self.cache.clean_tmp()
         batch = DemoBatch(self, demos_dir)
         todo = []
@@ -142,11 +169,16 @@ class DemoEngine:
             spec_timeout = spec.timeout or timeout
             key = demo_key(spec.path, demos_dir, spec.name, spec.options, spec_timeout, memory_mb)
             batch.runs[inv] = (key, spec, spec_timeout, memory_mb)
+        if not force:  # a shared store's entries come into the local folder in one round
+            extra = [k for key, spec, *_ in batch.runs.values() for k in also(key, spec)] if also else []
+            self.cache.prefetch([key for key, *_ in batch.runs.values()] + extra)
+        for inv, (key, spec, spec_timeout, _) in batch.runs.items():
             if force:
                 self.cache.evict(key)
             entry = self.cache.get(key)
             if entry is not None:
-                batch.results[inv] = DemoResult.from_entry(entry, _source(spec), spec.name, cached=True)
+                result = DemoResult.from_entry(entry, _source(spec), spec.name, cached=True)
+                batch.results[inv] = bundle.attach(result, entry, spec, demos_dir)
             else:
                 todo.append((inv, key, spec, spec_timeout))
         log.info("termlab: demos: %d total, %d cached, %d to run", len(specs), len(batch.results),
@@ -156,7 +188,7 @@ class DemoEngine:
         self.plan_preload({inv: spec for inv, _, spec, _ in todo}, demos_dir)
         # Longest first, by the last build's timings (unknown ones first of all): the build
         # then does not end with one long demo running alone on an otherwise idle machine.
-        last = _last_seconds(self.cache.directory)
+        last = last_seconds(self.cache.directory)
         todo.sort(key=lambda item: -last.get(item[0], math.inf))
         pool = self.pool
         for inv, key, spec, t in todo:
@@ -196,7 +228,8 @@ class DemoEngine:
         except BaseException:
             self.cache.discard(scratch)
             raise
-        return DemoResult.from_entry(entry, _source(spec), spec.name, cached=False)
+        result = DemoResult.from_entry(entry, _source(spec), spec.name, cached=False)
+        return bundle.attach(result, entry, spec, demos_dir)
 
 
 class DemoBatch:
@@ -306,7 +339,7 @@ def run_demos(glossary: Glossary, options: Any, engine: DemoEngine | None = None
               ) -> tuple[dict[str, DemoResult], list[Problem]]:
     """Run (or fetch) every term's demo; failures and failed claims become Problems."""
     own = engine is None
-    engine = engine or DemoEngine(options.cache_dir, options.jobs)
+    engine = engine or DemoEngine.for_options(options)
     try:
         by_inv = engine.run(demo_specs(glossary), options.demos_dir, timeout=options.timeout,
                             memory_mb=options.memory_limit_mb, force=options.force)
@@ -316,10 +349,11 @@ def run_demos(glossary: Glossary, options: Any, engine: DemoEngine | None = None
     return finish_demos(glossary, by_inv, options)
 
 
-def start_demos(glossary: Glossary, options: Any, engine: DemoEngine) -> DemoBatch:
+def start_demos(glossary: Glossary, options: Any, engine: DemoEngine,
+                also: Callable[[str, DemoSpec], Iterable[str]] | None = None) -> DemoBatch:
     """Send every term's demo to ``engine`` (cached ones are ready at once)."""
     return engine.start(demo_specs(glossary), options.demos_dir, timeout=options.timeout,
-                        memory_mb=options.memory_limit_mb, force=options.force)
+                        memory_mb=options.memory_limit_mb, force=options.force, also=also)
 
 
 def results_by_term(glossary: Glossary, by_inv: dict[str, DemoResult]) -> dict[str, DemoResult]:
@@ -359,22 +393,6 @@ def finish_demos(glossary: Glossary, by_inv: dict[str, DemoResult], options: Any
                 numbers = ", ".join(f"{k}={v}" for k, v in claim.numbers.items())
                 problems.append(Problem(where, claim.line, f"claim failed: {claim.statement}"
                                         + (f" ({numbers})" if numbers else "")))
-    _write_report(options.cache_dir, by_inv)
+    write_build_report(options.cache_dir, by_inv)
     return results, problems
-
-
-def _last_seconds(cache_dir: Path) -> dict[str, float]:
-    """How long each demo ran, by invocation, as the last build reported it."""
-    try:
-        report = json.loads((cache_dir / REPORT).read_text())
-        return {inv: float(r["seconds"]) for inv, r in report.items()}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return {}
-
-
-def _write_report(cache_dir: Path, results: dict[str, DemoResult]) -> None:
-    """Timings live here, never on pages (they would break byte-identical builds)."""
-    report = {inv: {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds, "cached": r.cached,
-                    "failed": bool(r.error)} for inv, r in sorted(results.items())}
-    write_atomic(cache_dir / REPORT, json.dumps(report, indent=1))
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from pathlib import Path
 
-from ..model import Glossary, Problem, rel_path
+from ..model import Problem, Term, rel_path
 
 
-def demo_file_problems(glossary: Glossary, root: Path) -> list[Problem]:
+def demo_file_problems(terms: Iterable[Term], root: Path) -> list[Problem]:
     """A Problem for each demo an entry names that cannot compile or defines no ``run``."""
     problems = []
-    for path in sorted({t.demo.path for t in glossary.terms.values() if t.demo}):
+    for path in sorted({t.demo.path for t in terms if t.demo}):
         rel = rel_path(path, root)
         try:
             tree = ast.parse(path.read_bytes(), filename=rel)

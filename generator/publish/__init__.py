@@ -12,21 +12,31 @@ from ..render import urls
 from .inventory import inventory_bytes
 from .previews import preview_files
 from .redirects import redirect_pages
+from .search_names import NAMES_PATH, search_names
+from .study import study_files, study_paths
 from .terms_json import terms_index
 
 
 def add_published_files(site: Site, glossary: Glossary, demos: Mapping[str, Any],
-                        project: str = "termlab", version: str = "", site_url: str = "") -> None:
+                        project: str = "termlab", version: str = "", site_url: str = "",
+                        audits: Mapping[str, Any] | None = None) -> None:
     """Add objects.inv, terms.json, preview shards and redirect pages to the site's files."""
     site.files["objects.inv"] = inventory_bytes(glossary, project, version)
-    index = terms_index(glossary, demos, site_url)
+    index = terms_index(glossary, demos, site_url, audits)
+    index["study"] = study_paths(index)
+    site.files.update(study_files(index, project, {cid: c.name for cid, c in glossary.categories.items()}))
     site.files["terms.json"] = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode()
     site.files.update(preview_files(glossary, index))
+    site.files[NAMES_PATH] = search_names(index)
     site.files.update(redirect_pages(glossary, site_url))
 
 
 def site_assets() -> dict[str, bytes]:
-    """The site's own CSS and JavaScript, by site-relative path."""
+    """The site's own CSS and JavaScript, and the math font with its licence, by site-relative path."""
     folder = resources.files("generator.render").joinpath("assets")
     return {f"{urls.ASSETS}/{name}": folder.joinpath(name).read_bytes()
-            for name in ("termlab.css", "termlab.js")}
+            for name in ASSETS}
+
+
+ASSETS = ("termlab.css", "termlab.js", "termlab-search.js", "termlab-listen.js", "termlab-study.js",
+          "noto-sans-math.woff2", "noto-sans-math-OFL.txt")

@@ -12,7 +12,10 @@ from ..text.plain import fill_metrics, plain
 FORMAT_VERSION = 1
 
 
-def terms_index(glossary: Glossary, demos: Mapping[str, Any], site_url: str = "") -> dict[str, Any]:
+def terms_index(glossary: Glossary, demos: Mapping[str, Any], site_url: str = "",
+                audits: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The index; a demo's statements carry their kind (finding or check) and, once the seed
+    audit of the demo is in (``audits``, by term), how often each held."""
     terms = []
     for tid in sorted(glossary.terms):
         term = glossary.terms[tid]
@@ -29,8 +32,12 @@ def terms_index(glossary: Glossary, demos: Mapping[str, Any], site_url: str = ""
                                     "light": url + f.light, "dark": url + f.dark}
                                    for f in result.figures]
                 demo["models"] = [url + m for m in result.models]
-                demo["claims"] = [{"statement": c.statement, "holds": c.holds, "numbers": c.numbers}
-                                  for c in result.claims]
+                rates = getattr((audits or {}).get(tid), "claims", None)
+                demo["claims"] = [{"statement": c.statement, "kind": c.kind, "holds": c.holds,
+                                   "numbers": c.numbers,
+                                   "audit": {"held": rates[i].held, "runs": rates[i].runs}
+                                   if rates and i < len(rates) else None}
+                                  for i, c in enumerate(result.claims)]
                 demo["metrics"] = [{"name": m.name, "label": m.label, "value": m.value,
                                     "display": m.display} for m in result.metrics]
         ok = result is not None and not result.error

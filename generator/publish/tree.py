@@ -42,6 +42,49 @@ markdown_extensions:
   - termlab
 """
 
+# The same site for Zensical, in its own format (it also reads mkdocs.yml, but names
+# zensical.toml as its configuration). Zensical runs Python-Markdown extensions, termlab's
+# included (math as MathML, URL safety); MkDocs plugins it ignores, which is why the pages are
+# written out whole.
+ZENSICAL_CONFIG = """\
+# Written by `termlab generate`: plain Markdown, built with `zensical build -f zensical.toml`.
+[project]
+site_name = {site_name}
+docs_dir = "docs"
+not_in_nav = \"""
+/terms/**
+\"""
+extra_css = ["assets/termlab/termlab.css"]
+extra_javascript = ["assets/termlab/termlab.js"]
+
+[project.theme]
+features = ["navigation.instant", "search.highlight", "content.code.copy"]
+
+[[project.theme.palette]]
+scheme = "default"
+toggle.icon = "lucide/moon"
+toggle.name = "Switch to dark mode"
+
+[[project.theme.palette]]
+scheme = "slate"
+toggle.icon = "lucide/sun"
+toggle.name = "Switch to light mode"
+
+[project.markdown_extensions]
+attr_list = {{}}
+md_in_html = {{}}
+admonition = {{}}
+tables = {{}}
+toc.permalink = true
+pymdownx.details = {{}}
+pymdownx.superfences = {{}}
+pymdownx.tabbed.alternate_style = true
+termlab = {{}}
+"""
+# Each engine's configuration file, all written by ``write_project``: MkDocs reads mkdocs.yml,
+# ProperDocs asks for properdocs.yml (same format), Zensical reads zensical.toml.
+CONFIG_FILES = {"mkdocs.yml": CONFIG, "properdocs.yml": CONFIG, "zensical.toml": ZENSICAL_CONFIG}
+
 
 def static_links(text: str, page: str, glossary: Glossary) -> str:
     """Resolve ``[[links]]`` into relative Markdown links, so no plugin is needed."""
@@ -56,7 +99,8 @@ def static_links(text: str, page: str, glossary: Glossary) -> str:
 
 def write_project(site: Site, glossary: Glossary, out: Path, docs_dir: Path | None,
                   site_name: str) -> None:
-    """``out/mkdocs.yml`` and ``out/docs/``: hand-written pages, generated pages and files."""
+    """``out/docs/`` (hand-written pages, generated pages and files) and one configuration
+    file per engine (``CONFIG_FILES``)."""
     files: dict[str, bytes] = {}
     if docs_dir and docs_dir.is_dir():
         for path in sorted(docs_dir.rglob("*")):
@@ -72,7 +116,9 @@ def write_project(site: Site, glossary: Glossary, out: Path, docs_dir: Path | No
         files[f"docs/{rel}"] = data
     for name, data in site_assets().items():
         files[f"docs/{name}"] = data
-    files["mkdocs.yml"] = CONFIG.format(site_name=json.dumps(site_name)).encode()
+    for name, config in CONFIG_FILES.items():
+        # A JSON string (non-ASCII kept, control characters escaped) is a YAML and a TOML string.
+        files[name] = config.format(site_name=json.dumps(site_name, ensure_ascii=False)).encode()
     write_tree(files, out)
 
 

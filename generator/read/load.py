@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -13,10 +15,12 @@ from typing import Any
 
 from ..model import Category, DemoSpec, Problem, Question, Reference, Term, rel_path
 from ..text.names import did_you_mean, invisible, slug
+from .entrychecks import Link, entry_checks
 from .validators import schema_text
 from .yamlnodes import Document, YamlProblem, load
 
 CATEGORIES_FILE = "_categories.yaml"
+PATH_FILE = "_path.yaml"  # optional: the learning path's stages
 ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -64,12 +68,18 @@ class Loaded:
 
     terms: dict[str, Term] = field(default_factory=dict)
     categories: dict[str, Category] = field(default_factory=dict)
+    stages: dict[str, Category] = field(default_factory=dict)  # declared in _path.yaml: same shape
+    stage_file: str = ""  # where the stages are declared (for messages)
     problems: list[Problem] = field(default_factory=list)
     broken: dict[str, str] = field(default_factory=dict)
+    links: dict[str, list[Link]] = field(default_factory=dict)  # each term's [[links]], unresolved
 
 
-def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None) -> Loaded:
-    """Read every entry and the categories file; collect all problems, never stop early."""
+def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None,
+                  memo: dict | None = None) -> Loaded:
+    """Read every entry and the categories file; collect all problems, never stop early.
+    ``memo`` (kept by the caller between loads, e.g. across serve rebuilds) holds each file's
+    outcome by its stat: an unchanged file is not read again."""
     root = root or glossary_dir.parent
     out = Loaded()
     if not glossary_dir.is_dir():
@@ -77,12 +87,18 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None)
                                     "glossary folder not found; create it or set glossary_dir"))
         return out
     out.categories = _load_categories(glossary_dir / CATEGORIES_FILE, root, out.problems)
+    out.stage_file = rel_path(glossary_dir / PATH_FILE, root)
+    if (glossary_dir / PATH_FILE).is_file():
+        out.stages = _load_categories(glossary_dir / PATH_FILE, root, out.problems, "path")
     prefix = rel_path(glossary_dir, root)  # resolved once: Path.resolve() per file cost ~0.5 s at 10k
     demo_files = {p.stem for p in demos_dir.glob("*.py")} if demos_dir.is_dir() else set()
+    demos_seen = hashlib.sha256("\n".join(sorted(demo_files)).encode()).hexdigest()[:16]
     seen: dict[str, str] = {}  # id -> the file that defines it
-    for path in sorted(glossary_dir.glob("*.y*ml")):
-        if path.name.startswith("_") or path.suffix not in (".yaml", ".yml"):
+    visited: set[str] = set()
+    for name in sorted(e.name for e in os.scandir(glossary_dir) if e.name.endswith((".yaml", ".yml"))):
+        if name.startswith("_"):
             continue
+        path = glossary_dir / name
         rel = f"{prefix}/{path.name}"
         if path.stem in seen:
             out.problems.append(Problem(rel, 1, f"the id '{path.stem}' is also defined by "
@@ -94,19 +110,49 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None)
             out.problems.append(Problem(rel, 0, f"file name '{path.name}' is not a valid term id; "
                                         f"rename it to '{suggestion}.yaml' (lowercase, hyphens)"))
             continue
-        try:
-            doc = load(path)
-        except (YamlProblem, OSError) as exc:
-            line = getattr(exc, "line", 0)
-            out.problems.append(Problem(rel, line, getattr(exc, "message", str(exc))))
-            out.broken[path.stem] = rel
-            continue
-        term = _make_term(path.stem, path, rel, doc, demos_dir, demo_files, root, out.problems)
+        visited.add(rel)
+        term, problems, links = _entry(path, rel, demos_dir, (demo_files, demos_seen), root, memo)
+        out.problems.extend(problems)
         if term is None:
             out.broken[path.stem] = rel
         else:
             out.terms[term.id] = term
+            if links:
+                out.links[term.id] = links
+    for gone in set(memo or ()) - visited:
+        del memo[gone]
     return out
+
+
+def _entry(path: Path, rel: str, demos_dir: Path, demos: tuple[set[str], str], root: Path,
+           memo: dict | None) -> tuple[Term | None, list[Problem], list[Link]]:
+    """One entry file: its Term (None if unusable), its problems and its ``[[links]]``; from
+    ``memo`` when the file's stat and the set of demo files are those it was read with (Terms
+    are immutable). ``demos``: the demo files' names and a digest of them."""
+    key = None
+    if memo is not None:
+        try:
+            st = path.stat()
+            key = (st.st_mtime_ns, st.st_size, st.st_ino, demos[1])
+        except OSError:
+            key = None
+        if key is not None and (kept := memo.get(rel)) is not None and kept[0] == key:
+            return kept[1], kept[2], kept[3]
+    problems: list[Problem] = []
+    links: list[Link] = []
+    try:
+        doc = load(path)
+    except (YamlProblem, OSError) as exc:
+        problems.append(Problem(rel, getattr(exc, "line", 0), getattr(exc, "message", str(exc))))
+        term = None
+    else:
+        term = _make_term(path.stem, path, rel, doc, demos_dir, demos[0], root, problems)
+        if term is not None:
+            links, more = entry_checks(term)
+            problems.extend(more)
+    if key is not None:
+        memo[rel] = (key, term, problems, links)
+    return term, problems, links
 
 
 def _schema_problems(data: Any, doc: Document, rel: str, name: str) -> tuple[list[Problem], set]:
@@ -216,6 +262,7 @@ def _make_term(term_id: str, path: Path, rel: str, doc: Document, demos_dir: Pat
         related=texts("related"),
         see_also=texts("see_also"),
         prerequisites=texts("prerequisites"),
+        stage=str(ok.get("stage", "")),
         redirect_from=texts("redirect_from"),
         key_concepts=texts("key_concepts"),
         example=str(ok.get("example", "")),
@@ -290,7 +337,15 @@ def _not_json(value: Any, path: tuple) -> tuple[tuple, str] | None:
     return None
 
 
-def _load_categories(path: Path, root: Path, problems: list[Problem]) -> dict[str, Category]:
+def load_categories(glossary_dir: Path, root: Path) -> tuple[dict[str, Category], list[Problem]]:
+    """Only the categories file (``termlab new`` picks its default category from it)."""
+    problems: list[Problem] = []
+    return _load_categories(glossary_dir / CATEGORIES_FILE, root, problems), problems
+
+
+def _load_categories(path: Path, root: Path, problems: list[Problem],
+                     kind: str = "categories") -> dict[str, Category]:
+    """``_categories.yaml`` (or ``_path.yaml``'s stages, which have the same shape)."""
     rel = rel_path(path, root)
     if not path.is_file():
         problems.append(Problem(rel, 0, "categories file not found; create it with "
@@ -301,7 +356,7 @@ def _load_categories(path: Path, root: Path, problems: list[Problem]) -> dict[st
     except (YamlProblem, OSError) as exc:
         problems.append(Problem(rel, getattr(exc, "line", 0), getattr(exc, "message", str(exc))))
         return {}
-    found, _ = _schema_problems(doc.data, doc, rel, "categories")
+    found, _ = _schema_problems(doc.data, doc, rel, kind)
     problems.extend(found)
     if not isinstance(doc.data, dict):
         return {}

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import replace
+from functools import cache
 
-from ..model import Glossary, Problem, Term, field_label
+from ..model import Category, Glossary, Problem, Stage, Term
 from ..text.names import did_you_mean, lookup, normalize, slug
-from ..text.numbers import typed_numbers
-from ..text.safety import unsafe_markup, unsafe_urls
-from ..text.scan import iter_wikilinks
 from .load import Loaded
 
 REF_FIELDS = ("related", "see_also", "prerequisites")
-SCAFFOLD_TODO = "TODO"
 
 
 def resolve(loaded: Loaded) -> Glossary:
     """Build the resolved glossary; every unresolvable name becomes a Problem."""
+    return _resolve(loaded, assemble=True)
+
+
+def check(loaded: Loaded) -> list[Problem]:
+    """The problems ``resolve`` finds, without the indexes and orders only pages need."""
+    return _resolve(loaded, assemble=False)
+
+
+def _resolve(loaded: Loaded, assemble: bool):
     problems = list(loaded.problems)
     terms = loaded.terms
     names: dict[str, str] = {}
-    owner_line: dict[str, tuple[str, int]] = {}
+    owner: dict[str, tuple[Term, tuple]] = {}  # who claimed a name, and where (its line when needed)
 
     for stem in loaded.broken:
         names[normalize(stem)] = stem
@@ -36,9 +42,9 @@ def resolve(loaded: Loaded) -> Glossary:
             other = names.get(key)
             if other is None:
                 names[key] = term.id
-                owner_line[key] = (term.where, term.line(*path))
+                owner[key] = (term, path)
             elif other != term.id:
-                first = owner_line.get(key, (other, 0))
+                first = (owner[key][0].where, owner[key][0].line(*owner[key][1])) if key in owner else (other, 0)
                 problems.append(Problem(
                     term.where, term.line(*path),
                     f"'{name}' is already a name of '{other}' ({first[0]}:{first[1]}); "
@@ -46,11 +52,17 @@ def resolve(loaded: Loaded) -> Glossary:
                     path[0]))
     problems.extend(_redirect_clashes(ordered, terms))
 
-    def find(name: str) -> str | None:
-        return lookup(names, name)
+    found: dict[str, str | None] = {}  # names repeat across entries: each is looked up once
 
-    all_names = sorted({t.term for t in terms.values()} | set(terms) |
-                       {a for t in terms.values() for a in t.aliases})
+    def find(name: str) -> str | None:
+        if name not in found:
+            found[name] = lookup(names, name)
+        return found[name]
+
+    @cache
+    def all_names() -> list[str]:  # for "did you mean", when a name is not found
+        return sorted({t.term for t in terms.values()} | set(terms) |
+                      {a for t in terms.values() for a in t.aliases})
     backlinks: dict[str, set[str]] = {tid: set() for tid in terms}
     members: dict[str, list[str]] = {cid: [] for cid in loaded.categories}
 
@@ -65,70 +77,60 @@ def resolve(loaded: Loaded) -> Glossary:
                                     f"{did_you_mean(term.category, members)}; declare it in "
                                     "glossary/_categories.yaml or use one of: "
                                     f"{', '.join(members) or '(none declared)'}", "category"))
-        for i, ref in enumerate(term.references):
-            if ref.title.startswith(SCAFFOLD_TODO) or any(a.startswith(SCAFFOLD_TODO) for a in ref.authors):
-                problems.append(Problem(where, term.line("references", i), "still holds the TODO "
-                                        "written by `termlab new`; cite a real primary source",
-                                        "references"))
+        changed: dict[str, list[str]] = {}  # the reference fields whose names are not yet ids
         for fieldname in REF_FIELDS:
+            written = getattr(term, fieldname)
+            if not written:
+                continue
             resolved: list[str] = []
-            for i, name in enumerate(getattr(term, fieldname)):
+            for i, name in enumerate(written):
                 target = find(name)
-                line = term.line(fieldname, i)
                 if target is None:
-                    problems.append(Problem(where, line, f"unknown term '{name}'"
-                                            f"{did_you_mean(name, all_names)}", fieldname))
+                    problems.append(Problem(where, term.line(fieldname, i), f"unknown term '{name}'"
+                                            f"{did_you_mean(name, all_names())}", fieldname))
                 elif target == term.id:
-                    problems.append(Problem(where, line, f"'{name}' is this term itself; "
+                    problems.append(Problem(where, term.line(fieldname, i), f"'{name}' is this term itself; "
                                             "remove the self-reference", fieldname))
                 elif target not in resolved:
                     resolved.append(target)
                     if target in backlinks:
                         backlinks[target].add(term.id)
-            resolved_refs.setdefault(term.id, {})[fieldname] = resolved
-        for path, text in term.text_fields():
-            field = field_label(path)
-            for name, _label, _offset in iter_wikilinks(text):
-                target = find(name)
-                if target is None:
-                    problems.append(Problem(where, term.locate(path, f"[[{name}"),
-                                            f"unknown term '[[{name}]]'"
-                                            f"{did_you_mean(name, all_names)}", field))
-                elif target != term.id and target in backlinks:
-                    backlinks[target].add(term.id)
-            if text.lstrip().startswith(SCAFFOLD_TODO):
-                problems.append(Problem(where, term.line(*path), "still holds the TODO written by "
-                                        "`termlab new`; replace it with the real text", field))
-            if term.demo:
-                for number, offset in typed_numbers(text):
-                    problems.append(Problem(where, term.locate(path, text.splitlines()[offset].strip()[:80]),
-                                            f"'{number}' is typed by hand in a paragraph about the demo; "
-                                            "record it in the demo (demo.setting or demo.metric) and write "
-                                            "{{its_name}} here", field))
-            for message, offset in unsafe_markup(text):
-                problems.append(Problem(where, term.locate(path, text.splitlines()[offset].strip()[:80]),
-                                        message, field))
-            for url, _offset in unsafe_urls(text):
-                problems.append(Problem(where, term.locate(path, url),
-                                        f"unsafe URL '{url[:60]}' refused; use an http(s) link",
-                                        field))
+            if resolved != written:
+                changed[fieldname] = resolved
+        if changed:
+            resolved_refs[term.id] = changed
+        for link in loaded.links.get(term.id, ()):
+            target = find(link.name)
+            if target is None:
+                problems.append(Problem(where, link.line, f"unknown term '[[{link.name}]]'"
+                                        f"{did_you_mean(link.name, all_names())}", link.field))
+            elif target != term.id and target in backlinks:
+                backlinks[target].add(term.id)
 
-    terms = {tid: replace(term, **resolved_refs.get(tid, {})) for tid, term in terms.items()}
+    terms = {tid: replace(term, **resolved_refs[tid]) if tid in resolved_refs else term
+             for tid, term in terms.items()}
+    problems.extend(_cycles(terms))
+    order, next_up = _learning_order(terms)
+    categories = dict(sorted(loaded.categories.items(), key=lambda kv: (kv[1].order, kv[0])))
+    kinds, placed = _placement(terms, order, categories, loaded, problems)
+    if not assemble:
+        return sorted(set(problems))
+    name_key = {tid: (t.term.casefold(), tid) for tid, t in terms.items()}
 
     def by_name(ids) -> list[str]:
-        return sorted(ids, key=lambda i: (terms[i].term.casefold(), i))
+        return sorted(ids, key=name_key.__getitem__)
 
     for cid in members:
         members[cid] = by_name(members[cid])
-    problems.extend(_cycles(terms))
-    order, next_up = _learning_order(terms)
+    stages = _learning_path(terms, order, categories, kinds, placed)
     return Glossary(
         terms=terms,
-        categories=dict(sorted(loaded.categories.items(), key=lambda kv: (kv[1].order, kv[0]))),
+        categories=categories,
         names=names,
         backlinks={tid: by_name(ids) for tid, ids in backlinks.items()},
         members=members,
-        learning_order=order,
+        learning_order=[tid for stage in stages for tid in stage.terms],
+        stages=stages,
         next_up={tid: by_name(ids) for tid, ids in next_up.items()},
         problems=sorted(set(problems)),
         broken_files={stem: [p for p in problems if p.path == where]
@@ -139,6 +141,8 @@ def resolve(loaded: Loaded) -> Glossary:
 def _redirect_clashes(ordered: list[Term], terms: dict[str, Term]) -> list[Problem]:
     """A former id (``redirect_from``) whose URL another term already has: its id, the slug of
     its name or of an alias (which redirect there too), or another term's former id."""
+    if not any(term.redirect_from for term in ordered):
+        return []
     slugs: dict[str, tuple[str, str]] = {}  # slug -> (term id, what it is)
     for term in ordered:
         for name, what in [(term.term, "name"), *((a, "alias") for a in term.aliases)]:
@@ -191,8 +195,12 @@ def _cycles(terms: dict[str, Term]) -> list[Problem]:
     return problems
 
 
-def _learning_order(terms: dict[str, Term]) -> tuple[list[str], dict[str, set[str]]]:
-    """A topological order of prerequisites (ties by name) and, per term, what it unlocks."""
+def _learning_order(terms: dict[str, Term], key=None) -> tuple[list[str], dict[str, set[str]]]:
+    """A topological order of prerequisites (ties by ``key``, default the name) and, per term,
+    what it unlocks."""
+    key = key or (lambda t: (t.term.casefold(), t.id))
+    rank = {tid: i for i, tid in enumerate(sorted(terms, key=lambda tid: key(terms[tid])))}
+    by_rank = sorted(terms, key=rank.__getitem__)
     next_up: dict[str, set[str]] = {tid: set() for tid in terms}
     indegree = dict.fromkeys(terms, 0)
     for term in terms.values():
@@ -200,14 +208,76 @@ def _learning_order(terms: dict[str, Term]) -> tuple[list[str], dict[str, set[st
             if pre in terms:
                 next_up[pre].add(term.id)
                 indegree[term.id] += 1
-    heap = [(terms[t].term.casefold(), t) for t, d in indegree.items() if d == 0]
+    heap = [rank[t] for t, d in indegree.items() if d == 0]  # ranks: integers compare fast
     heapq.heapify(heap)
     order: list[str] = []
     while heap:
-        _, tid = heapq.heappop(heap)
+        tid = by_rank[heapq.heappop(heap)]
         order.append(tid)
         for nxt in next_up[tid]:
             indegree[nxt] -= 1
             if indegree[nxt] == 0:
-                heapq.heappush(heap, (terms[nxt].term.casefold(), nxt))
+                heapq.heappush(heap, rank[nxt])
     return order, next_up
+
+
+def _placement(terms: dict[str, Term], order: list[str], categories: dict[str, Category],
+               loaded: Loaded, problems: list[Problem]) -> tuple[list[Category], dict[str, int]]:
+    """The learning path's stages, and the stage (its index) of each term. The stages are
+    those of ``_path.yaml`` (an entry joins one with ``stage:``), else one per category in
+    category order. A term goes into its own stage, or a later one if a prerequisite comes later
+    (an explicit ``stage:`` that comes before a prerequisite's is a problem); a term without one
+    goes into the first stage after its prerequisites."""
+    declared = sorted(loaded.stages.values(), key=lambda s: (s.order, s.id))
+    where = loaded.stage_file or "glossary/_path.yaml"
+    kinds = declared or list(categories.values())
+    index = {s.id: i for i, s in enumerate(kinds)}
+    own: dict[str, int] = {}
+    for term in terms.values():
+        if term.stage and term.stage in index and declared:
+            own[term.id] = index[term.stage]
+        elif term.stage:
+            hint = (f"{did_you_mean(term.stage, index)}; declare it in {where} or use one of: "
+                    f"{', '.join(index)}" if declared else
+                    f"; {where} declares no stages: create it with "
+                    f"`{term.stage}: {{name: ..., order: 1}}` or remove this field")
+            problems.append(Problem(term.where, term.line("stage"),
+                                    f"unknown stage '{term.stage}'{hint}", "stage"))
+        elif not declared and term.category in index:
+            own[term.id] = index[term.category]
+    placed: dict[str, int] = {}
+    for tid in order:  # topological: every prerequisite is placed first
+        term = terms[tid]
+        after = [(placed[p], p) for p in term.prerequisites if p in placed]
+        latest, pre = max(after, default=(0, ""))
+        mine = own.get(tid, latest)
+        if term.stage and tid in own and mine < latest:
+            problems.append(Problem(term.where, term.line("stage"),
+                                    f"stage '{term.stage}' comes before stage '{kinds[latest].id}' "
+                                    f"of its prerequisite '{pre}'; move this term to that stage or "
+                                    "a later one, or drop the prerequisite", "stage"))
+        placed[tid] = max(mine, latest)
+    for tid in terms:  # in a prerequisite cycle (reported already): its own stage, else the last
+        placed.setdefault(tid, own.get(tid, len(kinds) - 1 if kinds else 0))
+    return kinds, placed
+
+
+def _learning_path(terms: dict[str, Term], order: list[str], categories: dict[str, Category],
+                   kinds: list[Category], placed: dict[str, int]) -> list[Stage]:
+    """The learning path in named stages (see ``_placement``). Within a stage: the fewest
+    prerequisites below first (a term after all of its own), then by category and name."""
+    depth: dict[str, int] = {}  # the longest chain of prerequisites below a term
+    for tid in order:
+        depth[tid] = 1 + max((depth[p] for p in terms[tid].prerequisites if p in depth), default=-1)
+    cat_order = {cid: i for i, cid in enumerate(categories)}
+    path = _learning_order(terms, key=lambda t: (placed[t.id], depth.get(t.id, 0),
+                                                  cat_order.get(t.category, len(cat_order)),
+                                                  t.term.casefold(), t.id))[0]
+    path += sorted(set(terms) - set(path), key=lambda t: (placed[t], terms[t].term.casefold(), t))
+    members: dict[int, list[str]] = {}
+    for tid in path:
+        members.setdefault(placed[tid], []).append(tid)
+    if not kinds:  # no categories either: one unnamed stage would do, name it plainly
+        kinds = [Category("all", "All terms", "", 0)]
+    return [Stage(kinds[i].id, kinds[i].name, kinds[i].description, tuple(members[i]))
+            for i in sorted(members)]

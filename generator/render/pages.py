@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
+import posixpath
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cache
@@ -10,11 +13,13 @@ from typing import Any
 
 import jinja2
 
-from ..model import Glossary, Problem, Question, Site, Term, field_label
-from ..text.plain import anchor, fenced, fill_metrics, initial, midsentence, plain
+from ..demo.bundle import REQUIREMENTS
+from ..model import Glossary, Problem, Question, Site, Term
+from ..read.entrychecks import placeholder_problems
+from ..text.plain import anchor, fenced, fill_metrics, initial, midsentence, plain, short_summary
 from ..text.safety import attribute_text, escape_markdown_html, escape_text, title_text
-from ..text.scan import iter_placeholders
 from . import urls
+from .connections import SAME_CATEGORY, connected_terms, path_places
 
 MORE_IN_CATEGORY = 8
 # The learning path lists every term with its summary, like a syllabus. Past this many terms it
@@ -22,6 +27,14 @@ MORE_IN_CATEGORY = 8
 # the rest of the site's pages together), so such a glossary has none; each term page still
 # says what it builds on and what comes next.
 PATH_MAX_TERMS = 500
+# search: pagefind — the page holding Pagefind's search box (termlab-search.js mounts it).
+SEARCH_PAGE = """\
+# Search
+
+<div id="termlab-search" class="termlab-search" data-pagefind="{pagefind}/" markdown="0"></div>
+
+Every term is also listed in the [A–Z index]({index}).
+"""
 
 
 def has_learning_path(glossary: Glossary) -> bool:
@@ -47,28 +60,48 @@ def environment() -> jinja2.Environment:
         codetext=lambda s: str(s).replace("`", "'").replace("\n", " "),
         cell=lambda s: str(s).replace("|", "\\|").replace("\n", " "),
         urlsafe=lambda s: str(s).replace(" ", "%20").replace("(", "%28").replace(")", "%29"),
+        htmlattr=lambda s: html.escape(str(s), quote=True),
+        number=readable_number,
     )
-    env.globals.update(plain=plain, anchor=anchor, fenced=fenced)
+    env.globals.update(plain=plain, anchor=anchor, fenced=fenced, evidence=evidence,
+                       requirements=" ".join(REQUIREMENTS))
     return env
 
 
-def placeholder_problems(term: Term, metrics: Mapping[str, str] | None) -> list[Problem]:
-    """Each ``{{name}}`` that names no metric of the term's demo run."""
-    problems = []
-    for path, text in term.text_fields():
-        for name, offset in iter_placeholders(text):
-            if metrics is not None and name in metrics:
-                continue
-            why = ("the term has no demo" if not term.demo else
-                   "its demo did not run" if metrics is None else
-                   f"its demo has no metric '{name}' (it has: {', '.join(metrics) or 'none'})")
-            # The line the placeholder is on (a code example before it may hold a `{{` too).
-            at = text.splitlines()[offset].strip()
-            line = term.locate(path, at) if at and len(at) < 200 else term.locate(path, "{{" + name)
-            problems.append(Problem(term.where, line,
-                                    f"placeholder {{{{{name}}}}} cannot be filled: {why}",
-                                    field_label(path)))
-    return problems
+_E_NOTATION = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)e([+-]?)0*(\d+)\b")
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def readable_number(text: str) -> str:
+    """A formatted number as a reader writes it: ``8.8e-10`` becomes ``8.8 × 10⁻¹⁰``."""
+    def power(m: re.Match) -> str:
+        exponent = ("-" if m.group(2) == "-" else "") + m.group(3)
+        return f"{m.group(1)} × 10{exponent.translate(_SUPERSCRIPT)}"
+
+    return _E_NOTATION.sub(power, str(text))
+
+
+def evidence(claim: Any) -> list[tuple[str, list[tuple[str, str]]]]:
+    """A claim's labelled numbers, those whose labels share the words before their last comma
+    in one group: ``Validation loss, no dropout`` and ``Validation loss, dropout`` read as
+    ``Validation loss: no dropout 2.1, dropout 0.93``. Each group is (shared words, [(own
+    words, value)]); a number that shares nothing is a group of its own with no shared words."""
+    groups: list[tuple[str, list[tuple[str, str]]]] = []
+    by_head: dict[str, list[tuple[str, str]]] = {}
+    for key, value in claim.numbers.items():
+        label = claim.labels.get(key)
+        if label is None:
+            continue
+        head, _, tail = label.rpartition(", ")
+        if head and tail:
+            if head not in by_head:
+                by_head[head] = []
+                groups.append((head, by_head[head]))
+            by_head[head].append((tail, value))
+        else:
+            groups.append(("", [(label, value)]))
+    return [("", [(f"{head}, {items[0][0]}", items[0][1])]) if head and len(items) == 1 else (head, items)
+            for head, items in groups]
 
 
 class SiteRenderer:
@@ -79,8 +112,12 @@ class SiteRenderer:
     which any page can be rendered again, exactly as if the result had been there at first."""
 
     def __init__(self, glossary: Glossary, demos: Mapping[str, Any] | None = None, *,
-                 title: str = "termlab", description: str = "", pending: set[str] | None = None):
+                 title: str = "termlab", description: str = "", pending: set[str] | None = None,
+                 search_page: bool = False, memo: dict | None = None):
         self.glossary = glossary
+        # Serve: term pages as last rendered (kept by the caller across rebuilds), see term_page.
+        self.memo = memo
+        self.search_page = search_page  # search: pagefind
         self.demos: dict[str, Any] = dict(demos or {})
         self.audits: dict[str, Any] = {}  # each term's seed audit (demo.audit.DemoAudit), once in
         self.pending = set(pending or ())
@@ -89,6 +126,8 @@ class SiteRenderer:
         self.env = environment()
         self.filled: dict[str, Term] = {}
         self.summaries: dict[str, str] = {}
+        self.shorts: dict[str, str] = {}  # the first sentence, cut at 25 words: for lists
+        self.places = path_places(glossary)
         self.placeholder_problems: dict[str, list[Problem]] = {}
         self.by_file: dict[str, list[Problem]] = {}
         for p in glossary.problems:
@@ -101,10 +140,12 @@ class SiteRenderer:
         term = self.glossary.terms[tid]
         result = self.demos.get(tid)
         metrics = result.formatted_metrics() if result is not None and not result.error else None
-        extra = [] if tid in self.pending else placeholder_problems(term, metrics)
+        # A term without a demo: its placeholders are reported when its entry is read.
+        extra = [] if tid in self.pending or not term.demo else placeholder_problems(term, metrics)
         self.placeholder_problems[tid] = extra
         self.filled[tid] = _with_metrics(term, metrics or {})
         self.summaries[tid] = self.filled[tid].summary.strip()
+        self.shorts[tid] = short_summary(self.summaries[tid])
 
     def add_result(self, tid: str, result: Any) -> None:
         """A pending demo finished."""
@@ -133,6 +174,10 @@ class SiteRenderer:
     def summary(self, tid: str) -> str:
         return self.summaries.get(tid, "")
 
+    def short(self, tid: str) -> str:
+        """The short plain-text summary, escaped for Markdown."""
+        return escape_text(self.shorts.get(tid, ""))
+
     def site(self) -> Site:
         """Every page, plus each demo's files next to its term's page."""
         site = Site(problems=self.problems)
@@ -147,6 +192,11 @@ class SiteRenderer:
             site.pages[urls.PATH_PAGE] = self.path_page()
         for cid in self.glossary.categories:
             site.pages[urls.category_page(cid)] = self.category_page(cid)
+        if self.glossary.terms:
+            site.pages[urls.STUDY_PAGE] = self.study_page()
+        if self.search_page:
+            site.pages[urls.SEARCH_PAGE] = SEARCH_PAGE.format(pagefind=_rel(f"{urls.PAGEFIND}/", urls.SEARCH_PAGE),
+                                                              index=_rel(urls.INDEX_PAGE, urls.SEARCH_PAGE))
         return site
 
     def page(self, src_uri: str) -> str | None:
@@ -174,18 +224,44 @@ class SiteRenderer:
         return {urls.term_file(tid, name): data for name, data in result.files.items()}
 
     def term_page(self, tid: str) -> str:
+        """A term's page. With a ``memo`` (serve), a page is rendered again only if what it
+        shows changed: its own inputs, or the name or summary of a term it names; every other
+        term's name and summary are read through ``link``/``short``/``summary``, which note them."""
         g = self.glossary
         term = self.filled[tid]
-        category = g.categories.get(term.category)
         members = g.members.get(term.category, [])
+        connected = connected_terms(g, tid, _neighbours(members, tid, MORE_IN_CATEGORY))
+        page = urls.term_page(tid)
         problems = self.by_file.get(term.where, []) + self.placeholder_problems[tid]
-        return self.env.get_template("term.md.j2").render(
-            term=term, category=category, problems=problems,
+        inputs = (term, g.categories.get(term.category), problems, connected, len(members) - 1, self.places.get(tid),
+                  _rel(urls.PATH_PAGE, page) if has_learning_path(g) else "", self.demos.get(tid), self.audits.get(tid))
+        kept = self.memo.get(tid) if self.memo is not None else None
+        if kept is not None and kept[0] == inputs and all(self._shown(o) == v for o, v in kept[1].items()):
+            return kept[2]
+        read: dict[str, tuple] = {}
+        link, short, summary = self.linker(page), self.short, self.summary
+
+        def noted(function):
+            def call(other: str) -> str:
+                read[other] = self._shown(other)
+                return function(other)
+            return call
+
+        markdown = self.env.get_template("term.md.j2").render(
+            term=term, category=inputs[1], problems=inputs[2],
             heading_name=midsentence(term.term, "\n".join(text for _, text in term.text_fields())),
-            backlinks=g.backlinks.get(tid, []), next_up=g.next_up.get(tid, []),
-            more_in_category=_neighbours(members, tid, MORE_IN_CATEGORY),
-            more_count=len(members) - 1, demo=self.demos.get(tid), audit=self.audits.get(tid),
-            link=self.linker(urls.term_page(tid)), summary=self.summary)
+            connected=connected, more_count=inputs[4],
+            in_category=sum(SAME_CATEGORY in c.relations for c in connected),
+            place=inputs[5], path_page=inputs[6], demo=inputs[7], audit=inputs[8],
+            link=noted(link), summary=noted(summary), short=noted(short))
+        if self.memo is not None:
+            self.memo[tid] = (inputs, read, markdown)
+        return markdown
+
+    def _shown(self, tid: str) -> tuple:
+        """What other pages show of a term: its name (None once it is gone) and summaries."""
+        term = self.glossary.terms.get(tid)
+        return (term.term if term else None, self.shorts.get(tid), self.summaries.get(tid))
 
     def broken_page(self, stem: str) -> str:
         return self.env.get_template("broken.md.j2").render(
@@ -197,19 +273,28 @@ class SiteRenderer:
         letters: dict[str, list[str]] = {}
         for tid in sorted(terms, key=lambda t: (terms[t].term.casefold(), t)):
             letters.setdefault(initial(terms[tid].term), []).append(tid)
+        start = g.stages[0].terms[0] if g.stages and g.stages[0].terms else None
         return self.env.get_template("index.md.j2").render(
-            title=self.title, description=self.description or "An ML glossary where every term runs.",
+            title=self.title, description=self.description, start=start,
+            first_stage=g.stages[0] if g.stages else None, has_path=has_learning_path(g),
             count=len(terms), categories=g.categories, letters=sorted(letters.items()),
-            problems=g.problems + self.problems, link=self.linker(urls.INDEX_PAGE), summary=self.summary)
+            problems=g.problems + self.problems, link=self.linker(urls.INDEX_PAGE), short=self.short,
+            category=lambda tid: g.categories[c].name if (c := terms[tid].category) in g.categories else "")
 
     def path_page(self) -> str:
         terms = self.glossary.terms
         prerequisites = {tid: [p for p in t.prerequisites if p in terms] for tid, t in terms.items()}
-        stages = [sorted(stage, key=lambda t: (terms[t].term.casefold(), t))
-                  for stage in learning_stages(self.glossary.learning_order, prerequisites)]
         return self.env.get_template("path.md.j2").render(
-            stages=stages, count=len(terms),
-            prerequisites=prerequisites, link=self.linker(urls.PATH_PAGE), summary=self.summary)
+            stages=self.glossary.stages, count=len(terms), prerequisites=prerequisites,
+            link=self.linker(urls.PATH_PAGE), short=self.short)
+
+    def study_page(self) -> str:
+        g, page = self.glossary, urls.STUDY_PAGE
+        categories = [(cid, c.name, _rel(urls.study_deck(cid), page), len(g.members[cid]))
+                      for cid, c in g.categories.items() if g.members.get(cid)]
+        return self.env.get_template("study.md.j2").render(
+            deck=_rel(urls.study_deck(), page), csv=_rel(urls.STUDY_CSV, page), count=len(g.terms),
+            categories=categories, terms_json=_rel("terms.json", page))
 
     def categories_page(self) -> str:
         return self.env.get_template("categories.md.j2").render(
@@ -218,22 +303,14 @@ class SiteRenderer:
     def category_page(self, cid: str) -> str:
         return self.env.get_template("category.md.j2").render(
             category=self.glossary.categories[cid], ids=self.glossary.members[cid],
-            link=self.linker(urls.category_page(cid)), summary=self.summary)
+            link=self.linker(urls.category_page(cid)), short=self.short,
+            study=_rel(urls.STUDY_PAGE, urls.category_page(cid)),
+            deck=_rel(urls.study_deck(cid), urls.category_page(cid)))
 
 
-def learning_stages(order: list[str], prerequisites: Mapping[str, list[str]]) -> list[list[str]]:
-    """Terms grouped by prerequisite depth: stage 1 needs nothing, stage k+1 builds on stage k
-    at most. ``order`` is topological; terms left out of it (a prerequisite cycle, reported as a
-    problem) come last."""
-    depth: dict[str, int] = {}
-    for tid in order:
-        depth[tid] = 1 + max((depth.get(p, 0) for p in prerequisites[tid]), default=-1)
-    last = max(depth.values(), default=-1) + 1
-    stages: list[list[str]] = [[] for _ in range(last + 1)]
-    for tid in order:
-        stages[depth[tid]].append(tid)
-    stages[last] = sorted(set(prerequisites) - set(depth))
-    return [s for s in stages if s]
+def _rel(target: str, page: str) -> str:
+    """A Markdown link target from ``page`` to the page ``target`` (both source paths)."""
+    return posixpath.relpath(target, posixpath.dirname(page) or ".")
 
 
 def _neighbours(members: list[str], tid: str, n: int) -> list[str]:

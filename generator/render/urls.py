@@ -3,11 +3,21 @@ that spells the site's URLs (``terms/<id>/`` is a stable URL other sites link to
 
 from __future__ import annotations
 
+import functools
 import posixpath
 
 INDEX_PAGE = "index.md"
 CATEGORIES_PAGE = "categories/index.md"
 PATH_PAGE = "path/index.md"
+SEARCH_PAGE = "search/index.md"  # with ``search: pagefind`` only
+PAGEFIND = "pagefind"  # the folder Pagefind writes its index and UI into
+STUDY_PAGE = "study/index.md"  # the study files: Anki decks and a CSV
+STUDY_CSV = "study/terms.csv"
+
+
+def study_deck(category: str | None = None) -> str:
+    """The Anki deck of every term, or of one category's."""
+    return f"study/categories/{category}.apkg" if category else "study/glossary.apkg"
 ASSETS = "assets/termlab"
 TERMS = "terms"
 
@@ -57,5 +67,23 @@ def parse(src_uri: str) -> tuple[str, str]:
 def term_link(tid: str, label: str, from_page: str) -> str:
     """A Markdown link from the page at ``from_page`` to a term's page, marked for previews
     (``attr_list`` adds the class and the term id). ``label`` must already be safe Markdown."""
-    href = posixpath.relpath(term_page(tid), posixpath.dirname(from_page) or ".")
+    href = _relative(term_page(tid), posixpath.dirname(from_page))
     return f'[{label}]({href}){{ .termlab-term data-term="{tid}" }}'
+
+
+@functools.lru_cache(maxsize=4096)
+def _up(folder: str) -> tuple[str, ...]:
+    return tuple(folder.split("/")) if folder else ()
+
+
+def _relative(target: str, folder: str) -> str:
+    """``posixpath.relpath(target, folder)`` for normalised site paths (no ``.``, ``..`` or
+    leading ``/``), without its ``abspath`` calls: pages link to every neighbour, and at
+    10,000 terms ``relpath`` alone cost seconds per build."""
+    parts, base = target.split("/"), _up(folder)
+    common = 0
+    for a, b in zip(parts, base, strict=False):
+        if a != b:
+            break
+        common += 1
+    return "/".join([".."] * (len(base) - common) + parts[common:]) or "."

@@ -56,6 +56,40 @@ def plain(markdown: str) -> str:
     return " ".join(text.split())
 
 
+# Words ending in a full stop that do not end a sentence.
+_ABBREVIATIONS = {"e.g.", "i.e.", "etc.", "vs.", "cf.", "al.", "approx.", "fig.", "eq.", "no.", "resp."}
+_SENTENCE_END = re.compile(r"[.!?…][)\"'”’]*(?=\s|$)")
+# A cut summary does not end on a word that needs the next one.
+_DANGLING = {"a", "an", "the", "of", "to", "and", "or", "in", "on", "with", "for", "by", "from",
+             "at", "as", "that", "which", "its", "their", "is", "are", "than", "but", "into", "so",
+             "it", "such", "each", "every", "any", "whose", "when", "where", "while", "has",
+             "have", "be", "can", "will", "not", "this", "these", "one", "own"}
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of plain text (abbreviations, initials and decimals do not end one)."""
+    for m in _SENTENCE_END.finditer(text):
+        word = text[:m.end()].split()[-1].lower().lstrip("(\"'“‘")
+        if word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", word):
+            continue
+        return text[:m.end()]
+    return text
+
+
+def short_summary(markdown: str, max_words: int = 25) -> str:
+    """A summary for a list of terms: plain text, the first sentence, at most ``max_words``
+    words; a longer sentence is cut after a whole word (not a dangling "the" or "of") and
+    ends with an ellipsis."""
+    sentence = first_sentence(plain(markdown))
+    words = sentence.split()
+    if len(words) <= max_words:
+        return sentence
+    cut = words[:max_words]
+    while len(cut) > 1 and cut[-1].lower().strip(",;:") in _DANGLING:
+        cut.pop()
+    return " ".join(cut).rstrip(",;:–—-(") + "…"
+
+
 def fenced(text: str, lang: str = "text", indent: int = 0) -> str:
     """A fenced code block whose fence is longer than any backtick run inside the text."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)

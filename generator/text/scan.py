@@ -11,12 +11,17 @@ WIKILINK = re.compile(r"\[\[([^\[\]|\n]+?)(?:\|([^\[\]\n]+?))?\]\]")
 # Inline math as the Markdown extension finds it: $…$ not touching a word or another $.
 INLINE_MATH = r"(?<![\\$\w])\$(?=[^\s$])([^$\n]+?)(?<=[^\s\\])\$(?![\w$])"
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})")
-# Code spans exactly as Python-Markdown finds them: its own inline processor, applied from
-# left to right inside one block at a time (a blank line ends a block).
+# A fence opener as superfences takes it: a language word and an optional {…} attribute block at
+# most ("```<b>" is not a fence but text, so its HTML must be escaped).
+_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})(?=[ \t]*[\w#.+\-]*[ \t]*(?:\{[^<>&\n]*\})?[ \t]*$)")
+# Code spans as Python-Markdown finds them: its own inline processor, left to right. A span may
+# cross lines within a paragraph, but a line can also start a new block ("> ", "#", "!!!", a line
+# before "===", …) that ends the paragraph and its spans. A span counts as code only if it is one
+# however the paragraph is split into blocks: text wrongly taken for code would escape no HTML.
 _BACKTICKS = BacktickInlineProcessor(BACKTICK_RE)
-_BLOCK = re.compile(r"(?:[^\n]*\S[^\n]*(?:\n|$))+")
-
+_PARAGRAPH = re.compile(r"(?:[^\n]*\S[^\n]*(?:\n|$))+")
+_INLINE_TICKS = re.compile(r"`{1,2}(?!`)")  # a line may open with a span ("```" may be a fence)
+_MAX_SPLITS = 400  # a paragraph with more ways to split holds no span counted as code
 
 def mask_code(text: str) -> str:
     """The text with fenced code blocks and code spans blanked out (same length and lines).
@@ -24,7 +29,9 @@ def mask_code(text: str) -> str:
     It agrees with what Python-Markdown (with pymdownx.superfences) renders as code: a fence
     counts only once it is closed by a line holding exactly the same fence at the same
     indentation (an unclosed fence, or ``~~~~`` "closed" by ``~~~``, is text), and a code span
-    never crosses a blank line. Text wrongly taken for code would escape no HTML."""
+    is code only if it is one however its paragraph could be split into blocks (a doubtful span
+    is treated as text: its ``<`` shows escaped). Text wrongly taken for code would escape no
+    HTML, so any doubt goes to text."""
     if "`" not in text and "~~~" not in text:
         return text
     lines = text.splitlines(keepends=True)
@@ -44,17 +51,43 @@ def mask_code(text: str) -> str:
 
 def _mask_spans(text: str) -> str:
     out = list(text)
-    for block in _BLOCK.finditer(text):
-        data = block.group(0)
-        pos = 0
-        while (m := _BACKTICKS.compiled_re.search(data, pos)) is not None:
-            element, start, end = _BACKTICKS.handleMatch(m, data)
-            if element is not None and not isinstance(element, str):  # a <code> span
-                for k in range(block.start() + start, block.start() + end):
-                    if out[k] != "\n":
-                        out[k] = " "
-            pos = max(end, m.end())
+    for para in _PARAGRAPH.finditer(text):
+        for start, end in _sure_spans(para.group(0)):
+            for k in range(para.start() + start, para.start() + end):
+                if out[k] != "\n":
+                    out[k] = " "
     return "".join(out)
+
+
+def _sure_spans(data: str) -> set[tuple[int, int]]:
+    """The code spans of one paragraph found by every split into blocks it could get.
+
+    A new block can start only at a line that does not open with a letter or a code span, at
+    the line after one (a heading ends its block) or at the line before one (a setext underline
+    turns it into a heading); every other line continues the paragraph."""
+    offsets = [m.start() for m in re.finditer(r"^", data, re.M)][: data.count("\n") + 1]
+    opens = [not (data[o:o + 1].isalpha() or _INLINE_TICKS.match(data, o)) for o in offsets]
+    starts = {0} | {i for i in range(1, len(offsets))
+                    if opens[i] or opens[i - 1] or (i + 1 < len(offsets) and opens[i + 1])}
+    ends = sorted({len(data)} | {offsets[i] for i in starts if i})
+    cuts = sorted(offsets[i] for i in starts)
+    segments = [(s, e) for s in cuts for e in ends if e > s]
+    if len(segments) > _MAX_SPLITS:
+        return set()
+    found = {seg: _spans(data, *seg) for seg in segments}
+    every = set().union(*found.values()) if found else set()
+    return {span for span in every
+            if all(span in spans for (s, e), spans in found.items() if s <= span[0] < e)}
+
+
+def _spans(data: str, start: int, end: int) -> set[tuple[int, int]]:
+    piece, spans, pos = data[start:end], set(), 0
+    while (m := _BACKTICKS.compiled_re.search(piece, pos)) is not None:
+        element, a, b = _BACKTICKS.handleMatch(m, piece)
+        if element is not None and not isinstance(element, str):  # a <code> span
+            spans.add((start + a, start + b))
+        pos = max(b, m.end())
+    return spans
 
 
 def _fence_end(lines: list[str], start: int, indent: str, fence: str) -> int | None:

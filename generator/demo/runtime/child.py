@@ -135,7 +135,11 @@ def _load(path: Path, name: str):
 
 
 def _where(exc: BaseException, demos_dir: Path, path: Path) -> tuple[Path, int]:
-    """The innermost frame inside ``demos/`` (the demo or a helper it imports)."""
+    """Where the error names (a claim found unlabelled at the end of the run), else the
+    innermost frame inside ``demos/`` (the demo or a helper it imports)."""
+    named = getattr(exc, "where", None)
+    if named and named[1]:
+        return Path(named[0]), int(named[1])
     root = str(demos_dir.resolve())
     found = (path, 1)
     for frame in traceback.extract_tb(exc.__traceback__):

@@ -19,7 +19,15 @@ from . import plots
 
 
 class DemoError(Exception):
-    """A mistake in how a demo uses the context (bad metric, bad claim...)."""
+    """A mistake in how a demo uses the context (bad metric, bad claim...). ``where`` is the
+    demo's (file, line) when the mistake is found after the call that made it."""
+
+    def __init__(self, message: str, where: tuple[str, int] | None = None):
+        super().__init__(message)
+        self.where = where
+
+# Most key numbers a demo may mark, and fewest a demo that marks any should (see key_numbers).
+KEY_NUMBERS = (3, 6)
 
 
 @dataclass
@@ -29,6 +37,8 @@ class FigureInfo:
     alt: str
     light: str
     dark: str
+    notice: str = ""  # one "what to notice" line, shown above the figure
+    min_text_px: float = 0.0  # the smallest text in CSS px when shown at phone width
 
 
 @dataclass
@@ -59,6 +69,26 @@ class Claim:
     numbers: dict[str, str]
     line: int = 0
     kind: str = "finding"
+    labels: dict[str, str] = field(default_factory=dict)  # number name -> its words on the page
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number a claim shows, with the words and format the page gives it: what
+    ``demo.number(value, label)`` returns, for numbers that are not recorded metrics."""
+
+    value: float | str
+    label: str
+    fmt: str = ""
+    unit: str = ""
+
+    @property
+    def display(self) -> str:
+        if isinstance(self.value, str):
+            return f"{self.value} {self.unit}".strip() if self.unit else self.value
+        text = format(self.value, self.fmt) if self.fmt else \
+            str(int(self.value)) if float(self.value).is_integer() else format(self.value, ".3g")
+        return f"{text} {self.unit}".strip() if self.unit else text
 
 
 @dataclass
@@ -69,6 +99,7 @@ class Outputs:
     metrics: list[Metric] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    key_numbers: list[str] = field(default_factory=list)  # metric names, shown first
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,14 +144,18 @@ class DemoContext:
         np.random.seed(seed % 2**32)
         random.seed(seed)
         self.outputs = Outputs()
+        self._raw: list[tuple[Claim, dict[str, Any], str]] = []  # claims with their raw numbers
+        self._key_where = (demo_file or name, 0)
 
     # -- figures -------------------------------------------------------------------------
     def figure(self, name: str, caption: str, alt: str,
-               size: tuple[float, float] = plots.FIGSIZE, fmt: str = "auto"
+               size: tuple[float, float] = plots.FIGSIZE, fmt: str = "auto", notice: str = ""
                ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
         """Decorator: ``draw(fig)`` runs in the light theme, and again in the dark one when the
         figure has raster parts (else the dark variant is the light SVG with its palette
-        swapped); it must only draw. In a seed audit's run it is not called at all."""
+        swapped); it must only draw. In a seed audit's run it is not called at all.
+        ``notice`` is the one line the page puts above it: what to notice in it. Text drawn
+        with a raw underscore outside ``$...$`` (``w_L2``) fails the figure."""
         self._check_name(name, [f.name for f in self.outputs.figures], "figure")
         if not caption.strip() or not alt.strip():
             raise DemoError(f"figure '{name}' needs a caption and alt text")
@@ -130,15 +165,19 @@ class DemoContext:
         def decorator(draw: Callable[[Any], Any]) -> Callable[[Any], Any]:
             if self.audit:
                 return draw
-            files = plots.render(draw, self.out, name, size, fmt)
-            self.outputs.figures.append(FigureInfo(name, caption, alt, files["light"], files["dark"]))
+            try:
+                files = plots.render(draw, self.out, name, size, fmt)
+            except plots.FigureTextError as exc:
+                raise DemoError(f"demo '{self.name}', figure '{name}': {exc}") from None
+            self.outputs.figures.append(FigureInfo(name, caption, alt, files["light"], files["dark"],
+                                                   notice.strip(), files["min_text_px"]))
             return draw
 
         return decorator
 
     @contextlib.contextmanager
     def pyplot_figures(self, prefix: str = "figure", captions: list[str] | None = None,
-                       alt: str = "") -> Iterator[None]:
+                       alt: str = "", notices: list[str] | None = None) -> Iterator[None]:
         """Capture the pyplot figures a block of code makes (e.g. an unchanged gallery script)
         and publish each in a light and a dark variant (the dark one is a restyling, so the
         code runs once)."""
@@ -155,9 +194,14 @@ class DemoContext:
             title = next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
             caption = (captions[i - 1] if captions and i <= len(captions) else "") or title or \
                 f"Figure {i} of {self.name}"
-            files = plots.save_captured(fig, self.out, f"{prefix}-{i}")
+            try:
+                files = plots.save_captured(fig, self.out, f"{prefix}-{i}")
+            except plots.FigureTextError as exc:
+                raise DemoError(f"demo '{self.name}', figure '{prefix}-{i}': {exc}") from None
+            notice = notices[i - 1] if notices and i <= len(notices) else ""
             self.outputs.figures.append(FigureInfo(f"{prefix}-{i}", caption, alt or caption,
-                                                   files["light"], files["dark"]))
+                                                   files["light"], files["dark"], notice.strip(),
+                                                   files["min_text_px"]))
         plt.close("all")
 
     # -- numbers and claims --------------------------------------------------------------
@@ -191,18 +235,76 @@ class DemoContext:
         as a sanity check, never as evidence."""
         return self._statement("check", statement, holds, numbers_)
 
+    def number(self, value: Any, label: str, fmt: str = "", unit: str = "") -> Number:
+        """A number for a claim, with the words the page shows it with (``fmt`` default: a
+        whole number as is, else three significant digits). A claim's number that is not a
+        ``Number`` must be named like a recorded metric, whose label, format and unit it takes."""
+        if not str(label).strip():
+            raise DemoError("demo.number needs a label: the words the page shows the number with")
+        if isinstance(value, str):  # numbers the demo formatted itself ("0.27, 0.28, 0.32")
+            return Number(value, str(label).strip(), "", unit)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise DemoError(f"demo.number({label!r}) must be a real number, got {type(value).__name__}")
+        if fmt:
+            format(float(value), fmt)  # fail here, with the demo's line, on a bad format
+        return Number(float(value), str(label).strip(), fmt, unit)
+
+    def key_numbers(self, *names: str) -> None:
+        """Mark the run's key numbers (3 to 6 recorded metrics or settings, by name, in the
+        order the page shows them first, with their labels and units)."""
+        lo, hi = KEY_NUMBERS
+        if not lo <= len(names) <= hi or len(set(names)) != len(names):
+            raise DemoError(f"demo.key_numbers takes {lo} to {hi} different metric names, got {len(names)}")
+        frame = sys._getframe(1)
+        self.outputs.key_numbers = list(names)
+        self._key_where = (frame.f_code.co_filename, frame.f_lineno)
+
     def _statement(self, kind: str, statement: str, holds: Any, numbers_: dict[str, Any]) -> bool:
         import numpy as np
 
         if not isinstance(holds, bool | np.bool_):
             raise DemoError(f"claim {statement!r}: holds must be a bool, got {type(holds).__name__}")
         for key, value in numbers_.items():
-            if isinstance(value, numbers.Real) and not math.isfinite(float(value)):
-                raise DemoError(f"claim {statement!r}: number {key} is {value}")
-        line = sys._getframe(2).f_lineno
-        self.outputs.claims.append(Claim(statement, bool(holds),
-                                         {k: _fmt_number(v) for k, v in numbers_.items()}, line, kind))
+            raw = value.value if isinstance(value, Number) else value
+            if isinstance(raw, numbers.Real) and not math.isfinite(float(raw)):
+                raise DemoError(f"claim {statement!r}: number {key} is {raw}")
+        frame = sys._getframe(2)
+        claim = Claim(statement, bool(holds), {}, frame.f_lineno, kind)
+        for key, value in numbers_.items():
+            claim.numbers[key] = value.display if isinstance(value, Number) else _fmt_number(value)
+            if isinstance(value, Number):
+                claim.labels[key] = value.label
+        self.outputs.claims.append(claim)
+        self._raw.append((claim, numbers_, frame.f_code.co_filename))
         return bool(holds)
+
+    def _label_numbers(self) -> None:
+        """Give every claim number the words and format of the metric it is named after; a
+        finding's number that is neither a ``demo.number`` nor a metric's name is an error."""
+        metrics = {m.name: m for m in self.outputs.metrics}
+        for claim, raw, filename in self._raw:
+            for key, value in raw.items():
+                metric = metrics.get(key)
+                if key in claim.labels:
+                    continue
+                if metric is not None and metric.label and isinstance(value, numbers.Real):
+                    claim.labels[key] = metric.label
+                    claim.numbers[key] = Metric(key, float(value), metric.label, metric.fmt, metric.unit).display
+                elif claim.kind == "finding":
+                    raise DemoError(
+                        f"the number {key}= of the finding "
+                        f"{claim.statement!r} has no words for the page: pass "
+                        f"{key}=demo.number(value, \"what it is\"), or name it like a metric "
+                        f"recorded with a label (demo.metric({key!r}, value, label=...))",
+                        where=(filename, claim.line))
+
+    def _check_key_numbers(self) -> None:
+        known = {m.name for m in self.outputs.metrics}
+        unknown = [n for n in self.outputs.key_numbers if n not in known]
+        if unknown:
+            raise DemoError(f"demo.key_numbers names no recorded metric "
+                            f"{', '.join(map(repr, unknown))} (metrics: {', '.join(sorted(known))})",
+                            where=self._key_where)
 
     # -- ONNX ----------------------------------------------------------------------------
     def make_model(self, graph: Any, **kwargs: Any) -> Any:
@@ -234,4 +336,6 @@ class DemoContext:
 
     def save(self) -> None:
         """Write ``outputs.json`` (what the page shows)."""
+        self._label_numbers()
+        self._check_key_numbers()
         (self.out / "outputs.json").write_text(json.dumps(self.outputs.to_json(), indent=1))

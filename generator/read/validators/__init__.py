@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-SCHEMAS = ("term", "categories")
+SCHEMAS = ("term", "categories", "path")
 
 
 @cache

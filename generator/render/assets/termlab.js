@@ -104,3 +104,161 @@
     if (tip && !tip.hidden && !termLink(e.target) && !tip.contains(e.target)) hide();
   }, { passive: true });
 })();
+
+/* search: Material's search (lunr) finds nothing for a query one letter off ("overfiting") and
+ * shows a term's summary only when it holds the query. From search/names.json (name, aliases,
+ * page, summary of each term; fetched when the search box is first used) this adds a
+ * "Did you mean" line of links above the results (reached with the arrow keys, like the
+ * results) and the summary under each term page's title in the results. */
+(function () {
+  "use strict";
+  var names = null;
+  function base() {
+    var el = document.getElementById("__config"), b = ".";
+    try { if (el) b = JSON.parse(el.textContent).base || "."; } catch (e) { /* keep "." */ }
+    return new URL(b.replace(/\/?$/, "/"), location.href);
+  }
+  function load() {
+    if (!names) {
+      names = fetch(new URL("search/names.json", base()).href)
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (d) { return d.terms || []; })
+        .catch(function () { return []; });
+    }
+    return names;
+  }
+  function norm(s) { return (s || "").normalize("NFKC").toLowerCase().replace(/\s+/g, " ").trim(); }
+  // Optimal string alignment distance, stopping early once it exceeds 1.
+  function within1(a, b) {
+    if (Math.abs(a.length - b.length) > 1) return false;
+    var prev2 = null, prev = [], i, j;
+    for (j = 0; j <= b.length; j++) prev.push(j);
+    for (i = 1; i <= a.length; i++) {
+      var cur = [i], best = i;
+      for (j = 1; j <= b.length; j++) {
+        var cost = a[i - 1] === b[j - 1] ? 0 : 1;
+        var v = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost);
+        if (prev2 && i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2] + 1);
+        cur.push(v); if (v < best) best = v;
+      }
+      if (best > 1) return false;
+      prev2 = prev; prev = cur;
+    }
+    return prev[b.length] <= 1;
+  }
+  // Terms whose name or an alias is one edit from the query (or from one of its words).
+  function suggest(terms, query) {
+    var q = norm(query);
+    if (q.length < 4) return [];
+    var out = [];
+    terms.forEach(function (t) {
+      var labels = [t.name].concat(t.aliases || []).map(norm), hit = false, exact = false;
+      labels.forEach(function (label) {
+        if (label === q || label.indexOf(q) === 0) exact = true;
+        else if (within1(q, label)) hit = true;
+        else label.split(" ").forEach(function (w) {
+          q.split(" ").forEach(function (qw) {
+            if (qw.length >= 5 && w.length >= 5 && qw !== w && w.indexOf(qw) !== 0 && within1(qw, w)) hit = true;
+          });
+        });
+      });
+      if (hit && !exact) out.push(t);
+    });
+    return out.slice(0, 3);
+  }
+  function results() { return document.querySelector('[data-md-component="search-result"]'); }
+  function showSuggestions(query) {
+    load().then(function (terms) {
+      var panel = results();
+      if (!panel) return;
+      var old = panel.querySelector(".termlab-didyoumean");
+      if (old) old.remove();
+      var found = suggest(terms, query);
+      if (!found.length) return;
+      var box = document.createElement("div");
+      box.className = "termlab-didyoumean";
+      box.setAttribute("role", "status");
+      box.appendChild(document.createTextNode("Did you mean: "));
+      found.forEach(function (t, k) {
+        if (k) box.appendChild(document.createTextNode(", "));
+        var a = document.createElement("a");
+        a.href = new URL(t.url, base()).href;
+        a.textContent = t.name;
+        box.appendChild(a);
+      });
+      var meta = panel.querySelector(".md-search-result__meta");
+      if (meta && meta.nextSibling) panel.insertBefore(box, meta.nextSibling); else panel.prepend(box);
+    });
+  }
+  // Under each term page's title in the results, its summary (unless Material shows it already).
+  function addSummaries() {
+    load().then(function (terms) {
+      var byUrl = {};
+      terms.forEach(function (t) { byUrl[new URL(t.url, base()).pathname] = t; });
+      document.querySelectorAll(".md-search-result__item > .md-search-result__link:first-child").forEach(function (link) {
+        var url = new URL(link.href), article = link.querySelector("article"), term = byUrl[url.pathname];
+        if (!term || url.hash || !article || article.querySelector(".termlab-search-summary")) return;
+        if (norm(article.textContent).indexOf(norm(term.summary).slice(0, 60)) !== -1) return;
+        var p = document.createElement("p");
+        p.className = "termlab-search-summary";
+        p.textContent = term.summary;
+        var title = article.querySelector("h1, h2");
+        if (title && title.nextSibling) article.insertBefore(p, title.nextSibling); else article.appendChild(p);
+      });
+    });
+  }
+  var timer = null;
+  document.addEventListener("input", function (e) {
+    if (!e.target.matches || !e.target.matches(".md-search__input")) return;
+    clearTimeout(timer);
+    var value = e.target.value;
+    timer = setTimeout(function () { showSuggestions(value); }, 120);
+  });
+  document.addEventListener("focusin", function (e) {
+    if (e.target.matches && e.target.matches(".md-search__input")) load();
+  });
+  function watch() {
+    var list = document.querySelector(".md-search-result__list");
+    if (!list || list.termlabWatched) return;
+    list.termlabWatched = true;
+    new MutationObserver(addSummaries).observe(list, { childList: true });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", watch); else watch();
+  if (window.document$ && window.document$.subscribe) window.document$.subscribe(watch);
+})();
+
+/* termlab accessibility: Material's instant-navigation progress bar gets a name, and a box that
+ * scrolls sideways (a code block, Material's table wrapper) gets a tab stop so a keyboard can
+ * scroll it. Material gives code blocks one only where the device can hover, and takes it off
+ * again on resize: termlab puts it back whenever the box scrolls. */
+(function () {
+  "use strict";
+  var SCROLLERS = ".md-typeset pre > code, .md-typeset .md-typeset__scrollwrap";
+  function reachable(box) {
+    if (box.scrollWidth <= box.clientWidth || box.hasAttribute("tabindex")) return;
+    box.setAttribute("tabindex", "0");
+    if (box.classList.contains("md-typeset__scrollwrap") && !box.hasAttribute("role")) {
+      box.setAttribute("role", "group");
+      box.setAttribute("aria-label", "Table");
+    }
+  }
+  var sizes = window.ResizeObserver && new ResizeObserver(function (entries) {
+    entries.forEach(function (e) { reachable(e.target); });
+  });
+  var removals = window.MutationObserver && new MutationObserver(function (records) {
+    records.forEach(function (r) { reachable(r.target); });
+  });
+  function setUp() {
+    var bar = document.querySelector('[data-md-component="progress"][role="progressbar"]');
+    if (bar && !bar.hasAttribute("aria-label")) bar.setAttribute("aria-label", "Loading page");
+    document.querySelectorAll(SCROLLERS).forEach(function (box) {
+      if (sizes) sizes.observe(box);
+      if (removals) removals.observe(box, { attributes: true, attributeFilter: ["tabindex"] });
+      reachable(box);
+    });
+  }
+  // Material's document$ emits for the first page and after each instant navigation.
+  if (window.document$ && typeof window.document$.subscribe === "function") window.document$.subscribe(setUp);
+  else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUp);
+  else setUp();
+})();

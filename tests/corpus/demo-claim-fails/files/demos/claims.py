@@ -1,2 +1,2 @@
 def run(demo):
-    demo.claim('two is less than one', 2 < 1, a=2, b=1)
+    demo.claim('two is less than one', 2 < 1, a=demo.number(2, 'a'), b=demo.number(1, 'b'))
