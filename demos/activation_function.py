@@ -166,6 +166,7 @@ def draw_fits(demo, X: np.ndarray, y: np.ndarray, fits: Fits, width: int) -> Non
         alt=f"{len(y)} noisy points along a wavy curve. The network with the identity activation "
         "draws a straight line through them; the ReLU, tanh and sigmoid networks follow the "
         "waves.",
+        notice="The identity network can only draw a straight line; every nonlinear activation follows the waves.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -192,6 +193,7 @@ def draw_functions(demo, z: np.ndarray, phi: dict[str, np.ndarray], dphi: dict[s
         f"{float(np.max(dphi['tanh'])):.2g} and sigmoid's a bump of height "
         f"{float(np.max(dphi['sigmoid'])):.2g}.",
         size=(6.4, 3.8),
+        notice="Where each slope is zero, large or capped: the sigmoid's slope never exceeds a quarter.",
     )
     def _(fig) -> None:
         left, right = fig.subplots(1, 2, sharex=True)
@@ -223,6 +225,7 @@ def draw_training(demo, rec_steps: np.ndarray, curves: dict[str, np.ndarray], ls
         alt="Log-scale chart of training MSE against step. The identity network drops onto the "
         "dotted least-squares level and stays there; the ReLU, tanh and sigmoid networks go "
         "well below it, close to the noise level.",
+        notice="The identity network stops on the least-squares level; the nonlinear ones go on down to the noise.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -241,6 +244,7 @@ def draw_training(demo, rec_steps: np.ndarray, curves: dict[str, np.ndarray], ls
 def measure(demo, steps: int, fits: Fits, line: LeastSquares, reach: dict[str, int], width: int,
             lr: float, restarts: dict[str, np.ndarray]) -> None:
     """Record the setup, each net's fit, the identity net's collapse and the steps to the target."""
+    demo.key_numbers("mse_identity", "mse_relu", "mse_sigmoid", "steps_to_target_relu", "steps_to_target_sigmoid")
     demo.setting("steps", steps, label="Training steps (Adam)", fmt=".0f")
     demo.setting("width", width, label="Units in each of the two hidden layers", fmt=".0f")
     demo.setting("n_points", N_POINTS, label="Training points", fmt=".0f")
@@ -289,10 +293,11 @@ def claim_findings(demo, fits: Fits, line: LeastSquares, restarts: dict[str, np.
     demo.claim(
         "… and after training it is the least-squares line through the data, up to float32 rounding",
         holds=bool(fits.ls_diff < 1e-5 and abs(mse["identity"] - line.mse) < 1e-5 * line.mse),
-        max_abs_diff_to_least_squares=fits.ls_diff,
-        slope_net=float(line.W_id[0, 0]),
-        slope_least_squares=float(line.coef[0]),
-        mse_net=mse["identity"],
+        max_abs_diff_to_least_squares=demo.number(
+            fits.ls_diff, "largest difference from the least-squares line", fmt=".2g"),
+        slope_net=demo.number(float(line.W_id[0, 0]), "slope of the trained identity network"),
+        slope_least_squares=demo.number(float(line.coef[0]), "least-squares slope"),
+        mse_net=demo.number(mse["identity"], "mean squared error of the identity network"),
         mse_least_squares=line.mse,
     )
     demo.claim(
@@ -301,7 +306,7 @@ def claim_findings(demo, fits: Fits, line: LeastSquares, restarts: dict[str, np.
         f"MSE below {TARGET_MSE:g}; median over {n_rest} restarts from fresh initial weights)",
         holds=bool(all(BETTER * v < mse["identity"] and v < TARGET_MSE for v in med_mse.values())),
         mse_identity=mse["identity"],
-        **{f"median_mse_{a}": v for a, v in med_mse.items()},
+        **{f"median_mse_{a}": demo.number(v, f"median training MSE, {NAMES[a]}") for a, v in med_mse.items()},
     )
     demo.check(
         "The ReLU network's curve is made of straight pieces: split where a hidden unit switches "
@@ -317,7 +322,8 @@ def claim_findings(demo, fits: Fits, line: LeastSquares, restarts: dict[str, np.
         f"to get its training MSE below {TARGET_MSE:g} (medians over {n_rest} restarts)",
         holds=bool(med_steps["sigmoid"] <= steps
                    and med_steps["sigmoid"] >= SLOWER * max(med_steps["relu"], med_steps["tanh"])),
-        **{f"median_steps_{a}": v for a, v in med_steps.items()},
+        **{f"median_steps_{a}": demo.number(v, f"median steps to the target, {NAMES[a]}")
+           for a, v in med_steps.items()},
     )
 
 

@@ -1,6 +1,6 @@
-"""Adam against gradient descent and momentum: a badly scaled quadratic (and the same problem
-rotated), invariance to the scale of the loss, what the bias correction does to the first steps,
-and a small network on inputs with very different scales."""
+"""Adam against gradient descent and momentum: a badly scaled quadratic (and the same problem rotated), invariance to
+the scale of the loss, what the bias correction does to the first steps, and a small network on inputs with very
+different scales."""
 
 from __future__ import annotations
 
@@ -214,6 +214,7 @@ def draw_paths(demo, quad: Quadratic, g1: np.ndarray, g2: np.ndarray, Z: np.ndar
         "arcs that close in on the minimum. Adam first moves both weights by the same amount per "
         "step, heading diagonally, overshoots the minimum and circles in on it.",
         size=(6.4, 5.0),
+        notice="Gradient descent zigzags across the valley; momentum and Adam head for the minimum.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -247,6 +248,7 @@ def draw_mlp_training(demo, mlp: dict[str, dict], correction: Correction, mlp_st
         f"Adam falls fastest and ends at {mlp['Adam']['final']:.2g}. Adam without bias correction jumps far "
         f"above its starting loss in the first steps, bounces, and ends at {corr[False]['losses'][-1]:.2g}.",
         size=(6.4, 4.6),
+        notice="With unequal input scales Adam ends lowest; without bias correction it jumps up first.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -278,6 +280,7 @@ def draw_bias_correction(demo, correction: Correction) -> None:
         f"{correction.early_ratio:.1f} times the corrected one. A dotted curve shows what the uncorrected "
         f"update would be for a constant gradient: rising to about {constant.max():.2g} at step {peak_t} "
         "and slowly falling.",
+        notice="Without bias correction the first updates are several times too large.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -295,6 +298,7 @@ def draw_bias_correction(demo, correction: Correction) -> None:
 def measure(demo, quad: Quadratic, adam_scale_diff: float, correction: Correction, mlp: dict[str, dict],
             accuracy: dict[str, float], mlp_steps: int, ort_accuracy: float, ort_diff: float) -> None:
     """Record steps on the quadratic, the bias-correction numbers and the network's results."""
+    demo.key_numbers("steps_gd", "steps_momentum", "steps_adam", "rot_steps_adam", "mlp_loss_sgd", "mlp_loss_adam")
     demo.setting("condition", CURVATURES[1] / CURVATURES[0], label="Quadratic: steep ÷ flat curvature", fmt=".0f")
     demo.setting("level", LEVEL, label="Quadratic: target, fraction of the starting excess loss", fmt=".1%")
     demo.setting("angle", ANGLE_DEG, label="Rotation of the second quadratic", fmt=".0f")
@@ -333,7 +337,7 @@ def claim_findings(demo, quad: Quadratic, adam_scale_diff: float, gd_scaled_exce
         "On the badly scaled quadratic, Adam and momentum both need far fewer steps than gradient "
         "descent (each at its best learning rate): less than a third",
         holds=bool(3 * steps_adam < steps_gd and 3 * steps_mom < steps_gd),
-        gd=steps_gd, momentum=steps_mom, adam=steps_adam,
+        steps_gd=steps_gd, steps_momentum=steps_mom, steps_adam=steps_adam,
     )
     demo.check(
         "Gradient descent and momentum are rotation invariant: on the rotated quadratic they need "
@@ -343,7 +347,7 @@ def claim_findings(demo, quad: Quadratic, adam_scale_diff: float, gd_scaled_exce
     demo.claim(
         "Adam's gain is per coordinate: on the rotated quadratic it needs more steps than on the "
         "axis-aligned one",
-        holds=bool(rot_adam > steps_adam), adam_axis_aligned=steps_adam, adam_rotated=rot_adam,
+        holds=bool(rot_adam > steps_adam), steps_adam=steps_adam, rot_steps_adam=rot_adam,
     )
     demo.check(
         f"Adam's update is invariant to the loss's scale: with the loss multiplied by {LOSS_SCALE:,.0f} it "
@@ -362,13 +366,16 @@ def claim_findings(demo, quad: Quadratic, adam_scale_diff: float, gd_scaled_exce
     demo.claim(
         f"On the network, Adam's updates without bias correction are on average more than twice as "
         f"large as with it over the first {EARLY} steps",
-        holds=bool(early_ratio > 2), mean_ratio_first_steps=early_ratio,
+        holds=bool(early_ratio > 2),
+        mean_ratio_first_steps=demo.number(
+            early_ratio, "mean update size without / with bias correction, first steps", fmt=".2f"),
     )
     demo.claim(
         "On the network with unequal input scales, Adam ends with a lower training loss than SGD "
         "and momentum, each at its best rate",
         holds=bool(mlp["Adam"]["final"] < min(mlp["SGD"]["final"], mlp["momentum (β = 0.9)"]["final"])),
-        adam=mlp["Adam"]["final"], sgd=mlp["SGD"]["final"], momentum=mlp["momentum (β = 0.9)"]["final"],
+        mlp_loss_adam=mlp["Adam"]["final"], mlp_loss_sgd=mlp["SGD"]["final"],
+        mlp_loss_momentum=mlp["momentum (β = 0.9)"]["final"],
     )
     demo.check(
         "ONNX Runtime reproduces the Adam-trained network",

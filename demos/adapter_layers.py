@@ -189,6 +189,7 @@ def draw_trainable_vs_loss(demo, counts: Counts, test_loss: dict[str, float]) ->
         "fine-tuning.",
         alt="Scatter of test loss against trainable parameters: head only at the left, one "
         "adapter point per bottleneck width in the middle, full fine-tuning at the far right.",
+        notice="Adapters reach most of full fine-tuning's loss while training a small share of the weights.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -223,6 +224,7 @@ def draw_validation_curves(demo, curves: dict[str, np.ndarray], main_label: str,
         "dots mark the checkpoints early stopping keeps.",
         alt="Line chart of validation loss against training step for head only, adapters and "
         "full fine-tuning, all starting from the same point.",
+        notice="All runs start together; adapters and full fine-tuning end well below the head alone.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -241,6 +243,8 @@ def measure(demo, n_target: int, main_rank: int, ranks: list[int], main: transfe
             test_loss: dict[str, float], test_acc: dict[str, float], gap_closed: float, src_pre: float,
             src_full: float, rel_change: list[float], ort_diff: float) -> None:
     """Record parameter counts, target and source losses, and how much the adapters change."""
+    demo.key_numbers(
+        "test_loss_head_only", "test_loss_adapters", "test_loss_full", "trainable_share", "source_loss_full")
     main_label = f"adapters, m = {main_rank}"
     sizes = main.net.sizes
     demo.setting("n_target", n_target, label="Target-task training examples", fmt=",.0f")
@@ -309,23 +313,24 @@ def claim_findings(demo, main_rank: int, ranks: list[int], main: transfer.Adapte
         "Averaged over the bottleneck widths tried, adapters reach a lower target loss than "
         "training only the head",
         holds=bool(mean_adapters < test_loss["head only"]),
-        head_only=test_loss["head only"],
-        mean_adapters=mean_adapters,
-        **{f"m{r}": test_loss[f"adapters, m = {r}"] for r in ranks},
+        head_only=demo.number(test_loss["head only"], "target test loss, head only"),
+        mean_adapters=demo.number(mean_adapters, "target test loss, adapters (mean over widths)"),
+        **{f"m{r}": demo.number(test_loss[f"adapters, m = {r}"], f"target test loss, adapters with m = {r}")
+           for r in ranks},
     )
     demo.claim(
         "Full fine-tuning, which trains every weight, reaches a lower target loss than training "
         "only the head",
         holds=bool(test_loss["full fine-tuning"] < test_loss["head only"]),
-        full_fine_tuning=test_loss["full fine-tuning"],
-        head_only=test_loss["head only"],
+        full_fine_tuning=demo.number(test_loss["full fine-tuning"], "target test loss, full fine-tuning"),
+        head_only=demo.number(test_loss["head only"], "target test loss, head only"),
     )
     demo.claim(
         "Full fine-tuning raises the source-task loss (with the original head put back), which "
         "adapter tuning cannot do",
         holds=bool(src_full > src_pre),
         source_loss_pretrained=src_pre,
-        source_loss_after_full_fine_tuning=src_full,
+        source_loss_after_full_fine_tuning=demo.number(src_full, "source-task loss after full fine-tuning"),
     )
     demo.check(
         "Under the adapters the pretrained backbone stays bit-for-bit unchanged (so the source "

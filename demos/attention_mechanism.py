@@ -121,6 +121,7 @@ def draw_lookup_weights(demo, held: HeldOut, length: int) -> None:
         "columns; after training each row has one large square, inside the framed cell whose key "
         "matches the query.",
         size=(6.4, 3.9),
+        notice="Training moves each row's weight from everywhere onto the framed key that matches the query.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2, sharey=True)
@@ -149,6 +150,7 @@ def draw_scaling(demo, scaling: Scaling) -> None:
         f"Left: the mean largest attention weight; with scaling it stays near {mw['scaled'].mean():.2f}, "
         f"without scaling it climbs to {mw['unscaled'][-1]:.2f}. Right: the size of the softmax's "
         "gradient; with scaling it stays flat, without scaling it falls towards zero.",
+        notice="Without 1/√d the largest weight climbs towards one and the gradient fades; with it both stay level.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2)
@@ -171,6 +173,8 @@ def draw_scaling(demo, scaling: Scaling) -> None:
 def measure(demo, d: int, length: int, steps: int, losses, held: HeldOut, diag_margin: float,
             dims: list[int], scaling: Scaling) -> None:
     """Record the set-up, the held-out results and the scaling study's numbers."""
+    demo.key_numbers(
+        "test_accuracy", "chance_accuracy", "weight_on_match", "max_weight_unscaled_dmax", "max_weight_scaled_dmax")
     demo.setting("d_model", d, label="Width of queries, keys and values", fmt=".0f")
     demo.setting("pairs", length, label="Stored key→value pairs per example", fmt=".0f")
     demo.setting("train_steps", steps, label=f"Training steps (Adam, {BATCH} fresh examples each)", fmt=".0f")
@@ -212,21 +216,22 @@ def claim_findings(demo, held: HeldOut, diag_margin: float, dims: list[int], sca
     demo.claim(
         "The trained attention layer answers held-out queries correctly (run in ONNX Runtime)",
         holds=bool(held.accuracy >= 0.99),
-        accuracy=held.accuracy,
-        chance=1.0 / N_VALUES,
-        test_queries=held.test.labels.size,
+        accuracy=demo.number(held.accuracy, "accuracy on held-out queries", fmt=".1%"),
+        chance=demo.number(1.0 / N_VALUES, "chance accuracy", fmt=".1%"),
+        test_queries=demo.number(held.test.labels.size, "held-out queries"),
     )
     demo.claim(
         "It answers by attending to the matching key: the largest weight sits on that key",
         holds=bool(held.argmax_right >= 0.99 and held.on_match.mean() > 0.5),
-        share_argmax_on_match=held.argmax_right,
-        mean_weight_on_match=float(held.on_match.mean()),
-        mean_weight_before_training=float(held.on_match_before.mean()),
+        share_argmax_on_match=demo.number(
+            held.argmax_right, "share of queries whose largest weight is on the matching key", fmt=".1%"),
+        mean_weight_on_match=demo.number(float(held.on_match.mean()), "mean weight on the matching key"),
+        mean_weight_before_training=demo.number(float(held.on_match_before.mean()), "the same before training"),
     )
     demo.claim(
         f"The learned query–key scores (key part) put every symbol's own key above all {N_KEYS - 1} other keys",
         holds=bool(diag_margin > 0.0),
-        smallest_margin=diag_margin,
+        smallest_margin=demo.number(diag_margin, "smallest margin of a symbol's own key"),
     )
     demo.check(
         "ONNX Runtime (MatMul, Softmax) matches the NumPy forward pass",
@@ -238,13 +243,15 @@ def claim_findings(demo, held: HeldOut, diag_margin: float, dims: list[int], sca
         f"Without 1/√d the softmax saturates as d grows: the mean largest weight rises to "
         f"{mw['unscaled'][-1]:.2f} at d = {dims[-1]} and the gradient shrinks",
         holds=bool(mw["unscaled"][-1] > 0.9 and np.all(np.diff(mw["unscaled"]) > 0) and scaling.jac_drop > 3.0),
-        max_weight_unscaled=", ".join(f"{v:.3f}" for v in mw["unscaled"]),
-        gradient_drop=scaling.jac_drop,
+        max_weight_unscaled=demo.number(
+            ", ".join(f"{v:.3f}" for v in mw["unscaled"]), "mean largest weight without 1/√d, by width"),
+        gradient_drop=demo.number(scaling.jac_drop, "fall of the gradient across the widths (×)"),
     )
     demo.claim(
         "With 1/√d neither happens: the mean largest weight stays below 0.3 at every width and the "
         "gradient size varies by under 10%",
         holds=bool(np.all(mw["scaled"] < 0.3) and scaling.jac_spread < 0.1),
-        max_weight_scaled=", ".join(f"{v:.3f}" for v in mw["scaled"]),
-        relative_spread_gradient=scaling.jac_spread,
+        max_weight_scaled=demo.number(
+            ", ".join(f"{v:.3f}" for v in mw["scaled"]), "mean largest weight with 1/√d, by width"),
+        relative_spread_gradient=demo.number(scaling.jac_spread, "relative spread of the gradient across the widths"),
     )

@@ -166,6 +166,7 @@ def draw_arc_reconstructions(demo, X_test: np.ndarray, arc: Arc) -> None:
         "every reconstruction lies on one straight line through the arc; on the right the "
         "reconstructions lie on a curve that follows the arc closely.",
         size=(6.4, 4.0),
+        notice="PCA can only put the points on a straight line; the autoencoder bends its code along the arc.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2, sharex=True, sharey=True)
@@ -197,6 +198,7 @@ def draw_learned_code(demo, t_test: np.ndarray, arc: Arc) -> None:
         alt="Scatter plot: position along the arc, from one end to the other, on the horizontal "
         "axis, the code on the vertical axis. The points form a thin monotone curve.",
         size=(6.4, 3.6),
+        notice="The code rises steadily along the arc: the network found the position it was never shown.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -219,6 +221,7 @@ def draw_error_vs_bottleneck(demo, linear: Linear) -> None:
         "The linear autoencoders' crosses sit exactly on PCA's circles, and the error falls as "
         "k grows.",
         size=(6.4, 3.8),
+        notice="The linear autoencoder's crosses sit on PCA's circles at every k.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -228,13 +231,14 @@ def draw_error_vs_bottleneck(demo, linear: Linear) -> None:
         ax.set_xticks(ks)
         ax.set_xlabel("bottleneck size k")
         ax.set_ylabel("reconstruction MSE")
-        ax.set_title(f"Same error for every k (largest subspace angle {linear.angles.max():.2g}°)",
+        ax.set_title(f"Same error for every k (largest subspace angle {_math_number(linear.angles.max())}°)",
                      fontsize="medium")
         ax.legend()
 
 
 def measure(demo, linear: Linear, arc: Arc, hidden: int) -> None:
     """Record how close the linear autoencoders come to PCA and how well the arc is reconstructed."""
+    demo.key_numbers("mse_ae_arc", "mse_pca_arc", "arc_improvement", "code_spearman")
     demo.setting("dim_gauss", len(SPECTRUM), fmt=".0f", label="Dimensions of the Gaussian data")
     demo.setting("n_gauss", N_GAUSS, fmt=".0f", label="Points of the Gaussian data")
     demo.setting("k_min", linear.ks[0], fmt=".0f", label="Fewest code units of a linear autoencoder")
@@ -271,34 +275,35 @@ def claim_findings(demo, linear: Linear, arc: Arc) -> None:
         "A linear autoencoder with k code units reaches PCA's reconstruction error, for every "
         f"k from {linear.ks[0]} to {linear.ks[-1]}",
         holds=bool(linear.rel_gap.max() < 1e-3),
-        max_relative_gap=float(linear.rel_gap.max()),
-        mse_k1=float(linear.mse_lin[0]),
-        mse_pca_k1=float(linear.mse_pca[0]),
+        max_relative_gap=demo.number(float(linear.rel_gap.max()), "largest relative gap to PCA's error", fmt=".2g"),
+        mse_k1=demo.number(float(linear.mse_lin[0]), "autoencoder's error, one code unit"),
+        mse_pca_k1=demo.number(float(linear.mse_pca[0]), "PCA's error, one component"),
     )
     demo.claim(
         "Its decoder spans the same subspace as the top k principal components (largest principal "
         "angle under 1°)",
         holds=bool(linear.angles.max() < 1.0),
-        max_angle_deg=float(linear.angles.max()),
+        max_angle_deg=demo.number(float(linear.angles.max()), "largest principal angle", fmt=".2g", unit="°"),
     )
     demo.claim(
         "…but its individual code units are mixtures of principal axes, not the axes themselves",
         holds=bool(linear.unit_alignment < 0.95),
-        median_best_abs_cos=linear.unit_alignment,
+        median_best_abs_cos=demo.number(
+            linear.unit_alignment, "median best alignment of a code unit with a principal axis (absolute cosine)"),
     )
     demo.claim(
         "On the curved arc, a nonlinear autoencoder with a one-unit code reconstructs held-out "
         "points at least 10× better than PCA with one component",
         holds=bool(arc.mse_pca1 > 10 * arc.mse_ae),
-        mse_autoencoder=arc.mse_ae,
-        mse_pca=arc.mse_pca1,
-        mse_noise_floor=arc.mse_oracle,
+        mse_autoencoder=demo.number(arc.mse_ae, "held-out error, nonlinear autoencoder"),
+        mse_pca=demo.number(arc.mse_pca1, "held-out error, PCA with one component"),
+        mse_noise_floor=demo.number(arc.mse_oracle, "noise floor"),
     )
     demo.claim(
         "Its one-number code orders the points along the arc (|Spearman ρ| > 0.99 with the true "
         "position, which it never saw)",
         holds=bool(abs(arc.rho) > 0.99),
-        spearman_rho=arc.rho,
+        spearman_rho=demo.number(arc.rho, "rank correlation of code and arc position (Spearman ρ)", fmt=".4f"),
     )
     demo.check(
         "ONNX Runtime's encoder, decoder and linear autoencoders match the NumPy models",
@@ -328,3 +333,12 @@ def _nearest_on_arc(X: np.ndarray, span: float) -> np.ndarray:
     # outside the arc, the nearer end point is closest
     angle = np.where(angle > span, np.where(angle - span < 2 * np.pi - angle, span, 0.0), angle)
     return np.column_stack([np.cos(start + angle), np.sin(start + angle)])
+
+
+def _math_number(value: float) -> str:
+    """Two significant digits; a very small number in math form ($1.7\\times10^{-6}$), not 1.7e-06."""
+    text = f"{value:.2g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return f"${mantissa}\\times10^{{{int(exponent)}}}$"

@@ -137,6 +137,7 @@ def draw_decision_boundary(demo, X: np.ndarray, y: np.ndarray, gx: np.ndarray, g
         f"Runtime, after {steps} steps of gradient descent on backpropagated gradients",
         alt="The two interleaving half-moons of training points. A curved boundary found by the "
         "network separates them; the shaded regions show which class it predicts where.",
+        notice="Gradients from backpropagation alone train a boundary that follows both moons.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -165,6 +166,7 @@ def draw_gradient_cost(demo, sweep_params_arr: np.ndarray, sweep_bp_arr: np.ndar
         f"Backpropagation stays near {sweep_bp_arr.mean():.1f} forward passes at every size; finite "
         "differences need two forward passes per parameter, a line rising from "
         f"{2 * sweep_params_arr[0]:,.0f} to {2 * sweep_params_arr[-1]:,.0f}.",
+        notice="Backpropagation costs a few forward passes at any size; finite differences grow with every parameter.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -192,12 +194,13 @@ def draw_finite_difference_error(demo, fd_err: np.ndarray, i_best: int, n_subset
         alt="Log-log V-shaped curve of relative error against the step h. Going down from "
         f"h = {STEP_SIZES[0]:g} the error falls steeply, reaches its lowest point near "
         f"h = {STEP_SIZES[i_best]:.0e}, then rises again for smaller steps as rounding errors take over.",
+        notice="The error is V-shaped: too large a step truncates, too small a step drowns in rounding.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
         ax.plot(STEP_SIZES, fd_err, "o-", color="C0")
         ax.plot(STEP_SIZES[i_best], fd_err[i_best], "*", color="C3", ms=14,
-                label=f"best: h = {STEP_SIZES[i_best]:.0e}".replace("e-0", "e-"))
+                label=f"best: $h = 10^{{{round(np.log10(STEP_SIZES[i_best]))}}}$")
         plotting.plain_log_axis(ax.xaxis, STEP_SIZES[::2], fmt=plotting.exponent_label)
         plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=7), fmt=plotting.exponent_label)
         ax.invert_xaxis()
@@ -210,6 +213,7 @@ def draw_finite_difference_error(demo, fd_err: np.ndarray, i_best: int, n_subset
 def measure(demo, n_points: int, width: int, n_params: int, steps: int, losses, accuracy: float, batch: int,
             check: GradientCheck, fd_err: np.ndarray, i_best: int, ort_diff: float) -> None:
     """Record the training result, the gradient check, the cost counts and the step-size sweep."""
+    demo.key_numbers("accuracy", "gradient_rel_err", "backprop_passes", "cost_ratio")
     demo.setting("n_points", n_points, label="Training points (two moons)", fmt=".0f")
     demo.setting("width", width, label="Units in each of the two hidden layers", fmt=".0f")
     demo.setting("n_params", n_params, label=f"Parameters of the 2-{width}-{width}-1 net", fmt=".0f")
@@ -271,9 +275,9 @@ def claim_findings(demo, n_params: int, check: GradientCheck, sweep_params_arr: 
         holds=bool(0 < i_best < len(STEP_SIZES) - 1
                    and fd_err[0] > 100 * fd_err[i_best] and fd_err[-1] > 100 * fd_err[i_best]),
         best_h=STEP_SIZES[i_best],
-        error_best=fd_err[i_best],
-        error_largest_h=fd_err[0],
-        error_smallest_h=fd_err[-1],
+        error_best=demo.number(fd_err[i_best], "finite-difference error at the best step", fmt=".2g"),
+        error_largest_h=demo.number(fd_err[0], "at the largest step", fmt=".2g"),
+        error_smallest_h=demo.number(fd_err[-1], "at the smallest step", fmt=".2g"),
     )
     demo.claim(
         "Trained on these gradients the network separates the moons (training accuracy in "

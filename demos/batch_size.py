@@ -197,6 +197,7 @@ def draw_gradient_noise(demo, noise: Noise) -> None:
         alt=f"Log-log chart: measured points fall on a straight line of slope {noise.slope:.2f} from batch "
         f"size {BATCHES[0]} to {BATCHES[-1]}, on top of the theoretical curve; the squared size of the full "
         f"gradient is a horizontal line that the points cross near a batch size of {noise.noise_scale:.0f}.",
+        notice="The noise of a mini-batch gradient falls as one over the batch size.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -206,7 +207,7 @@ def draw_gradient_noise(demo, noise: Noise) -> None:
         plotting.plain_log_axis(ax.xaxis, Bv, fmt="{:g}")
         plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
         ax.set_xlabel("batch size B")
-        ax.set_ylabel("E ‖g_B − g‖²")
+        ax.set_ylabel(r"$\mathbb{E}\,\|g_B - g\|^2$")
         ax.set_title("Gradient noise falls as 1/B")
         ax.legend(fontsize="small", loc="lower left")
 
@@ -226,13 +227,14 @@ def draw_steps_vs_examples(demo, trade: Tradeoff, model: Model, target: float) -
         "processed stay flat for small batches and climb steeply past the critical batch size, "
         "marked by a dashed vertical line. A fitted curve passes through all points.",
         size=(6.4, 5.6),
+        notice="Past the critical batch size, steps level off while examples climb steeply.",
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True)
         top.plot(Bs, model_steps, color="C7", lw=1.2, ls="--", label="fitted model")
         top.plot(Bs[reached], steps_to[reached], "o", color="C0", ms=6, label="steps to target")
-        top.axhline(s_min, color="C7", ls=":", lw=1.0, label=f"S_min ≈ {s_min:.0f}")
-        top.axvline(b_crit, color="C2", ls="--", lw=1.2, label=f"B_crit ≈ {b_crit:.0f}")
+        top.axhline(s_min, color="C7", ls=":", lw=1.0, label=f"$S_{{\\min}}$ ≈ {s_min:.0f}")
+        top.axvline(b_crit, color="C2", ls="--", lw=1.2, label=f"$B_{{\\mathrm{{crit}}}}$ ≈ {b_crit:.0f}")
         plotting.plain_log_axis(top.yaxis, [10, 30, 100, 300, 1000, 3000], fmt="{:,.0f}")
         top.set_ylabel("steps")
         top.set_title("Bigger batches: fewer steps, more examples")
@@ -257,12 +259,13 @@ def draw_best_learning_rate(demo, trade: Tradeoff, P: optim.LeastSquares) -> Non
         alt="Log-log chart: for small batches the best learning rate doubles with every doubling "
         "of the batch size, following a dotted line of slope 1; for larger batches it bends away "
         "and flattens out below the stability limit 2/λ_max.",
+        notice="The best rate grows with the batch at first, then flattens out.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
         ax.plot(Bs, best_lr[0] * Bs, ls=":", color="C7", lw=1.2, label="∝ B (linear scaling rule)")
         ax.plot(Bs[reached], best_lr[reached], "o-", color="C4", label="best learning rate")
-        ax.axhline(2.0 / P.lam_max, color="C7", ls="--", lw=1.2, label="2/λ_max")
+        ax.axhline(2.0 / P.lam_max, color="C7", ls="--", lw=1.2, label=r"$2/\lambda_{\max}$")
         plotting.plain_log_axis(ax.xaxis, TICKS, fmt="{:g}")
         plotting.plain_log_axis(ax.yaxis, [0.01, 0.03, 0.1, 0.3, 1, 3])
         ax.set_ylim(best_lr[0] / 2, 2.0 / P.lam_max * 2)
@@ -284,6 +287,7 @@ def measure_setup(demo, P: optim.LeastSquares, chains: int, max_steps: int) -> N
 def measure(demo, P: optim.LeastSquares, noise: Noise, target: float, excess0: float, trade: Tradeoff,
             model: Model, sim_gap: float, ort_excess: float, ort_diff: float) -> None:
     """Record the gradient noise, the steps/examples trade-off, the fitted model and the checks."""
+    demo.key_numbers("b_crit", "steps_b1", "steps_b512", "small_speedup", "large_speedup", "lr_scaling_small")
     steps_to, examples_to, best_lr = trade.steps_to, trade.examples_to, trade.best_lr
     demo.metric("n_examples", P.n, label="Training examples", fmt=",.0f")
     demo.metric("variance_slope", noise.slope, label="Fitted log-log slope of gradient variance vs B", fmt=".3f")
@@ -298,9 +302,9 @@ def measure(demo, P: optim.LeastSquares, noise: Noise, target: float, excess0: f
         demo.metric(f"steps_b{B}", steps_to[at(B)], label=f"Steps to target, B = {B}", fmt=",.0f")
         demo.metric(f"examples_b{B}", examples_to[at(B)], label=f"Examples to target, B = {B}", fmt=",.0f")
         demo.metric(f"lr_b{B}", best_lr[at(B)], label=f"Best learning rate, B = {B}", fmt=".3g")
-    demo.metric("b_crit", model.b_crit, label="Critical batch size B_crit (fitted)", fmt=".0f")
-    demo.metric("s_min", model.s_min, label="Fewest possible steps S_min (fitted)", fmt=".1f")
-    demo.metric("e_min", model.s_min * model.b_crit, label="Fewest possible examples E_min (fitted)", fmt=",.0f")
+    demo.metric("b_crit", model.b_crit, label="Critical batch size (fitted)", fmt=".0f")
+    demo.metric("s_min", model.s_min, label="Fewest possible steps (fitted)", fmt=".1f")
+    demo.metric("e_min", model.s_min * model.b_crit, label="Fewest possible examples (fitted)", fmt=",.0f")
     demo.metric("model_gap", model.model_gap, label="Largest gap between measured steps and the model", fmt=".1%")
     demo.metric("knee_batch", trade.B_knee, label="Largest batch within 2× the fewest examples", fmt=".0f")
     demo.metric("small_speedup", trade.small_speedup, label="Fewer steps from B = 1 to 8", fmt=".1f", unit="×")
@@ -332,15 +336,15 @@ def claim_findings(demo, P: optim.LeastSquares, noise: Noise, trade: Tradeoff, m
         "Small batches scale almost perfectly: going from B = 1 to B = 8 cuts the steps to the "
         "target by more than 5× while the examples processed grow by less than 1.6×",
         holds=bool(trade.small_speedup > 5 and trade.small_cost < 1.6),
-        fewer_steps=trade.small_speedup,
-        more_examples=trade.small_cost,
+        fewer_steps=demo.number(trade.small_speedup, "fewer steps from B = 1 to B = 8 (×)"),
+        more_examples=demo.number(trade.small_cost, "more examples (×)"),
     )
     demo.claim(
         "Large batches hit diminishing returns: going from B = 128 to B = 512 saves less than "
         "1.5× in steps but costs more than 2.5× the examples",
         holds=bool(trade.large_speedup < 1.5 and trade.large_cost > 2.5),
-        fewer_steps=trade.large_speedup,
-        more_examples=trade.large_cost,
+        fewer_steps=demo.number(trade.large_speedup, "fewer steps from B = 128 to B = 512 (×)"),
+        more_examples=demo.number(trade.large_cost, "more examples (×)"),
     )
     demo.claim(
         "Steps and examples follow the trade-off S = S_min(1 + B_crit/B), E = E_min(1 + B/B_crit) "
@@ -348,15 +352,16 @@ def claim_findings(demo, P: optim.LeastSquares, noise: Noise, trade: Tradeoff, m
         holds=bool(trade.reached.all() and model.model_gap < 0.1),
         b_crit=model.b_crit,
         s_min=model.s_min,
-        largest_gap=model.model_gap,
+        largest_gap=demo.number(model.model_gap, "largest relative gap to the trade-off curve", fmt=".1%"),
     )
     demo.claim(
         "The best learning rate grows about in proportion to B for small batches (the linear "
         "scaling rule) and levels off below the stability limit 2/λ_max for large ones",
         holds=bool(4 <= best_lr[at(8)] / best_lr[at(1)] <= 16 and best_lr[at(512)] < 2 * best_lr[at(128)]
                    and np.nanmax(best_lr) < 2.0 / P.lam_max),
-        rate_b8_over_b1=best_lr[at(8)] / best_lr[at(1)],
-        rate_b512_over_b128=best_lr[at(512)] / best_lr[at(128)],
+        rate_b8_over_b1=demo.number(best_lr[at(8)] / best_lr[at(1)], "best learning rate at B = 8 over B = 1 (×)"),
+        rate_b512_over_b128=demo.number(
+            best_lr[at(512)] / best_lr[at(128)], "best learning rate at B = 512 over B = 128 (×)"),
     )
     demo.check(
         f"Real SGD runs agree with the exact expectation: the mean excess loss of {chains} runs at "

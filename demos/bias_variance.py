@@ -106,6 +106,7 @@ def draw_decomposition(demo, degrees: np.ndarray, parts: Decomposition, noise: f
         alt="Line chart over polynomial degree. Squared bias falls in steps towards zero, variance "
         "rises at every step, the noise variance is a flat line; their sum traces a U and lies on "
         "top of the measured test error.",
+        notice="Bias falls and variance rises with the degree; their sum is a U that matches the test error.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -137,6 +138,7 @@ def draw_fits(demo, grid: np.ndarray, grid_pred: np.ndarray, grid_mean: np.ndarr
         "their average matches the curve but single fits scatter widely, most at the edges (low "
         "bias, high variance).",
         size=(6.4, 3.4),
+        notice="Low degrees miss the curve the same way every time; high degrees scatter from fit to fit.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 3, sharey=True)
@@ -158,6 +160,7 @@ def draw_fits(demo, grid: np.ndarray, grid_pred: np.ndarray, grid_mean: np.ndarr
 def measure(demo, degrees: np.ndarray, parts: Decomposition, n_sets: int, n_train: int, max_degree: int,
             noise: float) -> None:
     """Record the set-up and the decomposition's key numbers."""
+    demo.key_numbers("best_degree", "test_error_best", "bias2_degree_0", "variance_max_degree")
     bias2, variance, i_best = parts.bias2, parts.variance, parts.i_best
     demo.setting("n_sets", n_sets, label="Resampled training sets", fmt=".0f")
     demo.setting("n_train", n_train, label="Points per training set", fmt=".0f")
@@ -190,8 +193,8 @@ def claim_findings(demo, degrees: np.ndarray, parts: Decomposition, max_degree: 
         holds=bool(bias2[-1] < 0.01 * bias2[0]
                    and np.all(bias2[1:] < bias2[0]) and bias2[3] < bias2[1]),
         bias2_degree_0=bias2[0],
-        bias2_degree_1=bias2[1],
-        bias2_degree_3=bias2[3],
+        bias2_degree_1=demo.number(bias2[1], "squared bias, degree 1"),
+        bias2_degree_3=demo.number(bias2[3], "squared bias, degree 3"),
         bias2_max_degree=bias2[-1],
     )
     demo.check(
@@ -205,6 +208,6 @@ def claim_findings(demo, degrees: np.ndarray, parts: Decomposition, max_degree: 
         holds=bool(0 < i_best < max_degree),
         best_degree=int(degrees[i_best]),
         test_error_best=test_error[i_best],
-        test_error_degree_0=test_error[0],
-        test_error_max_degree=test_error[-1],
+        test_error_degree_0=demo.number(test_error[0], "test error, degree 0"),
+        test_error_max_degree=demo.number(test_error[-1], "test error, highest degree"),
     )

@@ -200,6 +200,7 @@ def draw_cv_curve(demo, main: CV, choice: Choice, k_folds: int) -> None:
         f"marked; the test-error curve has its own minimum, also marked, and the CV choice's test "
         f"error is {choice.ratio:.2f} times that minimum.",
         size=(6.4, 4.4),
+        notice="Single folds disagree widely, but their mean puts the CV choice close to the test minimum.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -232,6 +233,7 @@ def draw_fits(demo, X: np.ndarray, y: np.ndarray, grid: np.ndarray, grid_pred: n
         "largest λ",
         alt=f"Scatter of {len(y)} noisy points around a wavy curve. The smallest λ wiggles through the "
         "noise, the CV-chosen λ follows the true curve, and the largest λ is far too flat.",
+        notice="Too small a λ chases the noise, too large a λ flattens the curve; CV's choice sits between.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -239,7 +241,7 @@ def draw_fits(demo, X: np.ndarray, y: np.ndarray, grid: np.ndarray, grid_pred: n
         ax.plot(X[:, 0], y, "o", color="C7", ms=4, alpha=0.7, label="training data")
         for c, (k, tag) in enumerate(shown):
             ax.plot(grid[:, 0], grid_pred[:, k], color=f"C{c}", lw=2,
-                    label=f"λ = {LAMBDAS[k]:.2g} ({tag})")
+                    label=f"λ = {plotting.plain_label(float(f'{LAMBDAS[k]:.2g}'))} ({tag})")
         ax.set_ylim(float(y.min()) - 0.5, float(y.max()) + 0.5)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
@@ -259,6 +261,7 @@ def draw_repeats(demo, rep_ratio: np.ndarray, rep_single: np.ndarray, k_folds: i
         "above one, meaning the chosen λ is nearly as good as the best; for single validation "
         "splits the dots spread much further to the right.",
         size=(6.4, 3.2),
+        notice="CV's dots stay close to one; single splits land further from the best λ.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -280,6 +283,7 @@ def draw_repeats(demo, rep_ratio: np.ndarray, rep_single: np.ndarray, k_folds: i
 def measure(demo, k_folds: int, n_train: int, n_repeats: int, main: CV, choice: Choice, rep_ratio: np.ndarray,
             rep_single: np.ndarray, within: float, ort_diff: float) -> None:
     """Record the chosen λ, its test error, and how typical that is over fresh datasets."""
+    demo.key_numbers("lambda_cv", "lambda_test_best", "test_ratio", "repeat_ratio_median", "repeat_single_ratio_median")
     i_cv, i_test = choice.i_cv, choice.i_test
     demo.setting("folds", k_folds, label="Folds", fmt=".0f")
     demo.setting("n_train", n_train, label="Training points", fmt=".0f")
@@ -325,18 +329,18 @@ def claim_findings(demo, n_repeats: int, main: CV, choice: Choice, rep_ratio: np
         f"Over fresh datasets, CV's choice is typically (median) within {TOL:.0%} of the best test error",
         holds=bool(np.median(rep_ratio) <= 1.0 + TOL),
         repeats=n_repeats,
-        median_ratio=float(np.median(rep_ratio)),
-        share_within_10pct=within,
+        median_ratio=demo.number(float(np.median(rep_ratio)), "median test error of CV's choice over the best"),
+        share_within_10pct=demo.number(within, "share of datasets within 10%", fmt=".0%"),
     )
     demo.claim(
         "Averaging over folds picks a better λ than a single validation split (one fold held out) "
         "(lower median and lower mean ratio over the fresh datasets)",
         holds=bool(np.median(rep_ratio) < np.median(rep_single)
                    and np.mean(rep_ratio) < np.mean(rep_single)),
-        median_ratio_cv=float(np.median(rep_ratio)),
-        median_ratio_single_split=float(np.median(rep_single)),
-        mean_ratio_cv=float(np.mean(rep_ratio)),
-        mean_ratio_single_split=float(np.mean(rep_single)),
+        median_ratio_cv=demo.number(float(np.median(rep_ratio)), "median ratio to the best test error, 5-fold CV"),
+        median_ratio_single_split=demo.number(float(np.median(rep_single)), "median ratio, single split"),
+        mean_ratio_cv=demo.number(float(np.mean(rep_ratio)), "mean ratio, 5-fold CV"),
+        mean_ratio_single_split=demo.number(float(np.mean(rep_single)), "mean ratio, single split"),
     )
 
 

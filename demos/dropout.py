@@ -1,7 +1,9 @@
 """Dropout on an over-parameterised MLP, and what the ONNX Dropout node does in ONNX Runtime.
 
-Two copies of one net are trained on 45 points, without and with dropout; ONNX Runtime then
-scores both, and a lone Dropout node shows what training_mode switches on and off."""
+Two copies of one net are trained on a few dozen points, without and with dropout; ONNX Runtime
+then scores both, and a lone Dropout node shows what training_mode switches on and off. For a
+linear model, a Monte-Carlo average checks that input dropout equals a weighted L2 penalty in
+expectation."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ TAGS = (("plain", "no_dropout"), ("dropout", "dropout"))
 GRID = 150  # points per side of the probability map
 HIDDEN = 128  # units in each hidden layer: ~17k weights, enough to memorise the training set
 WIDTH, ROWS = 128, 1000  # the block of ones fed to the lone Dropout node
+MASKS = 20000  # input-dropout masks averaged for the linear-model identity
 
 
 @dataclass
@@ -42,6 +45,20 @@ class NodeProbe:
     sigma: float
 
 
+@dataclass
+class InputDropout:
+    """Squared loss of a linear model under inverted input dropout: Monte-Carlo against closed form."""
+
+    plain: float  # mean squared error without dropout
+    penalty: float  # p/(1-p) * sum_j w_j^2 * mean_i x_ij^2
+    mc_mean: float  # average over MASKS masks of the mean squared error with dropped inputs
+    mc_se: float  # its standard error
+
+    @property
+    def closed_form(self) -> float:
+        return self.plain + self.penalty
+
+
 def run(demo) -> None:
     opts = demo.options
     p = float(opts.get("p", 0.5))
@@ -56,13 +73,14 @@ def run(demo) -> None:
     prob_map = probability_map(sessions, X)
     identity_err = inference_error(sessions, trained, data)
     node = probe_dropout_node(demo, p)
+    linear = input_dropout_linear(demo.rng, data, p)
 
     labels = {"plain": "no dropout", "dropout": f"dropout p = {p:g}"}
     draw_decision_boundaries(demo, prob_map, data, loss, labels)
     draw_learning_curves(demo, hist, labels)
     draw_dropout_node(demo, node, p)
-    measure(demo, loss, acc, gap, labels, p, node, identity_err, n_train=len(data.y_train))
-    claim_findings(demo, loss, gap, identity_err, node, p)
+    measure(demo, loss, acc, gap, labels, p, node, identity_err, linear, n_train=len(data.y_train))
+    claim_findings(demo, loss, gap, identity_err, node, linear, p)
 
 
 def make_data(rng):
@@ -160,6 +178,19 @@ def probe_dropout_node(demo, p: float) -> NodeProbe:
     )
 
 
+def input_dropout_linear(rng, data, p: float) -> InputDropout:
+    """A linear model y ≈ Xw fitted by least squares to the training points (labels as ±1), its
+    loss averaged over MASKS inverted input-dropout masks, and the closed form of that average."""
+    X, y = data.X_train, 2.0 * data.y_train - 1.0
+    w = np.linalg.lstsq(X, y, rcond=None)[0]
+    keep = rng.random((MASKS, *X.shape)) >= p  # kept with probability 1 - p
+    pred = (keep * X / (1.0 - p)) @ w  # (MASKS, n): each row one draw of the dropped inputs
+    losses = np.mean((pred - y) ** 2, axis=1)
+    plain = float(np.mean((X @ w - y) ** 2))
+    penalty = float(p / (1.0 - p) * np.sum(w**2 * np.mean(X**2, axis=0)))
+    return InputDropout(plain, penalty, float(losses.mean()), float(losses.std(ddof=1) / np.sqrt(MASKS)))
+
+
 def draw_decision_boundaries(demo, prob_map: ProbabilityMap, data, loss, labels) -> None:
     """Figure: the two nets' class-1 probability maps with the training points."""
     lo, hi, gx, gy, prob1 = prob_map.lo, prob_map.hi, prob_map.gx, prob_map.gy, prob_map.prob1
@@ -170,6 +201,7 @@ def draw_decision_boundaries(demo, prob_map: ProbabilityMap, data, loss, labels)
         alt="Two maps of the predicted probability of class 1 over the plane, with the training "
         "points. Without dropout the net is certain right up to a sharp boundary; with dropout "
         "the change from one class to the other is softer.",
+        notice="Without dropout the net is certain up to a sharp boundary; with dropout the change is softer.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2, sharey=True)
@@ -203,6 +235,8 @@ def draw_learning_curves(demo, hist, labels) -> None:
         caption="Training and validation cross-entropy during training (log scale)",
         alt="Line chart of loss against training step. Without dropout the training loss falls "
         "towards zero while the validation loss climbs; with dropout the two stay closer.",
+        notice="Without dropout training loss keeps falling while validation loss climbs; with dropout they stay "
+        "closer.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -224,16 +258,17 @@ def draw_dropout_node(demo, node: NodeProbe, p: float) -> None:
     @demo.figure(
         "dropout-node",
         caption=f"An ONNX Dropout node (p = {p:g}) in ONNX Runtime, fed a block of ones",
-        alt=f"Two grids of 12 by 32 cells. With training_mode true about {p:.0%} of the cells "
-        f"are 0 and the rest are {1 / (1 - p):g}; with training_mode false every cell is 1.",
+        alt=f"Two grids of 12 by 32 cells. With training mode on about {p:.0%} of the cells "
+        f"are 0 and the rest are {1 / (1 - p):g}; with training mode off every cell is 1.",
+        notice="Training mode zeroes about p of the units and scales up the rest; inference passes the input through.",
     )
     def _(fig) -> None:
         axes = fig.subplots(2, 1, sharex=True)
         vmax = 1.0 / (1.0 - p)
         panels = (
-            (block, f"training_mode = True: {node.frac_zeroed:.1%} of {node.size:,} zeroed, "
+            (block, f"training mode on: {node.frac_zeroed:.1%} of {node.size:,} zeroed, "
              f"kept ones → {node.scale:g}"),
-            (node.y_eval_mode[:12, :32], "training_mode = False (inference): output = input"),
+            (node.y_eval_mode[:12, :32], "training mode off (inference): output = input"),
         )
         for ax, (values, title) in zip(axes, panels, strict=True):
             im = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
@@ -246,8 +281,11 @@ def draw_dropout_node(demo, node: NodeProbe, p: float) -> None:
         fig.colorbar(im, ax=axes, label="output value", ticks=[0.0, 1.0, vmax])
 
 
-def measure(demo, loss, acc, gap, labels, p: float, node: NodeProbe, identity_err: float, n_train: int) -> None:
+def measure(demo, loss, acc, gap, labels, p: float, node: NodeProbe, identity_err: float,
+            linear: InputDropout, n_train: int) -> None:
     """Record the setup, losses, accuracies and gaps of both nets, and what the lone node did."""
+    demo.key_numbers("val_loss_no_dropout", "val_loss_dropout", "gap_no_dropout", "gap_dropout",
+                     "val_accuracy_no_dropout", "val_accuracy_dropout")
     demo.setting("hidden_units", HIDDEN, label="Units in each of the two hidden layers")
     demo.setting("n_train", n_train, label="Training points")
     for name, tag in TAGS:
@@ -264,9 +302,16 @@ def measure(demo, loss, acc, gap, labels, p: float, node: NodeProbe, identity_er
         fmt=".1e",
         label="Max relative |ORT − NumPy| logit, dropout net at inference",
     )
+    demo.setting("dropout_masks", MASKS, label="Input-dropout masks averaged (linear model)")
+    demo.metric("linear_loss", linear.plain, label="Linear model: squared loss without dropout")
+    demo.metric("linear_penalty", linear.penalty, label="Linear model: weighted L2 penalty p/(1−p) Σ w² mean x²")
+    demo.metric("linear_closed_form", linear.closed_form, label="Linear model: loss + penalty (closed form)")
+    demo.metric("linear_dropout_mc", linear.mc_mean, label="Linear model: loss averaged over dropout masks")
+    demo.metric("linear_dropout_mc_se", linear.mc_se, label="Standard error of that average", fmt=".2g")
 
 
-def claim_findings(demo, loss, gap, identity_err: float, node: NodeProbe, p: float) -> None:
+def claim_findings(demo, loss, gap, identity_err: float, node: NodeProbe, linear: InputDropout,
+                   p: float) -> None:
     """Findings: dropout narrows the gap and helps validation; checks: the ONNX node behaves as documented."""
     demo.claim(
         "Dropout narrows the gap between training and validation loss",
@@ -300,6 +345,16 @@ def claim_findings(demo, loss, gap, identity_err: float, node: NodeProbe, p: flo
         holds=bool(node.scale_spread < 1e-6),
         kept_value=node.scale,
         max_deviation=node.scale_spread,
+    )
+    demo.check(
+        "For a linear model, the squared loss averaged over input-dropout masks equals the plain "
+        "loss plus the weighted L2 penalty p/(1 − p) Σ_j w_j² · mean_i x_ij² (within five standard "
+        "errors of the Monte-Carlo average)",
+        holds=bool(abs(linear.mc_mean - linear.closed_form) < 5 * linear.mc_se),
+        monte_carlo=linear.mc_mean,
+        closed_form=linear.closed_form,
+        standard_error=linear.mc_se,
+        masks=MASKS,
     )
 
 

@@ -207,6 +207,7 @@ def draw_curves(demo, training: Training, epochs: int, patience: int, short: int
         "Validation loss falls at first, reaches its minimum early, then climbs. Vertical lines "
         "mark the restored best epoch and the epoch at which the patience rule stopped, the "
         "region after it shaded, and a dotted grey line where the short patience stopped.",
+        notice="Validation loss turns up long before training loss stops falling: that turn is where to stop.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -240,6 +241,7 @@ def draw_decision_regions(demo, prob_map: ProbabilityMap, training: Training, pa
         "checkpoint draws a smooth boundary between the two moons; the last-epoch network bends "
         "its boundary around individual noisy training points and is confident almost everywhere.",
         size=(6.4, 3.6),
+        notice="The restored checkpoint draws a smooth boundary; the last epoch bends around single noisy points.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2, sharey=True)
@@ -263,6 +265,7 @@ def draw_decision_regions(demo, prob_map: ProbabilityMap, training: Training, pa
 def measure(demo, training: Training, patience: int, short: int, epochs: int, repeats: int,
             scores: dict[str, float], stats: dict[str, np.ndarray], lam_fit: dict) -> None:
     """Record the setup, the first run's stopping point and scores, and the averages over runs."""
+    demo.key_numbers("best_epoch", "stop_epoch", "mean_test_loss_ckpt", "mean_test_loss_last", "epochs_saved_fraction")
     st, data = training.stops[patience], training.data
     n_weights = sum(p.size for p in st.checkpoint.params())
     for name, value, label in (
@@ -308,14 +311,17 @@ def claim_findings(demo, runs: list[Training], stats: dict[str, np.ndarray], sco
         f"Averaged over {repeats} runs, the restored checkpoint has a lower test loss than the "
         "network trained to the end",
         holds=bool(avg["test_loss_ckpt"] < avg["test_loss_last"]),
-        mean_test_loss_checkpoint=avg["test_loss_ckpt"], mean_test_loss_last=avg["test_loss_last"],
+        mean_test_loss_checkpoint=demo.number(avg["test_loss_ckpt"], "mean test loss of the restored checkpoint"),
+        mean_test_loss_last=avg["test_loss_last"],
     )
     demo.claim(
         f"Averaged over {repeats} runs, training loss keeps falling after the stopping point "
         "while validation loss rises",
         holds=bool(avg["train_last"] < avg["train_stop"] and avg["val_last"] > avg["val_stop"]),
-        train_at_stop=avg["train_stop"], train_last=avg["train_last"],
-        val_at_stop=avg["val_stop"], val_last=avg["val_last"],
+        train_at_stop=demo.number(avg["train_stop"], "training loss at the stop"),
+        train_last=demo.number(avg["train_last"], "training loss at the end"),
+        val_at_stop=demo.number(avg["val_stop"], "validation loss at the stop"),
+        val_last=demo.number(avg["val_last"], "validation loss at the end"),
     )
     demo.check(
         "Every restored checkpoint has the lowest validation loss of the epochs up to its stop",

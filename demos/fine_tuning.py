@@ -124,6 +124,7 @@ def draw_validation_curves(demo, curves: dict[str, np.ndarray], n_target: int) -
         alt="Line chart of validation cross-entropy against training step for four runs. The "
         "network trained from scratch stays highest; the three runs that start from the "
         "pretrained weights go lower, and those that also train hidden layers go lowest.",
+        notice="Every run that starts from the pretrained weights ends below training from scratch.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -153,6 +154,7 @@ def draw_forgetting(demo, results: Results) -> None:
         "every variant that starts from the pretrained weights. Source-task loss is unchanged "
         "when only the head is trained and grows as more layers are unfrozen.",
         size=(6.4, 3.8),
+        notice="The more layers are unfrozen, the better the target task and the worse the source task.",
     )
     def _(fig) -> None:
         left, right = fig.subplots(1, 2, sharey=True)
@@ -180,6 +182,9 @@ def draw_forgetting(demo, results: Results) -> None:
 
 def measure(demo, setup, n_target: int, lr: float, results: Results) -> None:
     """Record the data sizes, each variant's scores and the source-task losses."""
+    demo.key_numbers(
+        "test_accuracy_scratch", "test_accuracy_head_only",
+        "test_accuracy_all_layers", "source_loss_pretrained", "source_loss_all_layers")
     test_loss, test_acc, src_loss = results.test_loss, results.test_acc, results.src_loss
     sizes = setup.pretrained.sizes
     demo.setting("n_target", n_target, label="Target-task training examples", fmt=".0f")
@@ -215,16 +220,16 @@ def claim_findings(demo, results: Results) -> None:
         "on the target task",
         holds=bool(test_loss["all layers"] < test_loss["from scratch"]
                    and test_acc["all layers"] > test_acc["from scratch"]),
-        loss_fine_tuned=test_loss["all layers"],
-        loss_scratch=test_loss["from scratch"],
-        accuracy_fine_tuned=test_acc["all layers"],
-        accuracy_scratch=test_acc["from scratch"],
+        loss_fine_tuned=demo.number(test_loss["all layers"], "test loss, fine-tuned"),
+        loss_scratch=demo.number(test_loss["from scratch"], "test loss, from scratch"),
+        accuracy_fine_tuned=demo.number(test_acc["all layers"], "test accuracy, fine-tuned", fmt=".1%"),
+        accuracy_scratch=demo.number(test_acc["from scratch"], "test accuracy, from scratch", fmt=".1%"),
     )
     demo.claim(
         "Even training only a new head on the frozen pretrained body beats training from scratch",
         holds=bool(test_loss["head only"] < test_loss["from scratch"]),
-        loss_head_only=test_loss["head only"],
-        loss_scratch=test_loss["from scratch"],
+        loss_head_only=demo.number(test_loss["head only"], "test loss, new head only"),
+        loss_scratch=demo.number(test_loss["from scratch"], "test loss, from scratch"),
     )
     demo.claim(
         "Training the top hidden layer and the head does about as well as training all layers: "
@@ -232,24 +237,24 @@ def claim_findings(demo, results: Results) -> None:
         "training from scratch",
         holds=bool(abs(test_loss["top layer + head"] - test_loss["all layers"])
                    < 0.25 * (test_loss["from scratch"] - test_loss["all layers"])),
-        top_layer=test_loss["top layer + head"],
-        all_layers=test_loss["all layers"],
-        scratch=test_loss["from scratch"],
+        top_layer=demo.number(test_loss["top layer + head"], "test loss, top layer and head"),
+        all_layers=demo.number(test_loss["all layers"], "test loss, all layers"),
+        scratch=demo.number(test_loss["from scratch"], "test loss, from scratch"),
     )
     demo.claim(
         "Fine-tuning all layers forgets part of the source task: its loss with the original head "
         "rises",
         holds=bool(src_loss["all layers"] > src_loss["pretrained"]),
-        source_loss_before=src_loss["pretrained"],
-        source_loss_after=src_loss["all layers"],
+        source_loss_before=demo.number(src_loss["pretrained"], "source-task loss before fine-tuning"),
+        source_loss_after=demo.number(src_loss["all layers"], "source-task loss after fine-tuning all layers"),
     )
     demo.claim(
         "Each layer unfrozen moves the source task further: its loss is higher after training the "
         "top layer and head than after the head alone, and higher still after training all layers",
         holds=bool(src_loss["head only"] < src_loss["top layer + head"] < src_loss["all layers"]),
-        head_only=src_loss["head only"],
-        top_layer=src_loss["top layer + head"],
-        all_layers=src_loss["all layers"],
+        head_only=demo.number(src_loss["head only"], "source-task loss, head only"),
+        top_layer=demo.number(src_loss["top layer + head"], "source-task loss, top layer and head"),
+        all_layers=demo.number(src_loss["all layers"], "source-task loss, all layers"),
     )
     demo.check(
         "Training only the head leaves the source task exactly as it was (the body is frozen)",

@@ -127,6 +127,7 @@ def draw_memory(demo, sweep: Sweep, sizes: list[int], block: int, d: int) -> Non
         f"standard algorithm's largest array grows as N squared up to {sizes[-1] ** 2:,} elements, while "
         "the tiled one stays flat at one block. Right: both move more data as N grows, but the tiled "
         f"algorithm moves {sweep.big_std.moved / sweep.big_tiled.moved:.1f} times less at the longest.",
+        notice="The standard algorithm's largest array grows as N squared; the tiled one stays at one block.",
     )
     def _(fig) -> None:
         ax_mem, ax_io = fig.subplots(1, 2)
@@ -160,6 +161,8 @@ def draw_tiles(demo, check: LayerCheck, length: int, tile: int) -> None:
         f"{-(-length // tile)} key blocks: the running maximum jumps when the block holding the matching "
         "key arrives, and the partial output's error stays large until then and falls to rounding "
         f"level ({trace_err[-1]:.0e}) after the last block.",
+        notice="The running maximum jumps when the matching key's block arrives, and the error falls to rounding "
+        "after the last block.",
     )
     def _(fig) -> None:
         axd = fig.subplot_mosaic([["w", "m"], ["w", "e"]], width_ratios=(1.15, 1))
@@ -191,6 +194,7 @@ def draw_tiles(demo, check: LayerCheck, length: int, tile: int) -> None:
 def measure(demo, sweep: Sweep, check: LayerCheck, sizes: list[int], d: int, block: int, length: int,
             tile: int) -> None:
     """Record the sweep's sizes, memory and traffic, and the trained layer's agreement."""
+    demo.key_numbers("memory_ratio", "traffic_ratio", "exp_overhead", "max_abs_diff_tiled")
     big_std, big_tiled = sweep.big_std, sweep.big_tiled
     demo.setting("d_head", d, label="Width of queries and keys in the sweep", fmt=".0f")
     demo.setting("block", block, label="Block size (queries and keys) in the sweep", fmt=".0f")

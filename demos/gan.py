@@ -1,5 +1,5 @@
-"""A generative adversarial network on a 1-D mixture of three Gaussians: a generator and a
-discriminator (small leaky-ReLU MLPs with hand-written backprop) trained against each other."""
+"""A generative adversarial network on a 1-D mixture of three Gaussians: a generator and a discriminator (small leaky-
+ReLU MLPs with hand-written backprop) trained against each other."""
 
 from __future__ import annotations
 
@@ -214,6 +214,7 @@ def draw_samples(demo, s: Samples, scores: Scores, steps: int) -> None:
         f"to right, and {scores.gap_fake:.1%} in the gaps between them. Bottom: the discriminator's "
         f"output, whose mean is {scores.d_real:.2f} on real and {scores.d_fake:.2f} on generated samples.",
         size=(6.4, 4.8),
+        notice="The trained generator covers all three peaks, with a few samples left in the gaps.",
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
@@ -248,6 +249,7 @@ def draw_training(demo, history: History, scores: Scores, steps: int) -> None:
         f"mean output on real and on generated samples starts at {history.d_real[0]:.2f} and "
         f"{history.d_fake[0]:.2f} and ends at {history.d_real[-1]:.2f} and {history.d_fake[-1]:.2f}.",
         size=(6.4, 4.6),
+        notice="The distance to the data falls, and the discriminator's outputs meet near one half.",
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True)
@@ -275,6 +277,7 @@ def draw_generator_map(demo, s: Samples) -> None:
         alt="A staircase-like curve: G(z) changes slowly inside the shaded bands of the data's modes "
         "and steeply between them, so that few z values land in the gaps.",
         size=(6.4, 3.8),
+        notice="The generator's map is steep between the modes, so few samples land in the gaps.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -316,6 +319,7 @@ def measure(demo, sc: Scores, steps: int, batch: int, hidden: int, ort_diff: flo
 
 def measure_restarts(demo, rs: Restarts) -> None:
     """Record the setup of the restarts and how many of them did what."""
+    demo.key_numbers("w1_start", "w1_end", "min_share", "d_real", "d_fake")
     demo.setting("n_modes", len(MEANS), fmt=".0f", label="Modes of the data")
     demo.setting("mode_spacing", MEANS[1] - MEANS[0], fmt="g", label="Distance between neighbouring modes")
     demo.setting("restarts", len(rs.covered), fmt=".0f", label="Training runs from fresh starts (the first is shown)")
@@ -337,7 +341,7 @@ def claim_findings(demo, sc: Scores, rs: Restarts, ort_diff: float) -> None:
         "from fresh starts: the Wasserstein-1 distance falls below half its starting value, and below "
         "that of a Gaussian with the data's mean and standard deviation (which cannot have several peaks)",
         holds=bool(2 * rs.closer.sum() > k),
-        closer=int(rs.closer.sum()), runs=k, shown_w1_start=sc.w1_start, shown_w1_end=sc.w1_end,
+        closer_restarts=int(rs.closer.sum()), runs=demo.number(k, "runs"), w1_start=sc.w1_start, w1_end=sc.w1_end,
         w1_gaussian=sc.w1_gauss,
     )
     demo.claim(
@@ -345,21 +349,21 @@ def claim_findings(demo, sc: Scores, rs: Restarts, ort_diff: float) -> None:
         f"covers all {len(MEANS)} modes (each receives at least {COVERED:.0%} of its samples; a third "
         "would be exact)",
         holds=bool(2 * rs.covered.sum() > k),
-        covered=int(rs.covered.sum()), runs=k,
-        smallest_shares=", ".join(f"{v:.2f}" for v in rs.shares.min(axis=1)),
+        covered=demo.number(int(rs.covered.sum()), "runs covering every mode"), runs=demo.number(k, "runs"),
+        smallest_shares=demo.number(
+            ", ".join(f"{v:.2f}" for v in rs.shares.min(axis=1)), "smallest share of a mode, run by run"),
     )
     demo.claim(
         f"At the end the discriminator can barely tell real from generated in more than half of {k} "
         f"runs: its mean output on both is within {D_TOLERANCE:g} of 0.5",
         holds=bool(2 * rs.fooled.sum() > k),
-        fooled=int(rs.fooled.sum()), runs=k, shown_d_real=sc.d_real, shown_d_generated=sc.d_fake,
+        fooled_restarts=int(rs.fooled.sum()), runs=demo.number(k, "runs"), d_real=sc.d_real, d_fake=sc.d_fake,
     )
     demo.claim(
         "The generator puts more samples in the gaps between the modes than the data do (a "
         "continuous map of one noise number has to pass through them)",
         holds=bool(sc.gap_fake > sc.gap_real),
-        generated_in_gaps=sc.gap_fake,
-        real_in_gaps=sc.gap_real,
+        gap_fake=sc.gap_fake, gap_real=sc.gap_real,
     )
     demo.check(
         "ONNX Runtime's generator and discriminator match the NumPy networks",

@@ -171,6 +171,7 @@ def draw_paths(demo, P, w0, excess0, gd, sgd: Sgd, surface: Surface, sgd_lr: flo
         "the large step it zigzags across the valley while moving along it. The SGD path follows "
         "the valley along a jagged line and then wanders around the minimum.",
         size=(6.0, 4.6),
+        notice="The large step zigzags across the valley; SGD follows it on a jagged line and wanders at the bottom.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -202,6 +203,7 @@ def draw_gd_rates(demo, gd, excess0: float, gd_steps: int) -> None:
         alt="Log-scale chart of excess loss against step. Three straight descending lines, one per "
         "step size; each runs along or just under its dashed theoretical line. The largest step, "
         "2/(μ+L), falls fastest.",
+        notice="Each step size falls along its predicted straight line on the log scale.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -229,6 +231,7 @@ def draw_sgd_floor(demo, P, gd, sgd: Sgd, excess0, gd_final, sgd_lr, sgd_steps, 
         "then levels off at the predicted noise floor, with a single run jumping up and down "
         "around it. SGD with a decaying step keeps going down. Full-batch gradient descent needs "
         f"{P.n} examples per step, starts later but falls steeply.",
+        notice="Constant-step SGD levels off at its noise floor; the decaying step keeps going down.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -251,6 +254,9 @@ def draw_sgd_floor(demo, P, gd, sgd: Sgd, excess0, gd_final, sgd_lr, sgd_steps, 
 def measure(demo, P, gd, sgd: Sgd, excess0, gd_final, sgd_examples, gd_examples, surface_rel_diff,
             ort_train_loss, ort_diff, gd_steps, sgd_lr) -> None:
     """Record the spectrum, measured and predicted rates, the SGD floor and the ORT checks."""
+    demo.key_numbers(
+        "condition_number", "rate_measured_best", "sgd_floor_measured",
+        "decay_final_excess", "sgd_examples_to_target", "gd_examples_to_target")
     mu, L = P.lam_min, P.lam_max
     demo.setting("n_examples", P.n, label="Training examples", fmt=".0f")
     demo.setting("gd_steps", gd_steps, label="Full-batch gradient-descent steps", fmt=".0f")
@@ -303,22 +309,22 @@ def claim_findings(demo, gd, sgd: Sgd, sgd_examples, gd_examples, surface_rel_di
         "At a constant step SGD stops improving at a noise floor: its mean excess loss matches "
         "the floor predicted for this data within 10%, and a single run keeps fluctuating",
         holds=bool(abs(sgd.floor_measured / sgd.floor_theory - 1) < 0.1 and sgd.chain_spread > 10),
-        floor_measured=sgd.floor_measured,
-        floor_theory=sgd.floor_theory,
-        single_run_max_over_min=sgd.chain_spread,
+        floor_measured=demo.number(sgd.floor_measured, "measured noise floor"),
+        floor_theory=demo.number(sgd.floor_theory, "predicted noise floor"),
+        single_run_max_over_min=demo.number(sgd.chain_spread, "spread of a single run's excess loss (max / min)"),
     )
     demo.claim(
         "A decaying step (Robbins–Monro) goes below the constant-step floor, by more than 5×",
         holds=bool(sgd.decay_final < sgd.floor_measured / 5),
-        decaying_final=sgd.decay_final,
-        constant_floor=sgd.floor_measured,
+        decaying_final=demo.number(sgd.decay_final, "final excess loss, decaying step"),
+        constant_floor=demo.number(sgd.floor_measured, "constant-step floor"),
     )
     demo.claim(
         f"SGD gets near the optimum with far less work: it came within {TARGET_FACTOR:g}× its floor "
         "after fewer single-example gradients than full-batch GD needed",
         holds=bool(sgd_examples < gd_examples),
-        sgd_examples=sgd_examples,
-        gd_examples=gd_examples,
+        sgd_examples=demo.number(sgd_examples, "examples SGD used"),
+        gd_examples=demo.number(gd_examples, "examples gradient descent used"),
     )
     demo.check(
         "ONNX Runtime's loss surface and predictions agree with NumPy",

@@ -178,6 +178,7 @@ def draw_search_space(demo, space: Space, grid: GridSearch, rand: RandomSearch) 
         f"{_side()} × {_side()} grid covers only {_side()} λ values; the {BUDGET} random trials fall "
         f"at {BUDGET} different λ values.",
         size=(6.4, 4.2),
+        notice="The low-error band runs vertically: λ matters, the number of features hardly does.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -197,7 +198,7 @@ def draw_search_space(demo, space: Space, grid: GridSearch, rand: RandomSearch) 
         cbar = fig.colorbar(im, ax=ax, label="validation MSE")
         ticks = [v for v in (0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
                  if table.min() <= v <= table.max()]
-        cbar.set_ticks(np.log10(ticks), labels=[f"{v:g}" for v in ticks])
+        cbar.set_ticks(np.log10(ticks), labels=[plotting.plain_label(v) for v in ticks])
         cbar.minorticks_off()
         fig.legend(loc="outside lower center", ncols=2)
 
@@ -216,6 +217,7 @@ def draw_projection(demo, space: Space, grid: GridSearch, rand: RandomSearch) ->
         f"one row of ticks shows the grid search's {_side()} λ values; a second row shows random "
         f"search's {BUDGET} different λ values.",
         size=(6.4, 4.0),
+        notice="The curves nearly coincide; the grid tries only three λ values, random search nine.",
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[4, 1])
@@ -249,6 +251,7 @@ def draw_best_so_far(demo, grid: GridSearch, rand: RandomSearch, repeats: int) -
         alt="Log-scale chart of excess validation error over the best setting against the number "
         f"of trials. The random-search median falls quickly and crosses the {GOOD:.0%} line after "
         f"{rand.median_trials:.0f} trials; the grid results are one point per grid size.",
+        notice="Random search gets close to the best setting within a few trials.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -271,6 +274,8 @@ def draw_best_so_far(demo, grid: GridSearch, rand: RandomSearch, repeats: int) -
 
 def measure(demo, space: Space, spread_lam, spread_m, grid: GridSearch, rand: RandomSearch, repeats) -> None:
     """Record the search space, how much each hyperparameter matters and how each search does."""
+    demo.key_numbers(
+        "spread_over_lambda", "spread_over_m", "random_median_trials", "random_good_at_9", "grid_good_at_9")
     demo.setting("lambda_min", 10.0 ** LOG_LAMBDAS[0], label="Smallest λ searched", fmt="g")
     demo.setting("lambda_max", 10.0 ** LOG_LAMBDAS[-1], label="Largest λ searched", fmt="g")
     demo.setting("m_min", N_FEATURES.min(), label="Fewest features m", fmt=".0f")
@@ -312,24 +317,26 @@ def claim_findings(demo, spread_lam, spread_m, grid: GridSearch, rand: RandomSea
     demo.claim(
         "Only λ matters much: the best reachable error varies far more across λ than across m",
         holds=bool(spread_lam > 10 * spread_m),
-        excess_worst_lambda=spread_lam,
-        excess_worst_m=spread_m,
+        excess_worst_lambda=demo.number(spread_lam, "excess error at the worst λ"),
+        excess_worst_m=demo.number(spread_m, "excess error at the worst m"),
     )
     demo.claim(
         f"At each small budget ({', '.join(map(str, grid.budgets[SMALL]))} trials), the median best "
         "setting random search finds is closer to the optimum than that of a g × g grid of the same "
         "budget placed at a random offset",
         holds=bool(np.all(rand.median_excess[SMALL] < grid.median_excess[SMALL])),
-        random=", ".join(f"{v:.1%}" for v in rand.median_excess[SMALL]),
-        grid=", ".join(f"{v:.1%}" for v in grid.median_excess[SMALL]),
+        random=demo.number(
+            ", ".join(f"{v:.1%}" for v in rand.median_excess[SMALL]), "median excess error, random search, by budget"),
+        grid=demo.number(
+            ", ".join(f"{v:.1%}" for v in grid.median_excess[SMALL]), "median excess error, grid search, by budget"),
         repeats=repeats,
     )
     demo.claim(
         f"With {BUDGET} trials, random search beats the grid of the same budget more often than the "
         "grid beats it",
         holds=bool(rand.beats_grid_9 > rand.loses_grid_9),
-        random_better=rand.beats_grid_9,
-        grid_better=rand.loses_grid_9,
+        random_better=demo.number(rand.beats_grid_9, "share of draws where random search wins", fmt=".0%"),
+        grid_better=demo.number(rand.loses_grid_9, "share where the grid wins", fmt=".0%"),
         repeats=repeats,
     )
     demo.check(
@@ -376,5 +383,5 @@ def _lookup(excess: np.ndarray, log_lam: np.ndarray, m: np.ndarray) -> np.ndarra
 
 def _lam_axis(ax) -> None:
     """λ axis: the axis holds log10 λ (a linear axis); label each exponent as the power of ten."""
-    plotting.plain_ticks(ax.xaxis, np.arange(-8, 2, 2), fmt=lambda v: f"1e{round(v)}")
+    plotting.plain_ticks(ax.xaxis, np.arange(-8, 2, 2), fmt=lambda v: f"$10^{{{round(v)}}}$")
     ax.set_xlabel("penalty λ (log scale)")

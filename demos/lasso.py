@@ -169,6 +169,7 @@ def draw_paths(demo, paths: Paths, sp: Sparsity, choice: Choice, relevant, d, k,
         "irrelevant ones stay at zero until λ is small. Ridge: all coefficients grow smoothly "
         "from near zero together, none is ever exactly zero.",
         size=(6.4, 3.6),
+        notice="Lasso coefficients sit at exactly zero until λ is small; ridge coefficients are never exactly zero.",
     )
     def _(fig) -> None:
         left, right = fig.subplots(1, 2, sharey=True)
@@ -186,6 +187,7 @@ def draw_coefficients(demo, choice: Choice, w_true: np.ndarray, d: int) -> None:
         alt=f"Markers for each of the {d} features. Where the true weight is zero, the lasso "
         "weight is exactly zero for many of them while every ridge weight is small but nonzero; "
         "on the true features both are close to the true weight, the lasso slightly shrunk.",
+        notice="On the irrelevant features the lasso's weights are often exactly zero; ridge's only small.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -215,6 +217,7 @@ def draw_zeros_and_error(demo, paths: Paths, sp: Sparsity, choice: Choice, d: in
         "Bottom: the lasso's validation error falls steeply as λ weakens, with its minimum marked "
         "by a star; a dashed line marks ridge's best validation error.",
         size=(6.4, 5.0),
+        notice="Over the shaded range the lasso keeps exactly the true features.",
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True)
@@ -241,6 +244,7 @@ def draw_zeros_and_error(demo, paths: Paths, sp: Sparsity, choice: Choice, d: in
 
 def measure(demo, paths: Paths, sp: Sparsity, choice: Choice, d, k, n_train, n_lambdas) -> None:
     """Record the setup, the chosen λ values, exact zeros and test errors."""
+    demo.key_numbers("lasso_kept_relevant", "lasso_zero_irrelevant", "ridge_zeros", "lasso_test_mse", "ridge_test_mse")
     recovery = sp.recovery
     demo.setting("n_features", d, label="Features", fmt=".0f")
     demo.setting("n_true_features", k, label="Features with a nonzero true weight", fmt=".0f")
@@ -279,19 +283,19 @@ def claim_findings(demo, paths: Paths, sp: Sparsity, choice: Choice, ex_lasso, e
         f"Over a contiguous range of λ (at least {MIN_RUN} consecutive values of the path) the lasso "
         f"keeps exactly the {k} true features and sets all {d - k} irrelevant weights exactly to zero",
         holds=bool(recovery.size >= MIN_RUN),
-        consecutive_values=recovery.size,
-        values_in_all=int(sp.exact_support.sum()),
-        lambda_low=float(recovery.min()) if recovery.size else 0.0,
-        lambda_high=float(recovery.max()) if recovery.size else 0.0,
+        consecutive_values=demo.number(recovery.size, "consecutive λ values with exactly the true features"),
+        values_in_all=demo.number(int(sp.exact_support.sum()), "λ values with exactly the true features, in all"),
+        lambda_low=demo.number(float(recovery.min()) if recovery.size else 0.0, "smallest such λ"),
+        lambda_high=demo.number(float(recovery.max()) if recovery.size else 0.0, "largest such λ"),
     )
     demo.claim(
         "The λ with the lowest validation error keeps every true feature, and any irrelevant weights "
         "it lets back in are all smaller than every true one",
         holds=bool(sp.lasso_kept_relevant == k and sp.largest_false < sp.smallest_true),
-        irrelevant_exactly_zero=sp.lasso_zero_irrelevant,
-        irrelevant=d - k,
-        largest_irrelevant_weight=sp.largest_false,
-        smallest_true_weight=sp.smallest_true,
+        irrelevant_exactly_zero=demo.number(sp.lasso_zero_irrelevant, "irrelevant features set exactly to zero"),
+        irrelevant=demo.number(d - k, "irrelevant features"),
+        largest_irrelevant_weight=demo.number(sp.largest_false, "largest irrelevant weight"),
+        smallest_true_weight=demo.number(sp.smallest_true, "smallest true weight"),
     )
     demo.check(
         f"Ridge sets no weight exactly to zero, at any of the {n_lambdas} values of λ",

@@ -206,6 +206,7 @@ def draw_sweep(demo, ls: LeastSquaresSweep, net: NetworkSweep, steps: int) -> No
         f"times the limit, and the rates from about {net.rel[net.bad & (net.rel > 1)].min(initial=np.inf):.2g} "
         "times it on diverged.",
         size=(6.4, 5.6),
+        notice="Least squares diverges right above the predicted limit; the network tolerates rates beyond it.",
     )
     def _(fig) -> None:
         upper, lower = fig.subplots(2, 1, sharex=True)
@@ -228,9 +229,10 @@ def draw_sweep(demo, ls: LeastSquaresSweep, net: NetworkSweep, steps: int) -> No
                 plotting.plain_log_axis(ax.yaxis, [0.003, 0.01, 0.03, 0.1])
             ax.set_ylabel(ylabel)
         upper.set_title("Faster with larger steps, until it diverges")
-        upper.text(0.9, float(ls_wide[-1, 0]), "2/λ_max", color="C7", fontsize="small", ha="right", va="top")
+        upper.text(0.9, float(ls_wide[-1, 0]), r"$2/\lambda_{\max}$", color="C7", fontsize="small",
+                   ha="right", va="top")
         plotting.plain_log_axis(lower.xaxis, [0.01, 0.03, 0.1, 0.3, 1, 3])
-        lower.set_xlabel("learning rate ÷ (2/λ_max)")
+        lower.set_xlabel(r"learning rate ÷ $(2/\lambda_{\max})$")
 
 
 def draw_mlp_curves(demo, net: NetworkSweep, picks: Picks, steps: int) -> None:
@@ -252,6 +254,8 @@ def draw_mlp_curves(demo, net: NetworkSweep, picks: Picks, steps: int) -> None:
             f"to {picks.edge_peak:.3g}, then drops and ends at {mlp_losses[-1, picks.i_edge]:.3g}; "
             if picks.i_edge >= 0 else "") +
         f"the too-large rate passes its starting loss at step {picks.blowup_step} and leaves the chart.",
+        notice="A rate above the starting limit first jumps up, then settles lower; the too-large one leaves the "
+        "chart.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -280,6 +284,7 @@ def draw_mlp_fits(demo, task: Task, net: NetworkSweep, picks: Picks, fits: Fits,
         alt=f"Scatter of {len(y)} noisy training points along an S-shaped curve that turns back down "
         "at both ends. The network trained with the good rate bends with the data at the ends; "
         "the one trained with the too-small rate is a plain S-curve that misses the bends.",
+        notice="The good rate learns the bends at both ends; the too-small rate misses them.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -295,6 +300,7 @@ def draw_mlp_fits(demo, task: Task, net: NetworkSweep, picks: Picks, fits: Fits,
 
 def measure(demo, ls: LeastSquaresSweep, net: NetworkSweep, picks: Picks, fits: Fits, steps: int) -> None:
     """Record predicted and observed thresholds, the rates shown and their losses."""
+    demo.key_numbers("limit_ls", "observed_ls", "limit_mlp", "observed_mlp", "loss_small", "loss_good")
     limit_ls, observed_ls, limit_mlp, mlp_rel, final = ls.limit, ls.observed, net.limit, net.rel, net.final
     i_small, i_good, i_edge, i_large = picks.i_small, picks.i_good, picks.i_edge, picks.i_large
     demo.setting("n_weights", N_WEIGHTS, label="Least squares: weights", fmt=".0f")
@@ -302,13 +308,13 @@ def measure(demo, ls: LeastSquaresSweep, net: NetworkSweep, picks: Picks, fits: 
     demo.setting("n_points", N_POINTS, label="Network: training points", fmt=".0f")
     demo.metric("lambda_max", ls.lam_max, label="Least squares: largest Hessian eigenvalue", fmt=".3g")
     demo.metric("lambda_min", ls.lam_min, label="Least squares: smallest Hessian eigenvalue", fmt=".3g")
-    demo.metric("limit_ls", limit_ls, label="Least squares: predicted limit 2/λ_max", fmt=".4g")
+    demo.metric("limit_ls", limit_ls, label="Least squares: predicted limit 2/λₘₐₓ", fmt=".4g")
     demo.metric("observed_ls", observed_ls, label="Least squares: observed divergence threshold", fmt=".4g")
     demo.metric("ls_threshold_error", abs(observed_ls / limit_ls - 1), label="Least squares: relative gap", fmt=".1%")
     demo.metric("best_ls", ls.best, label=f"Least squares: lowest loss after {steps} steps at η", fmt=".3g")
-    demo.metric("best_theory", ls.best_theory, label="Least squares: 2/(λ_min + λ_max)", fmt=".3g")
+    demo.metric("best_theory", ls.best_theory, label="Least squares: 2/(λₘᵢₙ + λₘₐₓ)", fmt=".3g")
     demo.metric("sharpness_init", net.sharp0, label="Network: largest Hessian eigenvalue at the start", fmt=".3g")
-    demo.metric("limit_mlp", limit_mlp, label="Network: predicted limit 2/λ_max at the start", fmt=".3g")
+    demo.metric("limit_mlp", limit_mlp, label="Network: predicted limit 2/λₘₐₓ at the start", fmt=".3g")
     demo.metric("observed_mlp", picks.observed_rel * limit_mlp, label="Network: observed divergence threshold",
                 fmt=".3g")
     demo.metric("observed_mlp_ratio", picks.observed_rel, label="Network: observed ÷ predicted threshold", fmt=".2f")
@@ -321,7 +327,7 @@ def measure(demo, ls: LeastSquaresSweep, net: NetworkSweep, picks: Picks, fits: 
     demo.metric("loss_edge", final[i_edge], label=f"Network: loss after {steps} steps, rate above the limit", fmt=".4f")
     demo.metric("edge_peak", picks.edge_peak, label="Network, rate above the limit: highest loss on the way",
                 fmt=".3g")
-    demo.metric("sharpness_edge_end", picks.sharp_edge, label="Network, rate above the limit: λ_max at the end",
+    demo.metric("sharpness_edge_end", picks.sharp_edge, label="Network, rate above the limit: λₘₐₓ at the end",
                 fmt=".3g")
     demo.metric("edge_stability_limit", 2.0 / picks.lr_edge, label="2/η for the rate above the limit", fmt=".3g")
     demo.metric("loss_start", net.losses[0, 0], label="Network: loss at the start", fmt=".4f")
@@ -347,14 +353,14 @@ def claim_findings(demo, ls: LeastSquaresSweep, net: NetworkSweep, picks: Picks,
         "The best learning rate sits close to the edge: the lowest least-squares loss after "
         f"{steps} steps came from a rate between half the limit and the limit",
         holds=bool(0.5 * limit_ls <= ls.best < limit_ls),
-        best_rate=ls.best,
-        limit=limit_ls,
+        best_rate=demo.number(ls.best, "best learning rate"),
+        limit=demo.number(limit_ls, "stability limit 2/L"),
     )
     demo.claim(
         "For the network, the curvature at the start predicts the threshold to within a factor "
         "of 2 (not exactly, because the curvature changes as the weights move)",
         holds=bool(0.5 <= picks.observed_rel <= 2.0),
-        observed_over_predicted=picks.observed_rel,
+        observed_over_predicted=demo.number(picks.observed_rel, "observed threshold over predicted"),
     )
     demo.claim(
         "A rate above the network's starting limit can still train, by moving to flatter ground: "
@@ -362,17 +368,17 @@ def claim_findings(demo, ls: LeastSquaresSweep, net: NetworkSweep, picks: Picks,
         "though it started above",
         holds=bool(i_edge >= 0 and picks.edge_peak > net.losses[0, i_edge]
                    and picks.sharp_edge < 2.0 / picks.lr_edge < net.sharp0),
-        highest_loss=picks.edge_peak,
-        start_loss=net.losses[0, 0],
-        sharpness_start=net.sharp0,
-        sharpness_end=picks.sharp_edge,
-        two_over_eta=2.0 / picks.lr_edge,
+        highest_loss=demo.number(picks.edge_peak, "highest loss on the way"),
+        start_loss=demo.number(net.losses[0, 0], "starting loss"),
+        sharpness_start=demo.number(net.sharp0, "sharpness at the start"),
+        sharpness_end=demo.number(picks.sharp_edge, "sharpness at the end"),
+        two_over_eta=demo.number(2.0 / picks.lr_edge, "2 / learning rate"),
     )
     demo.claim(
         f"A rate {mlp_rel[i_good] / mlp_rel[i_small]:.0f}× below the good one leaves the network far "
         f"behind: after {steps} steps its loss is more than 1.5× as high",
         holds=bool(final[i_small] > 1.5 * final[i_good]),
-        loss_too_small=final[i_small],
+        loss_too_small=demo.number(final[i_small], "final loss at the too-small rate"),
         loss_good=final[i_good],
     )
     demo.check(

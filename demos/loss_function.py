@@ -126,6 +126,7 @@ def draw_fits(demo, data: Data, y_shown: np.ndarray, fits: Fits, n: int, n_shown
         alt=f"Scatter of {n} points along a rising line, {n_shown} of them pushed far above it "
         "on the right. The squared-error line tilts up towards the outliers; the Huber and "
         "absolute-error lines stay close to the true line.",
+        notice="The outliers pull the squared-error line towards them; Huber and absolute error barely move.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -150,6 +151,7 @@ def draw_outlier_sweep(demo, fits: Fits, counts: np.ndarray, n: int) -> None:
         alt=f"Line chart against the number of outliers, {counts[0]} to {counts[-1]}. The "
         "squared-error fit moves further with every outlier; the Huber and absolute-error fits "
         "move far less.",
+        notice="Each outlier moves the squared-error fit further; the robust fits move far less.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -173,6 +175,7 @@ def draw_loss_shapes(demo, delta: float) -> None:
         "squared-error pull grows without limit, the absolute-error pull has the same size for "
         "every residual, the Huber pull is capped at ±δ.",
         size=(6.4, 3.4),
+        notice="The squared-error pull grows without limit; Huber caps it and absolute error keeps it constant.",
     )
     def _(fig) -> None:
         left, right = fig.subplots(1, 2)
@@ -196,6 +199,7 @@ def draw_loss_shapes(demo, delta: float) -> None:
 
 def measure(demo, fits: Fits, n: int, n_shown: int, ex_mse: float, ex_mae: float, ex_huber: float) -> None:
     """Record each fit's shift and slope, and the worked example's losses."""
+    demo.key_numbers("shift_mse", "shift_huber", "shift_mae", "slope_mse", "slope_huber")
     s = fits.s
     demo.setting("n_points", n, label="Points", fmt=".0f")
     demo.setting("n_outliers", n_shown, label="Corrupted labels in the main example", fmt=".0f")
@@ -229,16 +233,19 @@ def claim_findings(demo, fits: Fits, n_shown: int, ex_mse: float, ex_mae: float,
     demo.claim(
         f"Every added outlier, up to {len(shift) - 1}, moves the squared-error fit further",
         holds=bool(np.all(np.diff(shift[:, 0]) > 0)),
-        shift_mse_first=shift[1, 0],
-        shift_mse_max=shift[-1, 0],
+        shift_mse_first=demo.number(shift[1, 0], "shift of the squared-error fit, one outlier"),
+        shift_mse_max=demo.number(shift[-1, 0], "with the most outliers"),
     )
     demo.claim(
         f"With 1 to {n_shown} corrupted labels the robust fits move less than the squared-error "
         "fit at every count",
         holds=bool(np.all(shift[1:n_shown + 1, 1:] < shift[1:n_shown + 1, :1])),
-        shift_mse=", ".join(f"{v:.3f}" for v in shift[1:n_shown + 1, 0]),
-        shift_huber=", ".join(f"{v:.3f}" for v in shift[1:n_shown + 1, 1]),
-        shift_mae=", ".join(f"{v:.3f}" for v in shift[1:n_shown + 1, 2]),
+        shift_mse=demo.number(", ".join(f"{v:.3f}" for v in shift[1:n_shown + 1, 0]),
+                                "shift of the squared-error fit, by count"),
+        shift_huber=demo.number(", ".join(f"{v:.3f}" for v in shift[1:n_shown + 1, 1]),
+                                "shift of the Huber fit, by count"),
+        shift_mae=demo.number(", ".join(f"{v:.3f}" for v in shift[1:n_shown + 1, 2]),
+                                "shift of the absolute-error fit, by count"),
     )
     demo.check(
         "Worked example, residuals (1, −2, 0.5, 6): mean squared error 10.3125, mean absolute "

@@ -173,6 +173,7 @@ def draw_recall(demo, curves: dict[str, list[float]], held: HeldOut, scores: Sco
         f"{curves['lti'][-1]:.2f}, on or above a dashed floor. Right, "
         "a scatter of prediction against target: the selective layer's points lie on the diagonal, "
         "the LTI layer's form a flat cloud near zero.",
+        notice="The selective layer's loss falls far below the floor that holds every LTI layer.",
     )
     def _(fig) -> None:
         ax_l, ax_s = fig.subplots(1, 2)
@@ -213,6 +214,8 @@ def draw_selection(demo, held: HeldOut, sel: Selection, length: int) -> None:
         "the selective layer's sensitivity is a single spike at each sequence's marked step; the LTI "
         "layer's is the same smooth curve for both sequences, largest at the last step.",
         size=(6.4, 4.6),
+        notice="The selective layer's sensitivity is a spike at the marked step; the LTI layer's is the same smooth "
+        "curve.",
     )
     def _(fig) -> None:
         ax_r, ax_i = fig.subplots(1, 2)
@@ -229,13 +232,14 @@ def draw_selection(demo, held: HeldOut, sel: Selection, length: int) -> None:
         ax_r.set_title("what the state holds", fontsize="medium")
         fig.legend(*ax_r.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize="small")
         ax_i.set_xlabel("step s")
-        ax_i.set_ylabel("|∂ prediction / ∂ u_s|")
+        ax_i.set_ylabel(r"$|\partial\, \mathrm{prediction} / \partial u_s|$")
         ax_i.set_title("what the answer depends on", fontsize="medium")
 
 
 def measure(demo, held: HeldOut, scores: Scores, sel: Selection, selective: att.SSM, lti: att.SSM,
             length: int, n_state: int, steps: int) -> None:
     """Record the setup, both layers' errors, the step sizes, the readout and the ONNX checks."""
+    demo.key_numbers("mse_selective", "mse_lti", "lti_floor", "influence_share_selective", "influence_share_lti")
     var, mse_sel, mse_lti = scores.var, scores.mse_sel, scores.mse_lti
     demo.setting("length", length, label="Sequence length T", fmt=".0f")
     demo.setting("states", n_state, label="States per channel N", fmt=".0f")
@@ -280,17 +284,17 @@ def claim_findings(demo, held: HeldOut, scores: Scores, sel: Selection) -> None:
     demo.claim(
         "The selective layer recalls the marked value on held-out sequences (ONNX Runtime)",
         holds=bool(scores.mse_sel < 0.05 * scores.var),
-        mse=scores.mse_sel,
+        mse=demo.number(scores.mse_sel, "held-out error of the selective layer"),
         target_variance=scores.var,
-        sequences=len(held.x),
+        sequences=demo.number(len(held.x), "held-out sequences"),
     )
     demo.claim(
         f"The LTI layer, trained the same way, cannot: its error stays near the floor 1 − 1/T = "
         f"{bound:.4g} that no LTI layer can beat on this task",
         holds=bool(scores.mse_lti > 0.9 * bound),
-        mse=scores.mse_lti,
-        exact_expected_mse=scores.exact_lti,
-        floor=bound,
+        mse=demo.number(scores.mse_lti, "held-out error of the LTI layer"),
+        exact_expected_mse=demo.number(scores.exact_lti, "its expected error, computed exactly"),
+        floor=demo.number(bound, "floor 1 − 1/T"),
     )
     demo.check(
         "The trained LTI layer's exact expected error, computed from its kernel, is not below the floor",
@@ -303,8 +307,9 @@ def claim_findings(demo, held: HeldOut, scores: Scores, sel: Selection) -> None:
         "sensitivity falls on the marked step); the LTI layer spreads its sensitivity over every step, "
         "putting no more on the mark than on an average step",
         holds=bool(share["selective"] > FOCUS and share["lti"] < 1.5 / len(held.x[0])),
-        share_selective=share["selective"],
-        share_lti=share["lti"],
+        share_selective=demo.number(
+            share["selective"], "share of sensitivity on the marked value, selective layer", fmt=".1%"),
+        share_lti=demo.number(share["lti"], "the same, LTI layer", fmt=".1%"),
     )
     demo.check(
         "For the LTI layer the recurrent scan and the convolution with its kernel give the same "

@@ -133,6 +133,7 @@ def draw_error_vs_degree(demo, fits: Fits, noise: float) -> None:
         alt=f"Line chart over degree {degrees[0]} to {degrees[-1]}. Training error falls at every step "
         f"to almost zero at degree {degrees[-1]}. Validation error falls to a minimum at degree "
         f"{degrees[i_best]}, then climbs steeply.",
+        notice="Training error keeps falling with the degree; validation error is lowest at a middle degree.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -163,6 +164,7 @@ def draw_fits(demo, data: Data, fits: Fits, n_train: int) -> None:
         alt=f"{n_train} noisy points around a sine curve. The straight line misses the curve; the degree "
         f"{degrees[shown[1]]} fit follows it; the degree {d_max} fit passes through every point "
         "but swings far away from the curve between them.",
+        notice="The highest degree passes through every point and swings away from the curve between them.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -179,6 +181,7 @@ def draw_fits(demo, data: Data, fits: Fits, n_train: int) -> None:
 
 def measure(demo, fits: Fits, reps: Repeats, n_train: int, noise: float) -> None:
     """Record the setup and the errors at the best degree, the cubic and the highest degree."""
+    demo.key_numbers("best_degree", "val_mse_best", "train_mse_deg3", "val_mse_max_degree", "val_ratio_max_vs_deg3")
     degrees, train_mse, val_mse, i_best, d_max = (
         fits.degrees, fits.train_mse, fits.val_mse, fits.i_best, fits.d_max)
     demo.setting("n_train", n_train, label="Training points", fmt=".0f")
@@ -237,15 +240,20 @@ def claim_findings(demo, fits: Fits, reps: Repeats, noise: float) -> None:
         f"error is close to the noise variance, within a factor of {CLOSE:g}: the lowest any model can "
         "expect on fresh points",
         holds=bool(np.median(reps.best_over_noise) < CLOSE),
-        median_ratio=float(np.median(reps.best_over_noise)),
-        share_within=float(np.mean(reps.best_over_noise < CLOSE)),
+        median_ratio=demo.number(
+            float(np.median(reps.best_over_noise)), "median lowest validation error over the noise level"),
+        share_within=demo.number(
+            float(np.mean(reps.best_over_noise < CLOSE)), "share of training sets close to the noise level", fmt=".0%"),
     )
     demo.claim(
         f"In most fresh training sets the degree-{d_max} polynomial does far worse than the cubic (at "
         f"least {FAR:g} times the validation error)",
         holds=bool(np.mean(reps.max_over_cubic > FAR) > 0.5),
-        share=float(np.mean(reps.max_over_cubic > FAR)),
-        median_ratio=float(np.median(reps.max_over_cubic)),
+        share=demo.number(
+            float(np.mean(reps.max_over_cubic > FAR)),
+            "share of training sets where the high degree does far worse", fmt=".0%"),
+        median_ratio=demo.number(
+            float(np.median(reps.max_over_cubic)), "median error of the high degree over the cubic (×)", fmt=".3g"),
     )
     demo.check(
         "Training error never rises as the degree grows (each degree's polynomials contain the "

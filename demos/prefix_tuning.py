@@ -205,6 +205,7 @@ def draw_accuracy_curves(demo, curves: dict, acc_curve: dict[str, list[float]], 
         alt="Line chart of validation accuracy against training step. The frozen model's "
         "accuracy is a flat dashed line; prefix tuning climbs well above it and ends close to "
         "full fine-tuning.",
+        notice="Prefix tuning climbs far above the frozen model and ends near full fine-tuning.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -236,6 +237,7 @@ def draw_attention_split(demo, res: Results, data: Data, k: int) -> None:
         alt=f"{LENGTH} horizontal stacked bars, one per word, each summing to one. Most of every "
         "bar is taken by the prefix slots; the grey part for the sequence's own words is small.",
         size=(6.4, 4.0),
+        notice="Most of every word's attention goes to the learned prefix slots.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -269,6 +271,7 @@ def draw_word_probe(demo, probe: Probe, data: Data) -> None:
         "prefix tuning. Labels give the word's score in the source → target domain.",
         alt="Paired markers for the changed words joined by lines. After prefix tuning the "
         "margins move in the direction of each word's new polarity.",
+        notice="After prefix tuning the margins move towards each word's new polarity.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -286,6 +289,7 @@ def draw_word_probe(demo, probe: Probe, data: Data) -> None:
 def measure(demo, res: Results, probe: Probe, data: Data, k: int, n_prefix: int, n_model: int,
             share: float) -> None:
     """Record the sizes, the accuracies, the attention on the prefix and the probe."""
+    demo.key_numbers("accuracy_frozen", "accuracy_prefix", "accuracy_full", "trainable_share", "prefix_attention_mass")
     acc = res.acc
     demo.setting("prefix_length", k, label="Prefix length k", fmt=".0f")
     demo.setting("dim", DIM, label="Model width d", fmt=".0f")
@@ -335,27 +339,28 @@ def claim_findings(demo, res: Results, unchanged: bool, n_prefix: int, n_model: 
         "The prefix lifts target accuracy clearly above the frozen model's (by more than three "
         "standard errors of a test-set accuracy)",
         holds=bool(acc["prefix"] - acc["frozen"] > 3 * np.sqrt(acc["frozen"] * (1 - acc["frozen"]) / res.n_test)),
-        frozen=acc["frozen"],
-        prefix=acc["prefix"],
+        frozen=demo.number(acc["frozen"], "target accuracy, frozen model", fmt=".1%"),
+        prefix=demo.number(acc["prefix"], "target accuracy, with the prefix", fmt=".1%"),
     )
     demo.claim(
         "It closes a substantial part (at least a third) of the gap to full fine-tuning",
         holds=bool(res.gap_closed > 1 / 3),
         gap_closed=res.gap_closed,
-        prefix=acc["prefix"],
-        full_fine_tuning=acc["full"],
+        prefix=demo.number(acc["prefix"], "target accuracy, with the prefix", fmt=".1%"),
+        full_fine_tuning=demo.number(acc["full"], "target accuracy, full fine-tuning", fmt=".1%"),
     )
     demo.claim(
         "Most of the attention goes to the prefix",
         holds=bool(res.mean_mass > 0.5),
-        mean_attention_on_prefix=res.mean_mass,
+        mean_attention_on_prefix=demo.number(res.mean_mass, "mean attention on the prefix", fmt=".1%"),
     )
     demo.claim(
         "Detaching the prefix gives back the source model, which does better on the source "
         "domain than with the target prefix attached",
         holds=bool(res.src_acc_frozen > res.src_acc_prefixed),
-        source_accuracy_without_prefix=res.src_acc_frozen,
-        source_accuracy_with_target_prefix=res.src_acc_prefixed,
+        source_accuracy_without_prefix=demo.number(res.src_acc_frozen, "source accuracy without the prefix", fmt=".1%"),
+        source_accuracy_with_target_prefix=demo.number(
+            res.src_acc_prefixed, "source accuracy with the target's prefix", fmt=".1%"),
     )
     demo.check(
         "ONNX Runtime (prefix keys and values joined with Concat) matches the NumPy forward pass",

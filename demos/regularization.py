@@ -1,10 +1,9 @@
 """Regularization side by side: none, L2, L1, early stopping and dropout on one polynomial task.
 
-A high-degree polynomial is fitted to a few noisy points, the whole comparison repeated on several
-independent draws of the data (one is shown in the figures). Each method tunes its own setting on
-validation data; every candidate of every draw lives in one ONNX graph. The dropout arm has a
-control, the same gradient-descent schedule with drop rate 0: how much of dropout's gain is implicit early stopping.
-"""
+A high-degree polynomial is fitted to a few noisy points, the whole comparison repeated on several independent draws
+of the data (one is shown in the figures). Each method tunes its own setting on validation data; every candidate of
+every draw lives in one ONNX graph. The dropout arm has a control, the same gradient-descent schedule with drop rate
+0: how much of dropout's gain is implicit early stopping."""
 
 from __future__ import annotations
 
@@ -231,6 +230,7 @@ def draw_comparison(demo, res: Results, noise: float) -> None:
         "far larger than with any of the four methods, and its single-draw test errors spread "
         "over several decades; L2, L1, early stopping, dropout and the dropout control with drop "
         "rate 0 end close to each other, near the noise variance.",
+        notice="Every method is far below no regularization, and the four end close to each other.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -264,6 +264,7 @@ def draw_fits(demo, data: datasets.Split, res: Results, degree: int) -> None:
         "and beyond them. Right: the four regularized fits lie close together and follow the "
         "true curve.",
         size=(6.4, 4.2),
+        notice="The unregularized fit swings away from the curve; the regularized fits follow it.",
     )
     def _(fig) -> None:
         left, right = fig.subplots(1, 2, sharey=True)
@@ -294,6 +295,7 @@ def draw_tuning(demo, knobs: dict, res: Results, repeats: int) -> None:
         "rising later. Dropout: against the drop rate p, lowest at a middle rate, with the "
         "drop-rate-0 control as a dashed horizontal line.",
         size=(6.4, 4.6),
+        notice="Each method is best at a middle setting: too little and too much both do worse.",
     )
     def _(fig) -> None:
         axes = fig.subplots(2, 2).ravel()
@@ -319,9 +321,9 @@ def draw_tuning(demo, knobs: dict, res: Results, repeats: int) -> None:
         axes[2].set_ylabel("median validation MSE")
 
 
-def measure(demo, res: Results, knobs: dict, noise: float, degree: int, n_train: int,
-            repeats: int) -> None:
+def measure(demo, res: Results, knobs: dict, noise: float, degree: int, n_train: int, repeats: int) -> None:
     """Record the setup, every method's median errors and settings, and the gains."""
+    demo.key_numbers("test_mse_none", "test_mse_l2", "test_mse_l1", "test_mse_early_stopping", "test_mse_dropout")
     demo.setting("degree", degree, label="Polynomial degree")
     demo.setting("n_train", n_train, label="Training points per draw")
     demo.setting("n_val", N_VAL, label="Validation points per draw")
@@ -332,14 +334,12 @@ def measure(demo, res: Results, knobs: dict, noise: float, degree: int, n_train:
     demo.setting("noise_variance", noise**2, label="Noise variance", fmt=".3g")
     med = {m: float(np.median(res.test[m])) for m in METHODS}
     for name, key in KEYS.items():
-        demo.metric(f"val_mse_{key}", float(np.median(res.val[name])),
-                    label=f"{name}: median validation MSE", fmt=".3g")
+        val = float(np.median(res.val[name]))
+        demo.metric(f"val_mse_{key}", val, label=f"{name}: median validation MSE", fmt=".3g")
         demo.metric(f"test_mse_{key}", med[name], label=f"{name}: median test MSE", fmt=".3g")
-    demo.metric("train_mse_none", float(np.median(res.train["none"])),
-                label="none: median training MSE", fmt=".3g")
+    demo.metric("train_mse_none", float(np.median(res.train["none"])), label="none: median training MSE", fmt=".3g")
     for name, key, fmt in (("L2 (ridge)", "l2_lambda", ".2g"), ("L1 (lasso)", "l1_lambda", ".2g"),
-                           ("early stopping", "early_stopping_step", ".0f"),
-                           ("dropout", "dropout_p", ".2g")):
+                           ("early stopping", "early_stopping_step", ".0f"), ("dropout", "dropout_p", ".2g")):
         demo.metric(key, _median_choice(res, knobs, name)[1],
                     label=f"{name}: setting with the lowest median validation MSE", fmt=fmt)
     demo.metric("wins_min", min(int(np.sum(res.test[m] < res.test["none"])) for m in TUNED),
@@ -367,27 +367,27 @@ def claim_findings(demo, res: Results, knobs: dict, repeats: int) -> None:
         f"Each of the four methods has a lower test error than the unregularized fit in more "
         f"than half of the {repeats} draws",
         holds=bool(min(wins.values()) > repeats / 2),
-        **{f"wins_{KEYS[m]}": wins[m] for m in TUNED},
+        **{f"wins_{KEYS[m]}": demo.number(wins[m], f"draws won, {m}") for m in TUNED},
     )
     inside = {m: 0 < _median_choice(res, knobs, m)[0] < len(knobs[m]) - 1 for m in TUNED}
     demo.claim(
         "Each method's median validation error over the draws is lowest strictly inside its "
         "range of settings: too little and too much regularization both do worse",
         holds=bool(all(inside.values())),
-        **{KEYS[m]: _median_choice(res, knobs, m)[1] for m in TUNED},
+        **{KEYS[m]: demo.number(_median_choice(res, knobs, m)[1], f"setting chosen, {m}") for m in TUNED},
     )
     es_end = float(np.median(res.test_curves["early stopping"][:, -1]))
     demo.claim(
         "Gradient descent left running past the early-stopping point does worse: its median "
         "test error after all steps is higher than at the chosen step",
         holds=bool(es_end > med["early stopping"]),
-        test_mse_at_stop=med["early stopping"], test_mse_after_all_steps=es_end, steps=STEPS,
+        test_mse_early_stopping=med["early stopping"], test_mse_early_stopping_end=es_end,
     )
     demo.claim(
         "Dropout adds to its schedule: with the same gradient-descent schedule, the drop rate "
         "chosen on validation data has a lower median test error than drop rate 0",
         holds=bool(med["dropout"] < med["p = 0 control"]),
-        test_mse_dropout=med["dropout"], test_mse_control=med["p = 0 control"],
+        test_mse_dropout=med["dropout"], test_mse_dropout_control=med["p = 0 control"],
     )
     demo.check(
         "The unregularized fit has the lowest training error of all methods on every draw "

@@ -57,7 +57,7 @@ class Repeats:
 class Shape:
     """How the coefficients shrink along the path."""
     abs_coefs: np.ndarray
-    min_abs: float  # smallest |w_j| anywhere on the grid
+    min_abs: float  # smallest |wⱼ| anywhere on the grid
     smallest_to_largest_last: float
     sign_changes: int
     norm_ratio: float
@@ -149,7 +149,7 @@ def describe_shape(path: RidgePath) -> Shape:
     """Smallest coefficient, zero crossings and norm shrinkage along the path."""
     coefs, norms = path.coefs, path.norms
     abs_coefs = np.abs(coefs)
-    min_abs = float(abs_coefs.min())  # smallest |w_j| anywhere on the grid
+    min_abs = float(abs_coefs.min())  # smallest |wⱼ| anywhere on the grid
     last = abs_coefs[-1]
     smallest_to_largest_last = float(last.min() / last.max())
     sign_changes = int(np.sum(np.diff(np.sign(coefs), axis=0) != 0))
@@ -174,6 +174,7 @@ def draw_paths(demo, path: RidgePath, scores: Scores, relevant: np.ndarray) -> N
         f"{coefs[0].min():.1f} and {coefs[0].max():.1f} at small λ and shrink smoothly together toward "
         "zero at large λ; a path may cross the zero line, none stays on it. A dashed vertical line "
         "marks the λ with the lowest validation error.",
+        notice="All coefficients shrink smoothly together; a path may cross zero but none stays there.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -201,6 +202,7 @@ def draw_abs_paths(demo, path: RidgePath, shape: Shape, relevant: np.ndarray) ->
         f"{np.median(np.log10(shape.abs_coefs[0] / shape.abs_coefs[-1])):.1f} orders of magnitude at "
         "the largest λ; a curve shows a sharp narrow dip where its coefficient changes sign, and "
         "every curve stays above zero.",
+        notice="The curves fall in parallel and stay above zero: ridge shrinks, it never zeroes.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -225,6 +227,7 @@ def draw_validation(demo, path: RidgePath, scores: Scores, noise: float) -> None
         "validation error falls a little, reaches its minimum at a middle λ, then climbs steeply. "
         "Bottom: the norm of the coefficients falls monotonically toward zero.",
         size=(6.4, 5.0),
+        notice="Validation error is lowest at a middle λ while the norm keeps falling.",
     )
     def _(fig) -> None:
         top, bottom = fig.subplots(2, 1, sharex=True)
@@ -242,6 +245,8 @@ def draw_validation(demo, path: RidgePath, scores: Scores, noise: float) -> None
 
 def measure(demo, path: RidgePath, scores: Scores, shape: Shape, data: Data, reps: Repeats) -> None:
     """Record the setup, the best λ, errors and norms at both ends of the path, how coefficients shrink."""
+    demo.key_numbers(
+        "best_lambda", "val_mse_best", "val_mse_smallest_lambda", "val_mse_largest_lambda", "repeat_middle_share")
     val_mse, norms = scores.val_mse, path.norms
     lo, hi = f"{path.lambdas[0]:g}", f"{path.lambdas[-1]:g}"
     demo.setting("n_features", N_FEATURES, label="Features", fmt=".0f")
@@ -264,9 +269,9 @@ def measure(demo, path: RidgePath, scores: Scores, shape: Shape, data: Data, rep
     demo.metric("norm_smallest_lambda", norms[0], label=f"‖w‖ at λ = {lo}", fmt=".3g")
     demo.metric("norm_largest_lambda", norms[-1], label=f"‖w‖ at λ = {hi}", fmt=".2g")
     demo.metric("norm_ratio", shape.norm_ratio, label=f"‖w‖ at λ = {hi} / ‖w‖ at λ = {lo}", fmt=".2g")
-    demo.metric("min_abs_coef", shape.min_abs, label="Smallest |w_j| anywhere on the path", fmt=".2g")
+    demo.metric("min_abs_coef", shape.min_abs, label="Smallest |wⱼ| anywhere on the path", fmt=".2g")
     demo.metric("smallest_to_largest_last", shape.smallest_to_largest_last,
-                label=f"Smallest / largest |w_j| at λ = {hi}", fmt=".2g")
+                label=f"Smallest / largest |wⱼ| at λ = {hi}", fmt=".2g")
     demo.metric("sign_changes", shape.sign_changes, label="Times a path crosses zero", fmt=".0f")
     demo.metric("ort_max_abs_diff", scores.ort_diff, label="Max |ONNX Runtime − NumPy| prediction",
                 fmt=".1e")
@@ -282,15 +287,15 @@ def claim_findings(demo, path: RidgePath, scores: Scores, shape: Shape, reps: Re
         "than both the weakest and the strongest penalty on the path",
         holds=bool(0 < i_mean < len(path.lambdas) - 1),
         best_lambda=float(path.lambdas[i_mean]),
-        mean_val_mse_best=reps.mean_val[i_mean],
-        mean_val_mse_smallest_lambda=reps.mean_val[0],
-        mean_val_mse_largest_lambda=reps.mean_val[-1],
+        mean_val_mse_best=demo.number(reps.mean_val[i_mean], "mean validation error at the best λ"),
+        mean_val_mse_smallest_lambda=demo.number(reps.mean_val[0], "at the smallest λ"),
+        mean_val_mse_largest_lambda=demo.number(reps.mean_val[-1], "at the largest λ"),
     )
     demo.claim(
         "In most training sets a middle λ validates best",
         holds=bool(reps.middle_share > 0.5),
-        share=reps.middle_share,
-        this_run_best_lambda=scores.lam_best,
+        share=demo.number(reps.middle_share, "share of training sets where a middle λ validates best", fmt=".0%"),
+        this_run_best_lambda=demo.number(scores.lam_best, "best λ in this run"),
     )
     demo.check(
         "No coefficient is exactly zero at any λ, even those whose true value is zero",

@@ -182,6 +182,7 @@ def draw_logistic_regression(demo, x: np.ndarray, y: np.ndarray, jitter: np.ndar
         alt="Points at the bottom (label zero) and the top (label one) spread along the x axis, "
         "ones mostly on the right. An S curve rises from bottom to top through them, almost on "
         "top of the dashed true curve, and crosses one half at the decision boundary.",
+        notice="The fitted S curve lies almost on the dashed curve the data came from.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -208,6 +209,7 @@ def draw_sigmoid_and_slope(demo, curve: Curve) -> None:
         f"bell-shaped slope curve whose peak, {peak_slope:.2f}, is at z = {peak_z:g}; the slope "
         f"is almost zero near the ends of the range, |z| = {curve.z[-1]:g}.",
         size=(6.4, 3.8),
+        notice="The slope peaks at a quarter in the middle and is nearly zero at both ends.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -232,6 +234,7 @@ def draw_vanishing_gradient(demo, depths: np.ndarray, ratio: dict[str, np.ndarra
         f"in a straight line, about {1 / factor['sigmoid']:.1f} times smaller per added layer, close "
         f"to the dotted ×{peak:.2f} per layer reference (the sigmoid's largest slope); with tanh "
         "units it stays roughly level.",
+        notice="With sigmoids the gradient falls in a straight line on the log scale; with tanh it stays level.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -250,6 +253,7 @@ def draw_vanishing_gradient(demo, depths: np.ndarray, ratio: dict[str, np.ndarra
 def measure(demo, n: int, n_inits: int, fit: Logistic, curve: Curve, ratio: dict[str, np.ndarray],
             factor: dict[str, float], coverage: np.ndarray) -> None:
     """Record the setup, the fit, the standard errors' coverage, the sigmoid's slope and the gradient factors."""
+    demo.key_numbers("fitted_w", "se_w", "coverage_w", "accuracy", "factor_sigmoid", "factor_tanh")
     theta, se = fit.theta, fit.se
     demo.setting("n", n, label="Data points", fmt=".0f")
     demo.setting("true_w", TRUE_W, label="True slope of the log-odds", fmt="g")
@@ -292,14 +296,14 @@ def claim_findings(demo, fit: Logistic, curve: Curve, ratio: dict[str, np.ndarra
         holds=bool(np.all((coverage > 0.90) & (coverage < 0.99))),
         coverage_w=float(coverage[0]),
         coverage_b=float(coverage[1]),
-        repeats=REPEATS,
+        repeats=demo.number(REPEATS, "fresh data sets"),
     )
     demo.claim(
         "Through stacked sigmoid layers the gradient reaching the first layer shrinks geometrically, "
         "by more than a factor of 3 per layer, while through tanh layers it does not",
         holds=bool(factor["sigmoid"] < 1 / 3 and factor["tanh"] > 0.7),
-        factor_per_layer_sigmoid=factor["sigmoid"],
-        factor_per_layer_tanh=factor["tanh"],
+        factor_per_layer_sigmoid=demo.number(factor["sigmoid"], "gradient factor per layer, sigmoid"),
+        factor_per_layer_tanh=demo.number(factor["tanh"], "gradient factor per layer, tanh"),
         ratio_deepest_sigmoid=ratio["sigmoid"][-1],
     )
     demo.check(

@@ -163,6 +163,7 @@ def draw_training_loss(demo, runs: Runs, summary: Summary, depth: int, lr: float
         f"0.69), the networks with skips at {final['residual'].max():.2g} or less. At the smaller "
         f"learning rate the first plain network ends at {slow['plain'][-1]:.2f} and the first network "
         f"with skips at {slow['residual'][-1]:.2g}.",
+        notice="The networks with skips train; the plain ones stay at the guessing loss.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -196,6 +197,7 @@ def draw_signal_and_gradient(demo, runs: Runs, depth: int) -> None:
         "grows. Right, log scale: the gradient of every layer of the net with skips is two to "
         "three orders of magnitude larger than in the plain net.",
         size=(6.4, 4.4),
+        notice="Without skips the signal fades layer by layer and the gradient is orders of magnitude smaller.",
     )
     def _(fig) -> None:
         left, right = fig.subplots(1, 2)
@@ -216,6 +218,9 @@ def draw_signal_and_gradient(demo, runs: Runs, depth: int) -> None:
 def measure(demo, runs: Runs, summary: Summary, exported: Exported, depth: int, width: int, steps: int,
             n_seeds: int, lr: float, lr_small: float) -> None:
     """Record the setup, gradients, losses, accuracies and the ONNX check."""
+    demo.key_numbers(
+        "grad_first_layer_plain", "grad_first_layer_residual", "final_loss_plain",
+        "final_loss_residual", "accuracy_plain", "accuracy_residual")
     g_first, final, slow_curves = summary.g_first, summary.final, runs.slow_curves
     demo.metric("depth", depth, label="Hidden layers", fmt=".0f")
     demo.metric("width", width, label="Units per hidden layer", fmt=".0f")
@@ -256,15 +261,17 @@ def claim_findings(demo, summary: Summary, exported: Exported, steps: int) -> No
         "At initialization, with the same weights, the skips make the gradient reaching the first "
         "layer at least 10 times larger, for every seed",
         holds=bool(np.all(summary.g_ratio >= 10.0)),
-        grad_plain=", ".join(f"{v:.3g}" for v in g_first["plain"]),
-        grad_residual=", ".join(f"{v:.3g}" for v in g_first["residual"]),
+        grad_plain=demo.number(
+            ", ".join(f"{v:.3g}" for v in g_first["plain"]), "first-layer gradient without skips, by seed"),
+        grad_residual=demo.number(", ".join(f"{v:.3g}" for v in g_first["residual"]), "with skips, by seed"),
     )
     demo.claim(
         f"After {steps} steps every net with skips is below training loss {THRESHOLD:g}, while "
         "every plain net is still above 0.3 (guessing scores 0.69)",
         holds=bool(np.all(final["residual"] < THRESHOLD) and np.all(final["plain"] > 0.3)),
-        final_loss_residual=", ".join(f"{v:.3g}" for v in final["residual"]),
-        final_loss_plain=", ".join(f"{v:.3g}" for v in final["plain"]),
+        final_loss_residual=demo.number(", ".join(f"{v:.3g}" for v in final["residual"]),
+                                        "final training loss with skips, by seed"),
+        final_loss_plain=demo.number(", ".join(f"{v:.3g}" for v in final["plain"]), "without skips, by seed"),
     )
     demo.check(
         f"The exported residual network is the plain graph plus one Add node per skip "

@@ -141,6 +141,7 @@ def draw_attention_map(demo, held: HeldOut, length: int) -> None:
         "cell on the anti-diagonal: the first position looks at the last, the second at the one "
         "before it, and so on.",
         size=(6.4, 3.7),
+        notice="The weight sits on the anti-diagonal: each position looks at its mirror position.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2)
@@ -168,6 +169,7 @@ def draw_training_and_order(demo, losses: list[float], held: HeldOut, order: Ord
         alt="Left, a falling training-loss curve on a log scale. Right, bars for the trained "
         f"block at {held.letter_acc:.0%}, the best order-blind model at {order.blind_bound:.0%} and "
         f"random guessing at {1.0 / vocab:.0%}.",
+        notice="The trained block beats the best any order-blind model could do.",
     )
     def _(fig) -> None:
         ax_loss, ax_acc = fig.subplots(1, 2, width_ratios=(1.3, 1))
@@ -190,6 +192,8 @@ def draw_training_and_order(demo, losses: list[float], held: HeldOut, order: Ord
 def measure(demo, model: att.Block, losses: list[float], held: HeldOut, order: Order, length: int, vocab: int,
             d: int, d_mlp: int, steps: int) -> None:
     """Record the model's size, its accuracy, its attention and the order test."""
+    demo.key_numbers(
+        "letter_accuracy", "sequence_accuracy", "order_blind_bound", "chance_accuracy", "mirror_weight_min")
     demo.setting("length", length, label="Sequence length", fmt=".0f")
     demo.setting("vocab", vocab, label="Letters in the alphabet", fmt=".0f")
     demo.setting("d_model", d, label="Model width d", fmt=".0f")
@@ -224,13 +228,14 @@ def claim_findings(demo, held: HeldOut, order: Order, length: int, vocab: int) -
         holds=bool(letter_acc >= 0.99 and held.seq_acc >= 0.95),
         letter_accuracy=letter_acc,
         sequence_accuracy=held.seq_acc,
-        sequences=len(held.seq),
+        sequences=demo.number(len(held.seq), "held-out sequences"),
     )
     demo.claim(
         "It does so by attention: every position puts most of its weight on its mirror position",
         holds=bool(held.mirror_w.min() > 0.5),
-        mean_weight_on_mirror=", ".join(f"{v:.2f}" for v in held.mirror_w),
-        uniform=1.0 / length,
+        mean_weight_on_mirror=demo.number(
+            ", ".join(f"{v:.2f}" for v in held.mirror_w), "mean weight on the mirror position, by position"),
+        uniform=demo.number(1.0 / length, "uniform weight"),
     )
     demo.check(
         "Without positional embeddings the block is order-blind: shuffling the input only shuffles "
@@ -244,9 +249,9 @@ def claim_findings(demo, held: HeldOut, order: Order, length: int, vocab: int) -
         "No order-blind model could come close: on the same sequences the best possible accuracy "
         "without position information is far below the trained block's",
         holds=bool(blind_bound < 0.6 and letter_acc - blind_bound > 0.3),
-        best_order_blind=blind_bound,
-        trained_block=letter_acc,
-        guessing=1.0 / vocab,
+        best_order_blind=demo.number(blind_bound, "best accuracy without positions", fmt=".1%"),
+        trained_block=demo.number(letter_acc, "accuracy of the trained block", fmt=".1%"),
+        guessing=demo.number(1.0 / vocab, "guessing", fmt=".1%"),
     )
     demo.check(
         "ONNX Runtime (LayerNormalization, MatMul, Softmax, Relu) matches the NumPy forward pass",

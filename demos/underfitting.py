@@ -123,6 +123,7 @@ def draw_fits(demo, data: Data, fits: Fits) -> None:
         alt=f"Training and validation points on a parabola. The fitted straight line is flat at "
         f"about y = {fits.intercept:.1f}: too high in the middle, too low at both ends. The "
         "quadratic follows the points.",
+        notice="The straight line is too high in the middle and too low at both ends.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -145,6 +146,7 @@ def draw_residuals(demo, data: Data, fits: Fits) -> None:
         alt="Two panels. Left, straight line: residuals form a U, positive at both ends and "
         "negative in the middle, for training and validation points alike. Right, quadratic: "
         "residuals scatter evenly around zero.",
+        notice="The line's residuals form a U; the quadratic's scatter evenly around zero.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 2, sharey=True)
@@ -165,6 +167,7 @@ def draw_errors(demo, fits: Fits, noise: float) -> None:
         caption="Training and validation error of both models (dotted: noise variance)",
         alt="Bar chart. The straight line has high and almost equal training and validation "
         "errors; the quadratic's are both far lower, close to the noise variance.",
+        notice="Both of the line's errors are high and close together: the sign of underfitting.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -183,10 +186,11 @@ def draw_errors(demo, fits: Fits, noise: float) -> None:
 
 def measure(demo, fits: Fits, zones: Zones, noise: float, n_train: int) -> None:
     """Record the setup, the line's shape, both models' errors and the line's mean residuals."""
+    demo.key_numbers("noise_variance", "line_train_mse", "line_val_mse", "quad_train_mse", "quad_val_mse")
     train_mse, val_mse = fits.train_mse, fits.val_mse
     demo.setting("n_train", n_train, label="Training points", fmt=".0f")
     demo.setting("n_val", N_VAL, label="Validation points", fmt=".0f")
-    demo.setting("x_max", DOMAIN[1], label="Inputs range from −x_max to x_max", fmt="g")
+    demo.setting("x_max", DOMAIN[1], label="Inputs range from −xₘₐₓ to xₘₐₓ", fmt="g")
     demo.setting("mean_x2", MEAN_X2, label="Mean of x² over the input range", fmt="g")
     demo.setting("ends_from", ENDS, label="Residual zone 'ends': |x| above", fmt="g")
     demo.setting("middle_to", MIDDLE, label="Residual zone 'middle': |x| below", fmt="g")
@@ -211,8 +215,8 @@ def claim_findings(demo, fits: Fits, zones: Zones, noise: float) -> None:
         f"The least-squares line is almost flat (its slope under 5% of the parabola's {steepest:g} "
         f"at the ends), at a height within 10% of the mean of x² ({MEAN_X2:g})",
         holds=bool(abs(slope) < 0.05 * steepest and abs(intercept - MEAN_X2) < 0.1 * MEAN_X2),
-        slope=slope,
-        intercept=intercept,
+        slope=demo.number(slope, "slope of the line"),
+        intercept=demo.number(intercept, "intercept"),
     )
     demo.claim(
         "The line underfits: training and validation errors are both far above the noise "
@@ -228,10 +232,10 @@ def claim_findings(demo, fits: Fits, zones: Zones, noise: float) -> None:
         f"(positive where |x| > {ENDS:g}, negative where |x| < {MIDDLE:g})",
         holds=bool(min(zones.line_ends_train, zones.line_ends_val)
                    > 0 > max(zones.line_mid_train, zones.line_mid_val)),
-        train_ends=zones.line_ends_train,
-        train_middle=zones.line_mid_train,
-        val_ends=zones.line_ends_val,
-        val_middle=zones.line_mid_val,
+        train_ends=demo.number(zones.line_ends_train, "mean residual at the ends, training"),
+        train_middle=demo.number(zones.line_mid_train, "in the middle, training"),
+        val_ends=demo.number(zones.line_ends_val, "at the ends, validation"),
+        val_middle=demo.number(zones.line_mid_val, "in the middle, validation"),
     )
     demo.claim(
         "Adding x² lowers both errors to about the noise variance (under twice it) and removes "
@@ -243,6 +247,6 @@ def claim_findings(demo, fits: Fits, zones: Zones, noise: float) -> None:
                    < 0.2 * (zones.line_ends_val - zones.line_mid_val)),
         quad_train_mse=train_mse[1],
         quad_val_mse=val_mse[1],
-        quad_val_ends=zones.quad_ends_val,
-        quad_val_middle=zones.quad_mid_val,
+        quad_val_ends=demo.number(zones.quad_ends_val, "with x², mean residual at the ends, validation"),
+        quad_val_middle=demo.number(zones.quad_mid_val, "in the middle, validation"),
     )

@@ -28,12 +28,23 @@ Label = str | Callable[[float], str]
 
 
 def exponent_label(value: float) -> str:
-    """``"1e-3"`` for 0.001: the power of ten, for axes that span many decades."""
-    return f"1e{round(np.log10(value))}"
+    """``$10^{-3}$`` for 0.001: the power of ten in math form, for axes that span many decades."""
+    return f"$10^{{{round(np.log10(value))}}}$"
+
+
+def plain_label(value: float) -> str:
+    """``0.001``, ``0.3``, ``1000`` as plain digits; a number ``{:g}`` would write as ``1e-05``
+    in math form (``$10^{-5}$``, ``$2\\times10^{-5}$``), never as raw ``1e-05``."""
+    text = f"{value:g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10^{{{int(exponent)}}}"
+    return f"${power}$" if mantissa == "1" else f"${mantissa}\\times{power}$"
 
 
 def plain_ticks(axis: Axis, ticks: Sequence[float] | np.ndarray | Locator | None = None,
-                fmt: Label = "{:g}") -> None:
+                fmt: Label = plain_label) -> None:
     """Major ticks of ``axis`` at ``ticks``, labelled with ``fmt``; no minor ticks.
 
     ``axis`` is ``ax.xaxis`` or ``ax.yaxis``; its scale is left as it is. ``ticks`` is a list of
@@ -48,11 +59,11 @@ def plain_ticks(axis: Axis, ticks: Sequence[float] | np.ndarray | Locator | None
 
 
 def plain_log_axis(axis: Axis, ticks: Sequence[float] | np.ndarray | Locator | None = None,
-                   fmt: Label = "{:g}") -> None:
+                   fmt: Label = plain_label) -> None:
     """Put ``axis`` on a log scale with ``plain_ticks(axis, ticks, fmt)``.
 
     With the default ``fmt`` the labels are plain numbers (``0.001``, ``0.3``, ``1000``); pass
-    ``fmt=exponent_label`` for ``1e-3`` style labels when the axis spans many decades.
+    ``fmt=exponent_label`` for ``10^{-3}`` style labels when the axis spans many decades.
     """
     getattr(axis.axes, f"set_{axis.axis_name}scale")("log")
     plain_ticks(axis, ticks, fmt)
