@@ -4,7 +4,9 @@ termlab demos, side by side in one run (medians of --repeat runs, BLAS pinned to
 - cold: no cache, no generated files;  warm: rebuild with nothing changed;
 - edit-one: rebuild after editing one script (termlab must rerun exactly that demo);
 - plain: a plain mkdocs-material build of the same termlab pages (from `termlab generate`),
-  the anchor for the warm rebuild.
+  the anchor for the warm rebuild;
+- sphinx-gallery with `parallel: 2` (joblib, the machine's two cores), the same scripts, cold,
+  warm and edit-one, as a second anchor (issue 19: cold ≤ 0.8× it).
 
     .venv/bin/python bench/gallery_parity.py --repeat 5
 """
@@ -73,6 +75,34 @@ def make_gallery(root: Path) -> None:
         "plugins:\n  - gallery:\n      examples_dirs: examples\n      gallery_dirs: docs/generated/gallery\n")
 
 
+SPHINX_CONF = """\
+project = "parity"
+extensions = ["sphinx_gallery.gen_gallery"]
+sphinx_gallery_conf = {"examples_dirs": "examples", "gallery_dirs": "auto_examples", "parallel": 2,
+                       "download_all_examples": False}
+html_theme = "alabaster"
+"""
+
+
+def make_sphinx_gallery(root: Path) -> None:
+    (root / "examples").mkdir(parents=True)
+    (root / "conf.py").write_text(SPHINX_CONF)
+    (root / "index.rst").write_text("Gallery parity\n==============\n\n.. toctree::\n\n   auto_examples/index\n")
+    (root / "examples" / "README.rst").write_text("Examples\n========\n\nThe gallery-parity scripts.\n")
+    for script in scripts():
+        shutil.copy(script, root / "examples" / script.name)
+
+
+def sphinx_build(root: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run([str(BIN / "sphinx-build"), "-q", "-b", "html", ".", "_build/html"], cwd=root,
+                          env=ENV, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"sphinx-gallery build failed in {root}:\n{done.stderr[-3000:]}")
+    return seconds
+
+
 def mkdocs_build(root: Path, config: str = "mkdocs.yml") -> float:
     start = time.perf_counter()
     done = subprocess.run([str(BIN / "mkdocs"), "build", "-q", "-f", config], cwd=root, env=ENV,
@@ -98,7 +128,8 @@ def main() -> None:
     args = parser.parse_args()
     times: dict[str, list[float]] = {k: [] for k in (
         "gallery cold", "gallery warm", "gallery edit-one",
-        "termlab cold", "termlab warm", "termlab edit-one", "plain (same pages)")}
+        "termlab cold", "termlab warm", "termlab edit-one", "plain (same pages)",
+        "sphinx-gallery cold", "sphinx-gallery warm", "sphinx-gallery edit-one")}
     reran: list[int] = []
     # Bytecode for termlab's own modules, as any installed package has (an editable install
     # under PYTHONDONTWRITEBYTECODE gets none, and would compile them in every build).
@@ -106,9 +137,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
             run_dir = Path(tmp) / f"run{i}"
-            gallery, termlab = run_dir / "gallery", run_dir / "termlab"
+            gallery, termlab, sphinx = run_dir / "gallery", run_dir / "termlab", run_dir / "sphinx"
             make_gallery(gallery)
             make_termlab(termlab)
+            make_sphinx_gallery(sphinx)
+            times["sphinx-gallery cold"].append(sphinx_build(sphinx))
+            times["sphinx-gallery warm"].append(sphinx_build(sphinx))
+            edit(sphinx / "examples" / EDITED, i)
+            times["sphinx-gallery edit-one"].append(sphinx_build(sphinx))
             times["gallery cold"].append(mkdocs_build(gallery))
             times["termlab cold"].append(mkdocs_build(termlab))
             times["gallery warm"].append(mkdocs_build(gallery))
@@ -135,6 +171,12 @@ def main() -> None:
           "| ≤ 1.1 |")
     print(f"| one script edited | {med['gallery edit-one']:.2f} | {med['termlab edit-one']:.2f} | "
           f"{med['termlab edit-one'] / med['gallery edit-one']:.2f} × gallery | reruns only that demo |")
+    print("\n| build | sphinx-gallery, parallel 2 (s) | termlab (s) | ratio termlab / sphinx-gallery | goal |")
+    print("|---|--:|--:|--:|---|")
+    for kind, goal in (("cold", "≤ 0.8"), ("warm", ""), ("edit-one", "")):
+        anchor = med[f"sphinx-gallery {kind}"]
+        print(f"| {kind} | {anchor:.2f} | {med[f'termlab {kind}']:.2f} | "
+              f"{med[f'termlab {kind}'] / anchor:.2f} × sphinx-gallery | {goal} |")
     paired = sorted(t / g for t, g in zip(times["termlab cold"], times["gallery cold"], strict=True))
     print("\ncold, per run (termlab / gallery of the same run, sorted): "
           + ", ".join(f"{r:.2f}" for r in paired) + f"; median {statistics.median(paired):.2f}")

@@ -1,6 +1,12 @@
 """Issue 2 benchmark: `termlab check` on 10,000 entries, and full builds of 1,000 and 10,000
 synthetic entries (no demos) beside a plain mkdocs-material build of the same pages.
 
+With --check-only (issues 18 and 19): `termlab check` cold (no memo of the entries), after one
+entry was edited (the others come from the memo kept by their stat) and with nothing changed,
+beside the anchor every YAML checker pays: PyYAML's C loader reading every entry once.
+
+    .venv/bin/python bench/scale.py --check-only --sizes 100000 --repeat 3
+
 The plain anchor builds exactly the Markdown termlab renders (from `termlab generate`), with
 `[[links]]` rewritten to ordinary Markdown links and term pages kept out of the nav the same
 way, so the ratio is termlab's own overhead. Prints medians of --repeat runs.
@@ -47,8 +53,8 @@ def median_of(repeat: int, cmd: list[str], cwd: Path) -> float:
 
 def plain_site(termlab_root: Path, plain_root: Path) -> None:
     """The same pages as plain Markdown for a plain mkdocs-material build."""
-    generated = plain_root / "docs"
-    subprocess.run([str(BIN / "termlab"), "--root", str(termlab_root), "generate", str(generated),
+    generated = plain_root / "docs"  # `termlab generate DIR` writes a project: DIR/docs, DIR/mkdocs.yml
+    subprocess.run([str(BIN / "termlab"), "--root", str(termlab_root), "generate", str(plain_root),
                     "--no-demos"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     link = re.compile(r"\[\[([^\[\]|\n]+?)(?:\|([^\[\]\n]+?))?\]\]")
     for page in generated.rglob("*.md"):
@@ -71,11 +77,47 @@ def plain_site(termlab_root: Path, plain_root: Path) -> None:
                           f"nav:\n  - index.md\n  - Categories:\n      - categories/index.md\n{nav}"))
 
 
+YAML_ANCHOR = ("import sys, yaml, pathlib\n"
+               "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.yaml')):\n"
+               "    yaml.load(p.read_bytes(), Loader=yaml.CSafeLoader)\n")
+
+
+def check_only(sizes: list[int], repeat: int) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            root = Path(tmp) / f"termlab-{n}"
+            make_glossary(root, n)
+            check = [str(BIN / "termlab"), "--root", str(root), "check"]
+            entry = sorted((root / "glossary").glob("[!_]*.yaml"))[n // 2]
+            cold, edited, same = [], [], []
+            for i in range(repeat):
+                subprocess.run(["rm", "-rf", str(root / ".termlab-cache")], check=True)
+                cold.append(timed(check, root))
+                entry.write_text(entry.read_text().replace("summary: ", f"summary: Edit {i}. ", 1))
+                edited.append(timed(check, root))
+                same.append(timed(check, root))
+            anchor = median_of(repeat, [sys.executable, "-c", YAML_ANCHOR, str(root / "glossary")], root)
+            row = (n, *(statistics.median(x) for x in (cold, edited, same)), anchor)
+            rows.append(row)
+            print(f"n={n}: check cold {row[1]:.2f} s, after one edit {row[2]:.2f} s, unchanged "
+                  f"{row[3]:.2f} s; PyYAML C loader alone {anchor:.2f} s", flush=True)
+    print("\n| entries | check cold (s) | after one edit (s) | unchanged (s) | PyYAML C load (s) | "
+          "cold / load | edit / load |")
+    print("|--:|--:|--:|--:|--:|--:|--:|")
+    for n, cold_, edit_, same_, load_ in rows:
+        print(f"| {n:,} | {cold_:.2f} | {edit_:.2f} | {same_:.2f} | {load_:.2f} | "
+              f"{cold_ / load_:.2f} | {edit_ / load_:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--check-only", action="store_true", help="time `termlab check` only (see above)")
     args = parser.parse_args()
+    if args.check_only:
+        return check_only(args.sizes, args.repeat)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
