@@ -82,6 +82,19 @@ def test_audit_catches_a_seed_fragile_claim(project, caplog_mkdocs):
     assert "0 to do" in done.stderr  # the strict build had audited it already: all cached
 
 
+def test_audit_of_named_demos_runs_only_those(project):
+    audited(project)
+    project.term("fragile", demo="fragile")
+    project.write("demos/fragile.py", FRAGILE)
+    project.term("sturdy", demo="sturdy")
+    project.write("demos/sturdy.py", STURDY)
+    done = cli(project, "audit", "--seeds", "3", "sturdy")
+    assert done.returncode == 0, done.stderr
+    assert "== sturdy" in done.stdout and "fragile" not in done.stdout + done.stderr
+    unknown = cli(project, "audit", "nosuch")
+    assert unknown.returncode == 2 and "no entry names the demo nosuch" in unknown.stderr
+
+
 def test_page_shows_hold_rates_sanity_checks_and_setup_escaped(project):
     audited(project)
     project.term("sturdy", demo="sturdy", summary="A sturdy thing of {{points}} points.")

@@ -10,6 +10,7 @@ import json
 import logging
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..model import Problem, format_problems
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_shared_flags(demos)
 
     audit = sub.add_parser("audit", help="run every demo under seeds 1..N too: findings must hold in all")
+    audit.add_argument("names", nargs="*", help="demo names (default: every demo an entry names)")
     audit.add_argument("--seeds", type=int, help="seeds beside each demo's own (default: the site's "
                        "audit_seeds setting, else 20)")
     audit.add_argument("--report", type=Path, help="also write the JSON report here")
@@ -255,6 +257,14 @@ def _audit(args, root: Path) -> int:
         print("termlab audit: off (0 seeds)")
         return 0
     glossary = load_and_resolve(options.glossary_dir, options.demos_dir, root)
+    if args.names:  # only the entries that name these demos
+        unknown = set(args.names) - {t.demo.name for t in glossary.terms.values() if t.demo}
+        if unknown:
+            print(f"termlab audit: no entry names the demo {', '.join(sorted(unknown))}; "
+                  f"run `termlab check` to see the entries and their demos", file=sys.stderr)
+            return 2
+        glossary = replace(glossary, terms={tid: t for tid, t in glossary.terms.items()
+                                            if t.demo and t.demo.name in args.names})
     engine = DemoEngine.for_options(options)
     batch = start_demos(glossary, options, engine)  # the own runs, as a build runs (and caches) them
     try:
