@@ -234,7 +234,7 @@ class Build:
         own = sorted(p for p in own_pages if p != urls.INDEX_PAGE and not urls.is_term_page(p))
         path = [{"Learning path": urls.PATH_PAGE}] if has_learning_path(g) else []
         search = [{"Search": urls.SEARCH_PAGE}] if self.options.search == "pagefind" else []
-        study = [{"Study": urls.STUDY_PAGE}] if g.terms else []
+        study = [{"Study": urls.STUDY_PAGE}, {"Concept map": urls.MAP_PAGE}] if g.terms else []
         return [{"Home": urls.INDEX_PAGE}, *search, *path, *study,
                 {"Categories": [{"All categories": urls.CATEGORIES_PAGE}, *categories]}, *own]
 

@@ -27,6 +27,7 @@ PAGES = {
     "categories": "categories/",
     "learning-path": "path/",
     "study": "study/",
+    "concept-map": "map/",
     "about": "about/",
     "not-found": "404.html",
 }
@@ -58,6 +59,8 @@ def audit(page, url: str, scheme: str) -> tuple[list[dict], dict]:
 
     Returns the violations (merged, each node once) and a summary for the report."""
     page.goto(url, wait_until="load")
+    if page.locator(".termlab-map").count():  # the concept map is inlined after load: audit it drawn
+        page.locator(".termlab-map[data-ready]").wait_for(timeout=10_000)
     shown = page.evaluate("() => document.body.getAttribute('data-md-color-scheme')")
     assert shown == SCHEMES[scheme], f"{url}: the page shows scheme {shown!r}, not {scheme}"
     violations = run_axe(page)

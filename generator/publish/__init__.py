@@ -9,6 +9,7 @@ from typing import Any
 
 from ..model import Glossary, Site
 from ..render import urls
+from .concept_map import map_svg
 from .inventory import inventory_bytes
 from .previews import preview_files
 from .redirects import redirect_pages
@@ -29,6 +30,8 @@ def add_published_files(site: Site, glossary: Glossary, demos: Mapping[str, Any]
     site.files.update(preview_files(glossary, index))
     site.files[NAMES_PATH] = search_names(index)
     site.files.update(redirect_pages(glossary, site_url))
+    if glossary.terms:
+        site.files[urls.MAP_SVG] = map_svg(glossary)
 
 
 def site_assets() -> dict[str, bytes]:
@@ -39,4 +42,4 @@ def site_assets() -> dict[str, bytes]:
 
 
 ASSETS = ("termlab.css", "termlab.js", "termlab-search.js", "termlab-listen.js", "termlab-study.js",
-          "noto-sans-math.woff2", "noto-sans-math-OFL.txt")
+          "termlab-map.js", "noto-sans-math.woff2", "noto-sans-math-OFL.txt")

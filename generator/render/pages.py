@@ -194,6 +194,7 @@ class SiteRenderer:
             site.pages[urls.category_page(cid)] = self.category_page(cid)
         if self.glossary.terms:
             site.pages[urls.STUDY_PAGE] = self.study_page()
+            site.pages[urls.MAP_PAGE] = self.map_page()
         if self.search_page:
             site.pages[urls.SEARCH_PAGE] = SEARCH_PAGE.format(pagefind=_rel(f"{urls.PAGEFIND}/", urls.SEARCH_PAGE),
                                                               index=_rel(urls.INDEX_PAGE, urls.SEARCH_PAGE))
@@ -295,6 +296,13 @@ class SiteRenderer:
         return self.env.get_template("study.md.j2").render(
             deck=_rel(urls.study_deck(), page), csv=_rel(urls.STUDY_CSV, page), count=len(g.terms),
             categories=categories, terms_json=_rel("terms.json", page))
+
+    def map_page(self) -> str:
+        g = self.glossary
+        used = [c for cid, c in g.categories.items() if g.members.get(cid)]
+        return self.env.get_template("map.md.j2").render(
+            svg=_rel(urls.MAP_SVG, urls.MAP_PAGE), count=len(g.terms), index=_rel(urls.INDEX_PAGE, urls.MAP_PAGE),
+            categories=[(i % urls.MAP_COLOURS, c.name) for i, c in enumerate(g.categories.values()) if c in used])
 
     def categories_page(self) -> str:
         return self.env.get_template("categories.md.j2").render(

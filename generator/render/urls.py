@@ -13,6 +13,9 @@ SEARCH_PAGE = "search/index.md"  # with ``search: pagefind`` only
 PAGEFIND = "pagefind"  # the folder Pagefind writes its index and UI into
 STUDY_PAGE = "study/index.md"  # the study files: Anki decks and a CSV
 STUDY_CSV = "study/terms.csv"
+MAP_PAGE = "map/index.md"  # the concept map: the page, and the SVG it shows
+MAP_SVG = "map/graph.svg"
+MAP_COLOURS = 8  # categories take colours tm-c0..tm-c7 (termlab.css) in their order, then again
 
 
 def study_deck(category: str | None = None) -> str:
