@@ -181,6 +181,9 @@ class DemoCache:
     def prefetch(self, keys: Iterable[str]) -> None:
         """Bring these entries here from a shared store before they are read (none: nothing to do)."""
 
+    def close(self) -> None:
+        """The engine is done with the cache (a shared one may write a pack now)."""
+
     def scratch(self, key: str) -> Path:
         """A fresh private folder to run into."""
         path = self.tmp / f"{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -146,6 +146,7 @@ class DemoEngine:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        self.cache.close()
 
     def run(self, specs: dict[str, DemoSpec], demos_dir: Path, *, timeout: float,
             memory_mb: int, force: bool = False) -> dict[str, DemoResult]:

@@ -9,11 +9,18 @@ content address of everything the run depends on)::
     <url>/v1/<key[:2]>/<key>.entry    a JSON header line {"key", "files": [[name, size, sha256], ...]}
                                       then the files' bytes, one after the other
 
-One object per entry is one request per entry (a cold build of this glossary reads ~60), and
-a reader sees an entry whole or not at all: an object store's put is atomic, and on a local
-disk the object is written under a temporary name and renamed. Every file read is checked
-against its size and hash: a torn or tampered entry is refused with a warning that names it
-and the file, and its demo runs again (a writer then puts it right).
+    <url>/v1/packs/<id>.pack          every entry one build asked for at once, in one object:
+                                      a JSON header line {"keys": [[key, size], ...]}, then
+                                      those entries' objects; <id> hashes the sorted keys
+
+One object per entry is one request per entry (a cold build of this glossary reads ~60); a
+writer also leaves a pack of the entries its build asked for, so a reader whose build asks for
+the same ones (the site as CI built it) gets them all in one request, and falls back to the
+entries one by one for any the pack lacks or holds damaged. A reader sees an object whole or
+not at all: an object store's put is atomic, and on a local disk the object is written under a
+temporary name and renamed. Every file read is checked against its size and hash: a torn or
+tampered entry is refused with a warning that names it and the file, and its demo runs again
+(a writer then puts it right).
 """
 
 from __future__ import annotations
@@ -47,6 +54,15 @@ class EntryStore(Protocol):
 
     def put_many(self, entries: dict[str, dict[str, bytes]]) -> None:
         """Store entries (files by key); each becomes visible to readers whole or not at all."""
+
+    def fetch_pack(self, keys: list[str]) -> dict[str, dict[str, bytes]]:
+        """The intact entries of the pack of exactly these keys, if the store has one."""
+
+    def has_pack(self, keys: list[str]) -> bool:
+        """Whether the store has the pack of exactly these keys."""
+
+    def put_pack(self, entries: dict[str, dict[str, bytes]]) -> None:
+        """Store these entries as one pack (visible whole or not at all)."""
 
 
 class CacheURLError(ValueError):
@@ -88,17 +104,22 @@ class FsspecStore:
         return f"{self.root}/{LAYOUT}/{key[:2]}/{key}.entry"
 
     def _read(self, keys: list[str], end: int | None = None) -> dict[str, bytes]:
-        """The objects of these keys that exist (their first ``end`` bytes), read concurrently
+        """The objects of these keys that exist (their first ``end`` bytes)."""
+        found = self._objects([self.path(k) for k in keys], end)
+        return {k: data for k, data in zip(keys, found, strict=True) if data is not None}
+
+    def _objects(self, paths: list[str], end: int | None = None) -> list[bytes | None]:
+        """These objects (their first ``end`` bytes; None where missing), read concurrently
         where the filesystem can: one request each."""
-        if not keys:
-            return {}
+        if not paths:
+            return []
         try:
-            found = self.fs.cat_ranges([self.path(k) for k in keys], 0 if end else None, end, on_error="return")
+            found = self.fs.cat_ranges(paths, 0 if end else None, end, on_error="return")
         except (OSError, ValueError) as exc:
             log.warning("termlab: shared cache %s cannot be read (%s): its entries count as missing",
                         self.url, exc)
-            return {}
-        return {k: data for k, data in zip(keys, found, strict=True) if isinstance(data, bytes)}
+            return [None] * len(paths)
+        return [data if isinstance(data, bytes) else None for data in found]
 
     def has(self, keys: Iterable[str]) -> set[str]:
         return set(self._read(list(keys), end=1))
@@ -112,8 +133,43 @@ class FsspecStore:
                 log.warning("termlab: shared cache entry %s: %s: entry refused; the demo runs again", key, exc)
         return entries
 
+    def pack_path(self, keys: list[str]) -> str:
+        return f"{self.root}/{LAYOUT}/packs/{hashlib.sha256(chr(10).join(sorted(keys)).encode()).hexdigest()}.pack"
+
+    def fetch_pack(self, keys: list[str]) -> dict[str, dict[str, bytes]]:
+        try:
+            data = self.fs.cat_file(self.pack_path(keys))
+        except (OSError, ValueError):
+            return {}  # no pack (or unreadable): the entries come one by one
+        head, _, body = data.partition(b"\n")
+        try:
+            listed = [(str(k), int(size)) for k, size in json.loads(head)["keys"]]
+        except (ValueError, KeyError, TypeError):
+            log.warning("termlab: shared cache pack %s is unreadable: its entries come one by one",
+                        self.pack_path(keys))
+            return {}
+        entries, at = {}, 0
+        for key, size in listed:
+            chunk, at = body[at:at + size], at + size
+            try:
+                entries[key] = unpack(key, chunk)
+            except ValueError as exc:
+                log.warning("termlab: shared cache entry %s in a pack: %s: taken from its own object instead",
+                            key, exc)
+        return entries
+
+    def has_pack(self, keys: list[str]) -> bool:
+        return self._objects([self.pack_path(keys)], end=1)[0] is not None
+
+    def put_pack(self, entries: dict[str, dict[str, bytes]]) -> None:
+        objects = [pack(key, files) for key, files in sorted(entries.items())]
+        header = {"keys": [[key, len(obj)] for key, obj in zip(sorted(entries), objects, strict=True)]}
+        self._put({self.pack_path(list(entries)): json.dumps(header).encode() + b"\n" + b"".join(objects)})
+
     def put_many(self, entries: dict[str, dict[str, bytes]]) -> None:
-        objects = {self.path(key): pack(key, files) for key, files in entries.items()}
+        self._put({self.path(key): pack(key, files) for key, files in entries.items()})
+
+    def _put(self, objects: dict[str, bytes]) -> None:
         if not self.local_disk:
             self.fs.pipe(objects)  # an object store's put is atomic
             return
@@ -164,14 +220,42 @@ class SharedCache(DemoCache):
         self.store = store
         self.fetched = 0  # entries taken from the store (the bench and tests read this)
         self.pushed = 0
+        self.asked: list[list[str]] = []  # each prefetch's keys: a writer packs them on close
+
+    def close(self) -> None:
+        """A writer leaves the pack of each set of entries a prefetch asked for, now that its
+        runs are in (a set some of whose entries failed to appear stays unpacked)."""
+        if not self.store.writable:
+            return
+        packed: list[set[str]] = []
+        for keys in sorted(self.asked, key=len, reverse=True):
+            if any(packed_keys >= set(keys) for packed_keys in packed):
+                continue  # a bigger pack holds them all (the audit asks again for what the build did)
+            packed.append(set(keys))
+            entries = {key: self._files(key) for key in keys}
+            if all(entries.values()) and not self.store.has_pack(keys):
+                try:
+                    self.store.put_pack(entries)
+                except OSError as exc:
+                    log.warning("termlab: shared cache %s: a pack could not be written (%s)",
+                                getattr(self.store, "url", "store"), exc)
+        self.asked.clear()
+
+    def _files(self, key: str) -> dict[str, bytes]:
+        entry = self.get(key)
+        return {p.name: p.read_bytes() for p in sorted(entry.iterdir()) if p.is_file()} if entry else {}
 
     def prefetch(self, keys: Iterable[str]) -> None:
-        """Bring the entries of ``keys`` missing locally from the store, in one round of reads.
-        When writable, also push those the local folder has and the store lacks."""
+        """Bring the entries of ``keys`` missing locally from the store: their pack in one read
+        if the store has one, else (and for what it lacks) one round of reads. When writable,
+        also push those the local folder has and the store lacks (and the pack, on ``close``)."""
         keys = sorted(set(keys))
         missing = [k for k in keys if self.get(k) is None]
+        if keys:
+            self.asked.append(keys)
         start = time.monotonic()
-        fetched = self.store.fetch(missing)
+        fetched = {k: v for k, v in self.store.fetch_pack(keys).items() if k in missing} if missing else {}
+        fetched.update(self.store.fetch([k for k in missing if k not in fetched]))
         for key, files in fetched.items():
             scratch = self.scratch(key)
             for name, data in files.items():
@@ -194,11 +278,7 @@ class SharedCache(DemoCache):
         return entry
 
     def _push(self, keys: list[str]) -> None:
-        entries = {}
-        for key in keys:
-            entry = self.get(key)
-            if entry is not None:
-                entries[key] = {p.name: p.read_bytes() for p in sorted(entry.iterdir()) if p.is_file()}
+        entries = {key: files for key in keys if (files := self._files(key))}
         if not entries:
             return
         try:
