@@ -53,8 +53,11 @@ def environment_fingerprint() -> str:
     }, sort_keys=True)
 
 
-def local_imports(path: Path, demos_dir: Path) -> set[Path]:
-    """Every file under ``demos_dir`` that ``path`` imports, transitively."""
+def local_imports(path: Path, demos_dir: Path, memo: dict | None = None) -> set[Path]:
+    """Every file under ``demos_dir`` that ``path`` imports, transitively. ``memo`` (one dict
+    per build) remembers where each import leads: the demos of a site share their helper
+    modules, which were looked up again for every demo (~0.4 s of every rebuild here)."""
+    memo = {} if memo is None else memo
     seen: set[Path] = set()
     todo = [path.resolve()]
     root = demos_dir.resolve()
@@ -63,15 +66,20 @@ def local_imports(path: Path, demos_dir: Path) -> set[Path]:
         if current in seen:
             continue
         seen.add(current)
-        try:
-            imports = _imports(current.read_bytes())
-        except OSError:
-            continue  # the run will report it
+        imports = memo.get(current)
+        if imports is None:
+            try:
+                imports = memo[current] = _imports(current.read_bytes())
+            except OSError:
+                continue  # the run will report it
         for level, dotted in imports:
             base = current.parent if level else root
             for _ in range(max(level - 1, 0)):
                 base = base.parent
-            todo.extend(_module_files(base, dotted))
+            found = memo.get((base, dotted))
+            if found is None:
+                found = memo[base, dotted] = _module_files(base, dotted)
+            todo.extend(found)
     seen.discard(path.resolve())
     return seen
 
@@ -149,14 +157,14 @@ def _module_files(base: Path, dotted: Iterable[str]) -> list[Path]:
 
 
 def demo_key(demo_path: Path, demos_dir: Path, name: str, options: dict[str, Any],
-             timeout: float, memory_mb: int) -> str:
-    """The cache key of one demo run."""
+             timeout: float, memory_mb: int, memo: dict | None = None) -> str:
+    """The cache key of one demo run (``memo``: see ``local_imports``)."""
     h = hashlib.sha256()
     h.update(json.dumps({"name": name, "options": options, "timeout": timeout,
                          "memory_mb": memory_mb, "env": environment_fingerprint()},
                         sort_keys=True, default=str).encode())
     root = demos_dir.resolve()
-    for path in sorted({demo_path.resolve(), *local_imports(demo_path, demos_dir)}):
+    for path in sorted({demo_path.resolve(), *local_imports(demo_path, demos_dir, memo)}):
         h.update(b"\0" + str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
         h.update(b"\0" + path.read_bytes())
     return h.hexdigest()

@@ -165,10 +165,10 @@ class DemoEngine:
         one round of reads for all."""
         self.cache.clean_tmp()
         batch = DemoBatch(self, demos_dir)
-        todo = []
+        todo, memo = [], {}
         for inv, spec in specs.items():
             spec_timeout = spec.timeout or timeout
-            key = demo_key(spec.path, demos_dir, spec.name, spec.options, spec_timeout, memory_mb)
+            key = demo_key(spec.path, demos_dir, spec.name, spec.options, spec_timeout, memory_mb, memo)
             batch.runs[inv] = (key, spec, spec_timeout, memory_mb)
         if not force:  # a shared store's entries come into the local folder in one round
             extra = [k for key, spec, *_ in batch.runs.values() for k in also(key, spec)] if also else []
