@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from tools import ARTIFACTS, serve
+from tools import ARTIFACTS, full_screenshot, serve
 
 
 def test_home_lists_terms(page, base_url):
@@ -16,7 +16,7 @@ def test_home_lists_terms(page, base_url):
     links = page.locator("article a.termlab-term")
     assert links.count() >= 13
     assert page.locator("article").get_by_text("Dropout", exact=True).count() >= 1
-    page.screenshot(path=ARTIFACTS / "home.png", full_page=True)
+    full_screenshot(page, ARTIFACTS / "home.png")
     assert page.errors == []
 
 
@@ -37,13 +37,13 @@ def test_figures_switch_with_the_palette(page, base_url):
     light.scroll_into_view_if_needed()
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=light.element_handle())
     assert light.is_visible() and not dark.is_visible()
-    page.screenshot(path=ARTIFACTS / "dropout-light.png", full_page=True)
+    full_screenshot(page, ARTIFACTS / "dropout-light.png")
     page.locator('[data-md-component="palette"] label:visible').first.click()
     page.wait_for_selector('body[data-md-color-scheme="slate"]')
     dark.scroll_into_view_if_needed()
     assert dark.is_visible() and not light.is_visible()
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=dark.element_handle())
-    page.screenshot(path=ARTIFACTS / "dropout-dark.png", full_page=True)
+    full_screenshot(page, ARTIFACTS / "dropout-dark.png")
     assert page.errors == []
 
 
@@ -89,7 +89,7 @@ def test_phone_width_has_no_horizontal_overflow(browser, base_url):
     assert marks
     for mark_left, mark_right, item_left, text_left in marks:
         assert item_left - 0.5 <= mark_left and mark_right <= text_left + 0.5, marks
-    page.screenshot(path=ARTIFACTS / "dropout-phone.png", full_page=True)
+    full_screenshot(page, ARTIFACTS / "dropout-phone.png")
     assert errors == []
     context.close()
 

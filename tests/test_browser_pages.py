@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urljoin
 
 import pytest
-from tools import ARTIFACTS
+from tools import ARTIFACTS, full_screenshot
 
 TERMS = ["dropout", "transformer", "weight-decay", "overfitting", "mamba"]
 # Material hides its contents sidebar below 76.25em (1220 px at the default font size).
@@ -54,7 +54,7 @@ def test_term_pages_fit_the_screen_and_every_section_is_reachable(browser, base_
         assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
         assert sticking_out(page) == [], tid
         if scheme == "light":
-            page.screenshot(path=ARTIFACTS / f"term-{tid}-{'phone' if phone else 'desktop'}.png", full_page=True)
+            full_screenshot(page, ARTIFACTS / f"term-{tid}-{'phone' if phone else 'desktop'}.png")
         # A section link the reader can see and use: Material's contents sidebar on a wide
         # screen, the page's own folded "On this page" below that width.
         onpage = page.locator("details.termlab-onpage")

@@ -114,5 +114,7 @@ def test_the_real_map_links_every_term(page, base_url, real_site):
     linked = page.locator(".termlab-map svg a.tm-node").evaluate_all(
         "els => els.map(a => new URL(a.getAttribute('href'), location.href).pathname)")
     assert sorted(linked) == sorted(f"/terms/{t['id']}/" for t in terms)
-    page.screenshot(path=str(__import__("tools").ARTIFACTS / "concept-map-real-1280-light.png"), full_page=True)
+    from tools import ARTIFACTS, full_screenshot
+
+    full_screenshot(page, ARTIFACTS / "concept-map-real-1280-light.png")
     assert not page.errors, page.errors

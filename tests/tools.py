@@ -58,3 +58,11 @@ def serve(directory: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def full_screenshot(page, path) -> None:
+    """A full-page screenshot with every figure drawn: lazy images (``loading="lazy"``) below
+    the fold load only when scrolled to, so a full-page shot would show blank boxes."""
+    page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=15_000)
+    page.screenshot(path=path, full_page=True)
