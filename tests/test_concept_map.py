@@ -73,13 +73,9 @@ def test_the_map_page_is_in_the_nav_with_a_legend_and_a_fallback_link(map_site):
 @pytest.mark.browser
 @pytest.mark.parametrize("width,scheme", [(1280, "light"), (390, "dark")])
 def test_the_map_pans_zooms_and_finds_a_term_by_keyboard(map_site, browser, width, scheme):
-    from tools import ARTIFACTS, serve
+    from tools import ARTIFACTS, site_page
 
-    with serve(map_site.root / "site") as base:
-        context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with site_page(browser, map_site.root / "site", width, scheme) as (page, base):
         page.goto(base + "map/")
         page.locator(".termlab-map[data-ready]").wait_for(timeout=5000)
         assert page.locator(".termlab-map svg a.tm-node").count() == 4
@@ -100,8 +96,7 @@ def test_the_map_pans_zooms_and_finds_a_term_by_keyboard(map_site, browser, widt
         page.screenshot(path=str(ARTIFACTS / f"concept-map-tiny-{width}-{scheme}.png"))
         page.keyboard.press("Enter")  # the focused node is a link
         page.wait_for_url("**/terms/lasso/")
-        assert not errors, errors
-        context.close()
+        assert not page.errors, page.errors
 
 
 @pytest.mark.browser

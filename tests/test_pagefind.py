@@ -78,13 +78,9 @@ def test_a_bad_search_setting_names_the_choices(project):
 
 @pytest.mark.parametrize("width,scheme", [(1280, "light"), (390, "dark")])
 def test_slash_opens_search_and_a_result_leads_to_the_term(pagefind_site, browser, width, scheme):
-    from tools import serve
+    from tools import site_page
 
-    with serve(pagefind_site.root / "site") as base:
-        context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with site_page(browser, pagefind_site.root / "site", width, scheme) as (page, base):
         page.goto(base + "terms/weight-decay/")
         page.keyboard.press("/")
         page.wait_for_url("**/search/")
@@ -99,8 +95,7 @@ def test_slash_opens_search_and_a_result_leads_to_the_term(pagefind_site, browse
         page.wait_for_selector("#termlab-search input").fill("onerror")
         page.wait_for_selector(".pagefind-ui__result-link")
         assert page.eval_on_selector_all("#termlab-search img", "els => els.length") == 0  # text, not markup
-        assert errors == []
-        context.close()
+        assert page.errors == []
 
 
 @pytest.mark.parametrize("width,scheme", [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")])
@@ -117,5 +112,4 @@ def test_the_search_page_with_results_passes_the_wcag_audit(pagefind_site, brows
         page.wait_for_selector(".pagefind-ui__result-link")
         page.wait_for_timeout(300)  # the result list settles
         lines = describe(run_axe(page))
-        context.close()
     assert not lines, "\n".join(lines)

@@ -25,11 +25,9 @@ def test_without_javascript_the_questions_stay_foldable_boxes(quiz_site):
 
 @pytest.mark.parametrize("width,scheme", [(1280, "light"), (390, "dark")])
 def test_a_self_test_round_scores_persists_and_ticks_the_path(quiz_site, browser, width, scheme):
-    from tools import serve
+    from tools import site_page
 
-    with serve(quiz_site.root / "site") as base:
-        context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
-        page = context.new_page()
+    with site_page(browser, quiz_site.root / "site", width, scheme) as (page, base):
         page.goto(base + "path/")
         assert page.locator(".termlab-progress").count() == 0  # nothing read yet
         page.goto(base + "terms/overfitting/")
@@ -55,4 +53,3 @@ def test_a_self_test_round_scores_persists_and_ticks_the_path(quiz_site, browser
         page.goto(base + "terms/overfitting/")
         page.get_by_role("button", name="Start again").click()
         assert page.locator(".termlab-quiz-score").inner_text() == ""
-        context.close()

@@ -87,11 +87,9 @@ def test_the_study_page_offers_every_file_for_download_and_is_in_the_nav(study_s
 
 @pytest.mark.parametrize("width,scheme", [(1280, "light"), (390, "dark")])
 def test_flashcards_turn_and_move_for_the_glossary_and_a_category(study_site, browser, width, scheme):
-    from tools import serve
+    from tools import site_page
 
-    with serve(study_site.root / "site") as base:
-        context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
-        page = context.new_page()
+    with site_page(browser, study_site.root / "site", width, scheme) as (page, base):
         page.goto(base + "categories/machine-learning/")
         page.get_by_role("link", name="flashcards").click()
         front, back = page.locator(".termlab-card-front"), page.locator(".termlab-card-back")
@@ -111,4 +109,3 @@ def test_flashcards_turn_and_move_for_the_glossary_and_a_category(study_site, br
         page.get_by_role("button", name="Show the meaning").click()
         assert back.inner_text() == "Drops <b>units</b> & more."  # text, not markup
         assert page.locator(".termlab-card b").count() == 0
-        context.close()

@@ -66,3 +66,18 @@ def full_screenshot(page, path) -> None:
     page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
     page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=15_000)
     page.screenshot(path=path, full_page=True)
+
+
+@contextlib.contextmanager
+def site_page(browser, directory: Path, width: int = 1280, scheme: str = "light"):
+    """``directory`` served, and a fresh browser page at ``width`` CSS px in ``scheme``;
+    yields ``(page, base URL)``. Script errors collect in ``page.errors``."""
+    with serve(directory) as base:
+        context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        try:
+            yield page, base
+        finally:
+            context.close()
