@@ -15,6 +15,7 @@ import os
 import sqlite3
 import tempfile
 import zipfile
+from functools import lru_cache
 from typing import Any
 
 from ..render import urls
@@ -38,24 +39,35 @@ def study_paths(index: dict[str, Any]) -> dict[str, Any]:
             "csv": urls.STUDY_CSV}
 
 
-def _page(term: dict[str, Any], site_url: str) -> str:
-    url = (site_url.rstrip("/") + "/" + term["url"]) if site_url else term["url"]
+def _page(url: str, site_url: str) -> str:
+    url = (site_url.rstrip("/") + "/" + url) if site_url else url
     label = "Read the page" if site_url else f"Page: {url} (relative to the site)"
     return f'<a href="{html.escape(url, quote=True)}">{html.escape(label)}</a>' if site_url else html.escape(label)
 
 
-def _deck(title: str, name: str, terms: list[dict[str, Any]], site_url: str):
+def _package(title: str, name: str, terms: list[dict[str, Any]], site_url: str) -> bytes:
+    """One deck's ``.apkg``, built again only when what its notes show changed (serve rebuilds
+    every few seconds; genanki takes ~40 ms a deck)."""
+    notes = tuple((t["id"], t["name"], t["summary"], t.get("levels", {}).get("basic", ""), t["url"]) for t in terms)
+    return _built(title, name, notes, site_url)
+
+
+@lru_cache(maxsize=64)
+def _built(title: str, name: str, notes: tuple[tuple[str, ...], ...], site_url: str) -> bytes:
+    return _apkg(_deck(title, name, notes, site_url))
+
+
+def _deck(title: str, name: str, notes: tuple[tuple[str, ...], ...], site_url: str):
     import genanki
 
     model = genanki.Model(_id(title, "model"), f"{title} term",
                           fields=[{"name": f} for f in _FIELDS],
                           templates=[{"name": "Term → meaning", "qfmt": _FRONT, "afmt": _BACK}])
     deck = genanki.Deck(_id(title, "deck", name), name)
-    for term in terms:
+    for tid, term, summary, basic, url in notes:
         deck.add_note(genanki.Note(
-            model=model, guid=genanki.guid_for(title, term["id"]),
-            fields=[html.escape(term["name"]), html.escape(term["summary"]),
-                    html.escape(term.get("levels", {}).get("basic", "")), _page(term, site_url)]))
+            model=model, guid=genanki.guid_for(title, tid),
+            fields=[html.escape(term), html.escape(summary), html.escape(basic), _page(url, site_url)]))
     return deck
 
 
@@ -84,11 +96,11 @@ def study_files(index: dict[str, Any], title: str, category_names: dict[str, str
     """The decks and the CSV, by site-relative path."""
     terms = index["terms"]
     site_url = index.get("site_url") or ""
-    files = {urls.study_deck(): _apkg(_deck(title, title, terms, site_url))}
+    files = {urls.study_deck(): _package(title, title, terms, site_url)}
     for cid, path in study_paths(index)["anki_by_category"].items():
         members = [t for t in terms if t["category"]["id"] == cid]
         name = f"{title}::{category_names.get(cid, cid)}"
-        files[path] = _apkg(_deck(title, name, members, site_url))
+        files[path] = _package(title, name, members, site_url)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["id", "term", "category", "summary", "in plain words", "url"])
