@@ -1,7 +1,7 @@
 """Transfer learning: a small MLP pretrained on a data-rich source task is reused on a target task
-with 50 to 800 labelled examples, as frozen features (new head only) and fine-tuned, against the
-same network trained from scratch, and against features from a source that shares nothing with
-the target. Every trained network is exported to one ONNX model and scored in ONNX Runtime."""
+with few to several hundred labelled examples, as frozen features (new head only) and fine-tuned,
+against the same network trained from scratch, and against features from a source that shares
+nothing with the target. Every trained network is exported to one ONNX model and scored in ONNX Runtime."""
 
 from __future__ import annotations
 
