@@ -208,8 +208,9 @@ def draw_mechanism(demo, study: Study, n: int) -> None:
         caption="Why the peak: the size of the fitted weights and the smallest singular value of the "
         "training features, against the number of features (medians)",
         alt=f"Two stacked log–log panels. Top: the norm of the fitted weights climbs to {norm.max():.3g} at "
-        f"{n} features and falls to {norm[-1]:.2g} at {sizes[-1]}, while the ridge weights stay small. Bottom: the smallest singular value of the "
-        f"training features dips to {sv.min():.2g} at {n} features and grows on both sides.",
+        f"{n} features and falls to {norm[-1]:.2g} at {sizes[-1]}, while the ridge weights stay small. "
+        f"Bottom: the smallest singular value of the training features dips to {sv.min():.2g} at {n} "
+        "features and grows on both sides.",
         size=(6.4, 4.6),
         notice="At p = n the features barely span the data, so fitting every point takes huge weights.",
     )
