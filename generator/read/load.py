@@ -95,26 +95,27 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None,
     demos_seen = hashlib.sha256("\n".join(sorted(demo_files)).encode()).hexdigest()[:16]
     seen: dict[str, str] = {}  # id -> the file that defines it
     visited: set[str] = set()
+    folder = str(glossary_dir)
     for name in sorted(e.name for e in os.scandir(glossary_dir) if e.name.endswith((".yaml", ".yml"))):
         if name.startswith("_"):
             continue
-        path = glossary_dir / name
-        rel = f"{prefix}/{path.name}"
-        if path.stem in seen:
-            out.problems.append(Problem(rel, 1, f"the id '{path.stem}' is also defined by "
-                                        f"{seen[path.stem]}; keep one of the two files"))
+        stem = name.rsplit(".", 1)[0]  # plain strings: pathlib per file cost ~1.5 s at 100k entries
+        rel = f"{prefix}/{name}"
+        if stem in seen:
+            out.problems.append(Problem(rel, 1, f"the id '{stem}' is also defined by "
+                                        f"{seen[stem]}; keep one of the two files"))
             continue
-        seen[path.stem] = rel
-        if not ID_PATTERN.match(path.stem):
-            suggestion = slug(path.stem) or "my-term"
-            out.problems.append(Problem(rel, 0, f"file name '{path.name}' is not a valid term id; "
+        seen[stem] = rel
+        if not ID_PATTERN.match(stem):
+            suggestion = slug(stem) or "my-term"
+            out.problems.append(Problem(rel, 0, f"file name '{name}' is not a valid term id; "
                                         f"rename it to '{suggestion}.yaml' (lowercase, hyphens)"))
             continue
         visited.add(rel)
-        term, problems, links = _entry(path, rel, demos_dir, (demo_files, demos_seen), root, memo)
+        term, problems, links = _entry(f"{folder}/{name}", rel, demos_dir, (demo_files, demos_seen), root, memo)
         out.problems.extend(problems)
         if term is None:
-            out.broken[path.stem] = rel
+            out.broken[stem] = rel
         else:
             out.terms[term.id] = term
             if links:
@@ -124,7 +125,7 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None,
     return out
 
 
-def _entry(path: Path, rel: str, demos_dir: Path, demos: tuple[set[str], str], root: Path,
+def _entry(file: str, rel: str, demos_dir: Path, demos: tuple[set[str], str], root: Path,
            memo: dict | None) -> tuple[Term | None, list[Problem], list[Link]]:
     """One entry file: its Term (None if unusable), its problems and its ``[[links]]``; from
     ``memo`` when the file's stat and the set of demo files are those it was read with (Terms
@@ -132,12 +133,13 @@ def _entry(path: Path, rel: str, demos_dir: Path, demos: tuple[set[str], str], r
     key = None
     if memo is not None:
         try:
-            st = path.stat()
+            st = os.stat(file)
             key = (st.st_mtime_ns, st.st_size, st.st_ino, demos[1])
         except OSError:
             key = None
         if key is not None and (kept := memo.get(rel)) is not None and kept[0] == key:
             return kept[1], kept[2], kept[3]
+    path = Path(file)
     problems: list[Problem] = []
     links: list[Link] = []
     try:

@@ -84,7 +84,7 @@ def _resolve(loaded: Loaded, assemble: bool):
                 continue
             resolved: list[str] = []
             for i, name in enumerate(written):
-                target = find(name)
+                target = found[name] if name in found else find(name)
                 if target is None:
                     problems.append(Problem(where, term.line(fieldname, i), f"unknown term '{name}'"
                                             f"{did_you_mean(name, all_names())}", fieldname))
@@ -110,6 +110,8 @@ def _resolve(loaded: Loaded, assemble: bool):
     terms = {tid: replace(term, **resolved_refs[tid]) if tid in resolved_refs else term
              for tid, term in terms.items()}
     problems.extend(_cycles(terms))
+    if not assemble and not any(t.stage for t in terms.values()):
+        return sorted(set(problems))  # stage problems need a stage: no order to compute
     order, next_up = _learning_order(terms)
     categories = dict(sorted(loaded.categories.items(), key=lambda kv: (kv[1].order, kv[0])))
     kinds, placed = _placement(terms, order, categories, loaded, problems)
