@@ -266,8 +266,9 @@ def measure(demo, sweep: Sweep, signal, probe: Probe, ort: OrtResult, lr: float,
                     label=f"Late loss with {NAMES[kind]}, worst scale (median)", fmt=".2f")
         demo.metric(f"best_loss_{kind}", min(sweep.median(kind, s) for s in SCALES),
                     label=f"Late loss with {NAMES[kind]}, best scale (median)", fmt=".2f")
-    demo.metric("act_none_small", signal["none", SCALES[0]][-1], label="RMS of the last hidden layer at init, no norm, small scale", fmt=".2g")
-    demo.metric("act_none_large", signal["none", SCALES[-1]][-1], label="RMS of the last hidden layer at init, no norm, large scale", fmt=".3g")
+    for tag, scale, fmt in (("small", SCALES[0], ".2g"), ("large", SCALES[-1], ".3g")):
+        demo.metric(f"act_none_{tag}", signal["none", scale][-1], fmt=fmt,
+                    label=f"RMS of the last hidden layer at init, no normalization, scale ×{scale:g}")
     demo.metric("batchnorm_spread", float(np.ptp(probe.in_batches["batch"])),
                 label="Range of one example's margin across batches, batch norm", fmt=".2f")
     demo.metric("layernorm_spread", float(np.ptp(probe.in_batches["layer"])),
