@@ -293,6 +293,17 @@ def claim_findings(demo, sweep: Sweep, same_at_init: dict[str, float], probe: Pr
         worst_loss_layer=max(sweep.median("layer", s) for s in SCALES),
         worst_loss_rms=max(sweep.median("rms", s) for s in SCALES),
     )
+    slower = {k: sweep.median(k, SCALES[-1]) > sweep.median(k, 1.0) for k in ("layer", "rms")}
+    demo.claim(
+        "The scale does not vanish from training: with either norm the nets started at the largest "
+        "scale end with a higher median loss than those started at scale 1 (large weights act like "
+        "a smaller learning rate)",
+        holds=bool(all(slower.values())),
+        loss_layer_mid=demo.number(sweep.median("layer", 1.0), "LayerNorm, scale ×1", fmt=".2f"),
+        loss_layer_large=demo.number(sweep.median("layer", SCALES[-1]), f"LayerNorm, scale ×{SCALES[-1]:g}", fmt=".2f"),
+        loss_rms_mid=demo.number(sweep.median("rms", 1.0), "RMSNorm, scale ×1", fmt=".2f"),
+        loss_rms_large=demo.number(sweep.median("rms", SCALES[-1]), f"RMSNorm, scale ×{SCALES[-1]:g}", fmt=".2f"),
+    )
     demo.check(
         "At initialization (zero biases) the LayerNorm and RMSNorm nets compute the same function at "
         "every weight scale, up to the effect of ε (largest logit difference below 0.01); the plain "
