@@ -82,7 +82,7 @@ def export(demo, runs: Runs):
     graph = g.build("losses", [tensor("z", ["N"]), tensor("y", ["N"])], [tensor("ce", ["N"]), tensor("se", ["N"])],
                     "per-example cross-entropy and squared error of the probability sigmoid(z)")
     loss_graph = demo.onnx("losses", demo.make_model(graph))
-    keys = [(s, l) for s in STARTS for l in LOSSES]
+    keys = [(start, loss) for start in STARTS for loss in LOSSES]
     classifiers = demo.onnx("classifiers", demo.make_model(onnx_export.export_mlps(
         [_as_net(runs.w[k]) for k in keys], head="sigmoid", name="classifiers")))
     return loss_graph, classifiers
@@ -122,7 +122,7 @@ def gradients_at_start(runs: Runs, data) -> dict[str, float]:
 def score(classifiers, runs: Runs, data) -> dict:
     """Validation accuracy of the four classifiers (ONNX Runtime), steps to TARGET accuracy, and
     ORT against NumPy."""
-    keys = [(s, l) for s in STARTS for l in LOSSES]
+    keys = [(start, loss) for start in STARTS for loss in LOSSES]
     probs = classifiers.run(None, {"x": data.X_val.astype(np.float32)})[0].astype(np.float64)
     numpy = np.column_stack([nets.sigmoid(_with_ones(data.X_val) @ runs.w[k]) for k in keys])
     reached = {k: np.flatnonzero(runs.acc[k] > TARGET) for k in keys}
@@ -178,7 +178,7 @@ def draw_gradients(demo, probe: dict) -> None:
 
 def draw_training(demo, runs: Runs) -> None:
     """Figure: training accuracy against the step for the four runs."""
-    steps = np.arange(1, STEPS + 1)
+    steps = np.unique(np.geomspace(1, STEPS, 300).round().astype(int))  # even on the log axis
     reach = {k: np.flatnonzero(a > TARGET) for k, a in runs.acc.items()}
     first = {k: int(r[0]) if r.size else STEPS + 1 for k, r in reach.items()}
 
@@ -196,7 +196,7 @@ def draw_training(demo, runs: Runs) -> None:
         ax = fig.subplots()
         for c, loss in enumerate(LOSSES):
             for start, style in (("wrong", "-"), ("small", ":")):
-                ax.plot(steps, runs.acc[start, loss][1:], style, color=f"C{c}",
+                ax.plot(steps, runs.acc[start, loss][steps], style, color=f"C{c}",
                         label=f"{LOSSES[loss]}, {STARTS[start]}")
         ax.axhline(TARGET, color="C7", lw=0.8)
         ax.set_xscale("log")

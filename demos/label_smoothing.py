@@ -176,7 +176,7 @@ def draw_logit_gaps(demo, cal: dict[str, Calibration], gap_star: float, eps: flo
         alt=f"Two histograms. With label smoothing the gaps pile up around the dashed line at "
         f"{gap_star:.2f}, with 90% of them below {p90['smooth']:.1f}. With hard targets they spread far to "
         f"the right, with a tenth of them above {p90['hard']:.0f}.",
-        notice="Hard targets keep pushing the logits apart; smoothed targets stop them near the dashed line.",
+        notice="Hard targets keep pushing the true logit further ahead; smoothed targets stop it near the dashed line.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
