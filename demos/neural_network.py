@@ -170,7 +170,8 @@ def draw_boundaries(demo, maps: dict, sweep: Sweep, scores: Scores, data) -> Non
         f"{SHOWN[0]} dashed lines ({acc[str(SHOWN[0])]:.0%}); with {SHOWN[1]} units the dashed lines "
         f"enclose the inner ring in a closed curve ({acc[str(SHOWN[1])]:.0%}).",
         size=(6.4, 2.9),
-        notice="A straight line cannot separate the rings; the hidden units' lines bend the boundary around the inner one.",
+        notice="A straight line cannot separate the rings; the hidden units' lines bend the boundary around "
+        "the inner one.",
     )
     def _(fig) -> None:
         axes = fig.subplots(1, 3, sharey=True)

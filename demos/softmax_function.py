@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 from demolib import datasets, nets, plotting
 from demolib.graph import Graph, tensor
-from onnx import TensorProto
 
 CENTERS = np.array([[0.0, 1.7], [-1.5, -0.9], [1.5, -0.9]])  # three well separated classes
 K = len(CENTERS)
@@ -178,7 +177,7 @@ def draw_temperature(demo, sweep: Sweep) -> None:
 
     @demo.figure(
         "temperature",
-        caption="Softmax of the trained classifier's logits divided by a temperature T (ONNX Runtime)",
+        caption="Softmax of the trained classifier's logit vector divided by a temperature T (ONNX Runtime)",
         alt=f"Left: the three class probabilities of one validation point against T on a log axis. "
         f"At T = 1 they are {', '.join(f'{v:.2f}' for v in p[i1])}; as T falls the largest goes to 1, "
         f"as T grows all three approach one third. Right: the mean largest probability over the "
