@@ -295,7 +295,7 @@ def draw_accuracy(demo, losses: dict, res: Results, bound: float) -> None:
         ax_acc.bar_label(bars, [f"{v:.0%}" for v in vals], padding=2, fontsize="small")
         plotting.plain_ticks(ax_acc.yaxis, [0, 0.25, 0.5, 0.75, 1.0], fmt=lambda v: f"{v:.0%}")
         ax_acc.set_ylim(0, 1.12)
-        ax_acc.tick_params(axis="x", labelsize="small")
+        ax_acc.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize="small")  # side by side
         ax_acc.set_ylabel("held-out accuracy")
 
 
