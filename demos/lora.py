@@ -103,7 +103,8 @@ def train_all(rng: np.random.Generator, setup: transfer.TransferSetup, start: ne
     for r in ranks:
         model = lora.LoRAMLP.wrap(start, r, rng)
         # B starts at zero, so before training the wrapped network is the pretrained one exactly.
-        start_diff = max(start_diff, float(np.max(np.abs(model.predict(setup.X_test) - nets.predict(start, setup.X_test)))))
+        gap = model.predict(setup.X_test) - nets.predict(start, setup.X_test)
+        start_diff = max(start_diff, float(np.max(np.abs(gap))))
         fit(model, model.lora_tuning(), LR_SMALL, setup, rng, steps)
         low_rank[r] = models[lora_label(r)] = model
     return Runs(models, low_rank, start_diff)

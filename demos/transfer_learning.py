@@ -86,7 +86,8 @@ def pretrain_sources(rng: np.random.Generator, related: transfer.Teacher, unrela
     return Sources(out[0], out[2], out[1], out[3])
 
 
-def train_every_size(rng: np.random.Generator, sources: Sources, target: Target) -> dict[tuple[str, int], list[nets.MLP]]:
+def train_every_size(rng: np.random.Generator, sources: Sources,
+                     target: Target) -> dict[tuple[str, int], list[nets.MLP]]:
     """For every size and draw of target training data, train the four variants."""
     n_classes = target.teacher.n_classes
     models: dict[tuple[str, int], list[nets.MLP]] = {}
