@@ -224,9 +224,9 @@ def draw_batch_dependence(demo, probe: Probe) -> None:
         caption=f"The same training example placed in {PROBE_BATCHES} random batches of {PROBE_SIZE}: its "
         f"output margin in training mode under batch norm and under layer norm, and alone at inference",
         alt=f"Strip chart. Under batch norm the example's margin spreads over a range of {spread['batch']:.2f} "
-        f"depending on its batchmates; under layer norm all {PROBE_BATCHES} values coincide "
+        f"depending on the other examples in its batch; under layer norm all {PROBE_BATCHES} values coincide "
         f"(range {spread['layer']:.1g}). Diamonds mark the example alone at inference.",
-        notice="Batch norm's answer for one example depends on its batchmates; layer norm's never does.",
+        notice="Batch norm's answer for one example depends on the rest of its batch; layer norm's never does.",
     )
     def _(fig) -> None:
         ax = fig.subplots()
@@ -312,7 +312,7 @@ def claim_findings(demo, sweep: Sweep, same_at_init: dict[str, float], probe: Pr
         max_diff_layer=same_at_init["layer"], max_diff_rms=same_at_init["rms"], max_diff_none=same_at_init["none"],
     )
     demo.check(
-        "In training mode an example's output does not depend on its batchmates under layer norm, "
+        "In training mode an example's output does not depend on the rest of its batch under layer norm, "
         "and does under batch norm",
         holds=bool(np.ptp(probe.in_batches["layer"]) < 1e-9 < 1e-3 < np.ptp(probe.in_batches["batch"])),
         range_layer=float(np.ptp(probe.in_batches["layer"])), range_batch=float(np.ptp(probe.in_batches["batch"])),
