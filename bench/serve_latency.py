@@ -5,7 +5,7 @@
   entries: an edited summary (the entry's file);
 - plain MkDocs serving the same pages (`termlab generate`, links made plain, as in scale.py):
   the same summary edited in the generated Markdown of the term page (MkDocs' full rebuild);
-- with --real: this repository's glossary (30 terms, demos cached in TERMLAB_CACHE_DIR) —
+- with --real: this repository's glossary (demos cached in TERMLAB_CACHE_DIR) —
   a summary edit, and a demo edit (the demo reruns, then its page refreshes);
 - with --zensical: Zensical's own `zensical serve` of the same generated pages (the plain
   project's zensical.toml), the same edit as plain MkDocs; Zensical goes into its own venv under
@@ -203,7 +203,8 @@ def main() -> None:
             print(f"| {n:,} | {t:.2f} | {p:.2f} | {p / t:.1f}x | {z:.2f} | {z / t:.1f}x |")
         if args.real:
             s, d = real(Path(tmp), args.repeat, args.timeout)
-            print(f"\nthis glossary (30 terms, demos cached): summary edit {s:.2f} s, "
+            terms = len(list((ROOT / "glossary").glob("[!_]*.yaml")))
+            print(f"\nthis glossary ({terms} terms, demos cached): summary edit {s:.2f} s, "
                   f"demo edit (dropout reruns) {d:.2f} s (medians of {args.repeat})")
 
 
