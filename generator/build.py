@@ -61,12 +61,12 @@ def load_and_resolve(glossary_dir: Path, demos_dir: Path, root: Path | None = No
 
 
 def check_entries(glossary_dir: Path, demos_dir: Path, root: Path | None = None,
-                  memo: dict | None = None) -> tuple[Loaded, list[Problem]]:
+                  memo: dict | None = None, keep: dict | None = None) -> tuple[Loaded, list[Problem]]:
     """The entries as read, and every problem ``load_and_resolve`` would find (``termlab
-    check``: without the indexes and orders only pages need)."""
+    check``: without the indexes and orders only pages need; ``keep``: see ``resolve.check``)."""
     with gc_paused():
         loaded = load_glossary(glossary_dir, demos_dir, root, memo)
-        return loaded, check(loaded)
+        return loaded, check(loaded, keep)
 
 
 def has_demos(glossary: Glossary) -> bool:

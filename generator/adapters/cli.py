@@ -71,23 +71,37 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check(args, root: Path) -> int:
     from ..build import check_entries
-    from ..demo.static import demo_file_problems
+    from ..demo.static import demo_path_problems
+    from ..model import rel_path
+    from ..read import quickcheck
     from ..read.memo import load_memo, memo_path, save_memo
 
     options = project_options(root)
     kept = memo_path(options.cache_dir, options.glossary_dir)
-    memo = load_memo(kept)  # entries whose files did not change since the last check are not read
-    loaded, problems = check_entries(options.glossary_dir, options.demos_dir, root, memo)
+    # A few entries edited since the last check: only they are read and checked again.
+    last = quickcheck.load(kept)
+    found = quickcheck.quick(last, options.glossary_dir, options.demos_dir, root)
+    memo = None
+    if found is None:
+        files = quickcheck.stats(options.glossary_dir) if options.glossary_dir.is_dir() else {}
+        memo = load_memo(kept)  # entries whose files did not change since the last check are not read
+        keep: dict = {}
+        loaded, problems = check_entries(options.glossary_dir, options.demos_dir, root, memo, keep)
+        found = quickcheck.snapshot(options.glossary_dir, options.demos_dir,
+                                    rel_path(options.glossary_dir, root), loaded, problems, keep, files)
     try:
-        save_memo(kept, memo)
+        if memo is not None:
+            save_memo(kept, memo)
+        if found is not last:
+            quickcheck.save(kept, found)
     except OSError as exc:
         print(f"termlab check: could not keep the entries for next time in {kept.parent} ({exc})",
               file=sys.stderr)
-    problems += demo_file_problems(loaded.terms.values(), root)
+    problems = found.all_problems() + demo_path_problems(found.demos.values(), root)
     if problems:
         print(format_problems(problems), file=sys.stderr)
         return 1
-    print(f"termlab: {len(loaded.terms)} terms in {len(loaded.categories)} categories: ok")
+    print(f"termlab: {found.counts[0]} terms in {found.counts[1]} categories: ok")
     return 0
 
 

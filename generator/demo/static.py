@@ -11,8 +11,13 @@ from ..model import Problem, Term, rel_path
 
 def demo_file_problems(terms: Iterable[Term], root: Path) -> list[Problem]:
     """A Problem for each demo an entry names that cannot compile or defines no ``run``."""
+    return demo_path_problems({t.demo.path for t in terms if t.demo}, root)
+
+
+def demo_path_problems(paths: Iterable[Path], root: Path) -> list[Problem]:
+    """``demo_file_problems`` for these demo files."""
     problems = []
-    for path in sorted({t.demo.path for t in terms if t.demo}):
+    for path in sorted(set(paths)):
         rel = rel_path(path, root)
         try:
             tree = ast.parse(path.read_bytes(), filename=rel)

@@ -91,14 +91,11 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None,
     if (glossary_dir / PATH_FILE).is_file():
         out.stages = _load_categories(glossary_dir / PATH_FILE, root, out.problems, "path")
     prefix = rel_path(glossary_dir, root)  # resolved once: Path.resolve() per file cost ~0.5 s at 10k
-    demo_files = {p.stem for p in demos_dir.glob("*.py")} if demos_dir.is_dir() else set()
-    demos_seen = hashlib.sha256("\n".join(sorted(demo_files)).encode()).hexdigest()[:16]
+    demo_files, demos_seen = demo_names(demos_dir)
     seen: dict[str, str] = {}  # id -> the file that defines it
     visited: set[str] = set()
     folder = str(glossary_dir)
-    for name in sorted(e.name for e in os.scandir(glossary_dir) if e.name.endswith((".yaml", ".yml"))):
-        if name.startswith("_"):
-            continue
+    for name in entry_files(glossary_dir):
         stem = name.rsplit(".", 1)[0]  # plain strings: pathlib per file cost ~1.5 s at 100k entries
         rel = f"{prefix}/{name}"
         if stem in seen:
@@ -123,6 +120,25 @@ def load_glossary(glossary_dir: Path, demos_dir: Path, root: Path | None = None,
     for gone in set(memo or ()) - visited:
         del memo[gone]
     return out
+
+
+def demo_names(demos_dir: Path) -> tuple[set[str], str]:
+    """The demo files' names (stems) and a digest of them."""
+    names = {p.stem for p in demos_dir.glob("*.py")} if demos_dir.is_dir() else set()
+    return names, hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
+
+
+def entry_files(glossary_dir: Path) -> list[str]:
+    """The entry files' names in a glossary folder, sorted (``_categories.yaml`` and other
+    files starting with ``_`` are not entries)."""
+    return sorted(e.name for e in os.scandir(glossary_dir)
+                  if e.name.endswith((".yaml", ".yml")) and not e.name.startswith("_"))
+
+
+def read_entry(file: str, rel: str, demos_dir: Path, demos: tuple[set[str], str],
+               root: Path) -> tuple[Term | None, list[Problem], list[Link]]:
+    """One entry file, read now: its Term (None if unusable), its problems and its links."""
+    return _entry(file, rel, demos_dir, demos, root, None)
 
 
 def _entry(file: str, rel: str, demos_dir: Path, demos: tuple[set[str], str], root: Path,

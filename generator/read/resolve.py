@@ -18,13 +18,19 @@ def resolve(loaded: Loaded) -> Glossary:
     return _resolve(loaded, assemble=True)
 
 
-def check(loaded: Loaded) -> list[Problem]:
-    """The problems ``resolve`` finds, without the indexes and orders only pages need."""
-    return _resolve(loaded, assemble=False)
+def check(loaded: Loaded, keep: dict | None = None) -> list[Problem]:
+    """The problems ``resolve`` finds, without the indexes and orders only pages need
+    (``keep``: see ``_resolve``)."""
+    return _resolve(loaded, assemble=False, keep=keep)
 
 
-def _resolve(loaded: Loaded, assemble: bool):
+def _resolve(loaded: Loaded, assemble: bool, keep: dict | None = None):
+    """``keep``, if given, gets what a later check of a few changed entries needs: ``across``
+    (the problems that involve more than one entry: names claimed twice, redirect clashes,
+    prerequisite cycles, stages), ``names`` and the resolved ``prerequisites``."""
     problems = list(loaded.problems)
+    across: list[Problem] = []
+    start_across = len(problems)
     terms = loaded.terms
     names: dict[str, str] = {}
     owner: dict[str, tuple[Term, tuple]] = {}  # who claimed a name, and where (its line when needed)
@@ -51,6 +57,7 @@ def _resolve(loaded: Loaded, assemble: bool):
                     "names and aliases must be unique (case-insensitive): rename or remove one",
                     path[0]))
     problems.extend(_redirect_clashes(ordered, terms))
+    across.extend(problems[start_across:])
 
     found: dict[str, str | None] = {}  # names repeat across entries: each is looked up once
 
@@ -68,53 +75,32 @@ def _resolve(loaded: Loaded, assemble: bool):
 
     resolved_refs: dict[str, dict[str, list[str]]] = {}  # the loaded terms stay as they were read
     for term in terms.values():
-        where = term.where
         if term.category in members:
             members[term.category].append(term.id)
-        elif term.category:
-            problems.append(Problem(where, term.line("category"),
-                                    f"unknown category '{term.category}'"
-                                    f"{did_you_mean(term.category, members)}; declare it in "
-                                    "glossary/_categories.yaml or use one of: "
-                                    f"{', '.join(members) or '(none declared)'}", "category"))
-        changed: dict[str, list[str]] = {}  # the reference fields whose names are not yet ids
-        for fieldname in REF_FIELDS:
-            written = getattr(term, fieldname)
-            if not written:
-                continue
-            resolved: list[str] = []
-            for i, name in enumerate(written):
-                target = found[name] if name in found else find(name)
-                if target is None:
-                    problems.append(Problem(where, term.line(fieldname, i), f"unknown term '{name}'"
-                                            f"{did_you_mean(name, all_names())}", fieldname))
-                elif target == term.id:
-                    problems.append(Problem(where, term.line(fieldname, i), f"'{name}' is this term itself; "
-                                            "remove the self-reference", fieldname))
-                elif target not in resolved:
-                    resolved.append(target)
-                    if target in backlinks:
-                        backlinks[target].add(term.id)
-            if resolved != written:
-                changed[fieldname] = resolved
+        more, changed, targets = term_references(term, loaded.links.get(term.id, ()), find, members, all_names)
+        problems.extend(more)
         if changed:
             resolved_refs[term.id] = changed
-        for link in loaded.links.get(term.id, ()):
-            target = find(link.name)
-            if target is None:
-                problems.append(Problem(where, link.line, f"unknown term '[[{link.name}]]'"
-                                        f"{did_you_mean(link.name, all_names())}", link.field))
-            elif target != term.id and target in backlinks:
+        for target in targets:
+            if target in backlinks:
                 backlinks[target].add(term.id)
 
-    terms = {tid: replace(term, **resolved_refs[tid]) if tid in resolved_refs else term
-             for tid, term in terms.items()}
-    problems.extend(_cycles(terms))
+    prerequisites = {tid: resolved_refs[tid]["prerequisites"] if "prerequisites" in resolved_refs.get(tid, ())
+                     else t.prerequisites for tid, t in terms.items()}
+    cycles = _cycles(terms, prerequisites)
+    problems.extend(cycles)
+    across.extend(cycles)
+    if keep is not None:
+        keep.update(across=across, names=names, prerequisites=prerequisites)
     if not assemble and not any(t.stage for t in terms.values()):
         return sorted(set(problems))  # stage problems need a stage: no order to compute
+    terms = {tid: replace(term, **resolved_refs[tid]) if tid in resolved_refs else term
+             for tid, term in terms.items()}
     order, next_up = _learning_order(terms)
     categories = dict(sorted(loaded.categories.items(), key=lambda kv: (kv[1].order, kv[0])))
+    before = len(problems)
     kinds, placed = _placement(terms, order, categories, loaded, problems)
+    across.extend(problems[before:])
     if not assemble:
         return sorted(set(problems))
     name_key = {tid: (t.term.casefold(), tid) for tid, t in terms.items()}
@@ -138,6 +124,49 @@ def _resolve(loaded: Loaded, assemble: bool):
         broken_files={stem: [p for p in problems if p.path == where]
                       for stem, where in loaded.broken.items()},
     )
+
+
+def term_references(term: Term, links, find, categories, all_names) -> tuple[
+        list[Problem], dict[str, list[str]], list[str]]:
+    """One term's problems with its category, its reference fields and its ``[[links]]``; the
+    reference fields whose names resolve to other ids (field -> ids); the ids it points to.
+    ``find``: name -> id or None; ``all_names()``: every name, for "did you mean"."""
+    where = term.where
+    problems: list[Problem] = []
+    targets: list[str] = []
+    if term.category and term.category not in categories:
+        problems.append(Problem(where, term.line("category"),
+                                f"unknown category '{term.category}'"
+                                f"{did_you_mean(term.category, categories)}; declare it in "
+                                "glossary/_categories.yaml or use one of: "
+                                f"{', '.join(categories) or '(none declared)'}", "category"))
+    changed: dict[str, list[str]] = {}  # the reference fields whose names are not yet ids
+    for fieldname in REF_FIELDS:
+        written = getattr(term, fieldname)
+        if not written:
+            continue
+        resolved: list[str] = []
+        for i, name in enumerate(written):
+            target = find(name)
+            if target is None:
+                problems.append(Problem(where, term.line(fieldname, i), f"unknown term '{name}'"
+                                        f"{did_you_mean(name, all_names())}", fieldname))
+            elif target == term.id:
+                problems.append(Problem(where, term.line(fieldname, i), f"'{name}' is this term itself; "
+                                        "remove the self-reference", fieldname))
+            elif target not in resolved:
+                resolved.append(target)
+        targets += resolved
+        if resolved != written:
+            changed[fieldname] = resolved
+    for link in links:
+        target = find(link.name)
+        if target is None:
+            problems.append(Problem(where, link.line, f"unknown term '[[{link.name}]]'"
+                                    f"{did_you_mean(link.name, all_names())}", link.field))
+        elif target != term.id:
+            targets.append(target)
+    return problems, changed, targets
 
 
 def _redirect_clashes(ordered: list[Term], terms: dict[str, Term]) -> list[Problem]:
@@ -166,35 +195,42 @@ def _redirect_clashes(ordered: list[Term], terms: dict[str, Term]) -> list[Probl
     return problems
 
 
-def _cycles(terms: dict[str, Term]) -> list[Problem]:
-    """One problem per prerequisite cycle, found with an iterative depth-first search."""
+def _cycles(terms: dict[str, Term], prerequisites: dict[str, list[str]]) -> list[Problem]:
+    """One problem per prerequisite cycle (``prerequisites``: term id -> resolved ids)."""
     problems: list[Problem] = []
+    for node, child, cycle in find_cycles(prerequisites):
+        term = terms[node]
+        problems.append(Problem(term.where, term.line("prerequisites", prerequisites[node].index(child)),
+                                f"prerequisites form a cycle: {' → '.join(cycle)}; "
+                                "remove one of these prerequisites", "prerequisites"))
+    return problems
+
+
+def find_cycles(prerequisites: dict[str, list[str]]) -> list[tuple[str, str, list[str]]]:
+    """Each prerequisite cycle as (the term closing it, its prerequisite, the cycle), found
+    with an iterative depth-first search over term id -> prerequisite ids."""
+    found = []
     state: dict[str, int] = {}  # 1 = on the stack, 2 = done
-    for start in sorted(terms):
+    for start in sorted(prerequisites):
         if start in state:
             continue
-        stack = [(start, iter(terms[start].prerequisites))]
+        stack = [(start, iter(prerequisites[start]))]
         path = [start]
         state[start] = 1
         while stack:
             node, children = stack[-1]
-            child = next((c for c in children if c in terms), None)
+            child = next((c for c in children if c in prerequisites), None)
             if child is None:
                 state[node] = 2
                 stack.pop()
                 path.pop()
             elif state.get(child) == 1:
-                cycle = path[path.index(child):] + [child]
-                term = terms[node]
-                i = term.prerequisites.index(child)
-                problems.append(Problem(term.where, term.line("prerequisites", i),
-                                        f"prerequisites form a cycle: {' → '.join(cycle)}; "
-                                        "remove one of these prerequisites", "prerequisites"))
+                found.append((node, child, path[path.index(child):] + [child]))
             elif child not in state:
                 state[child] = 1
                 path.append(child)
-                stack.append((child, iter(terms[child].prerequisites)))
-    return problems
+                stack.append((child, iter(prerequisites[child])))
+    return found
 
 
 def _learning_order(terms: dict[str, Term], key=None) -> tuple[list[str], dict[str, set[str]]]:
