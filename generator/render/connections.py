@@ -10,6 +10,7 @@ from ..model import Glossary
 # Relation labels, in the order entries are listed (a term takes the place of its first).
 BUILDS_ON, RELATED, SEE_ALSO, USED_BY, SAME_CATEGORY = (
     "builds on", "related", "see also", "used by", "same category")
+SHOWN = 6  # connected terms listed open; the rest are folded (a phone page stays short)
 
 
 @dataclass(frozen=True)

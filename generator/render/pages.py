@@ -19,7 +19,7 @@ from ..read.entrychecks import placeholder_problems
 from ..text.plain import anchor, fenced, fill_metrics, initial, midsentence, plain, short_summary
 from ..text.safety import attribute_text, escape_markdown_html, escape_text, title_text
 from . import urls
-from .connections import SAME_CATEGORY, connected_terms, path_places
+from .connections import SAME_CATEGORY, SHOWN, connected_terms, path_places
 
 MORE_IN_CATEGORY = 8
 # The learning path lists every term with its summary, like a syllabus. Past this many terms it
@@ -251,7 +251,7 @@ class SiteRenderer:
         markdown = self.env.get_template("term.md.j2").render(
             term=term, category=inputs[1], problems=inputs[2],
             heading_name=midsentence(term.term, "\n".join(text for _, text in term.text_fields())),
-            connected=connected, more_count=inputs[4],
+            connected=connected, shown=SHOWN, more_count=inputs[4],
             in_category=sum(SAME_CATEGORY in c.relations for c in connected),
             place=inputs[5], path_page=inputs[6], demo=inputs[7], audit=inputs[8],
             link=noted(link), summary=noted(summary), short=noted(short))
