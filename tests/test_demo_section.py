@@ -138,7 +138,8 @@ def test_key_numbers_evidence_in_words_and_folded_details(project):
     assert notice.find_all("strong")[0].text() == "What to notice:"
 
     folds = {d.find_all("summary")[0].text().strip(): d for d in section.find_all("details")}
-    assert set(folds) == {"Sanity checks", "Measured numbers", "Setup", "Source: demos/learner.py"}
+    assert set(folds) == {"Sanity checks", "Measured numbers", "Setup", "Source: demos/learner.py",
+                          "Run it yourself"}
     assert all("open" not in d.attrs for d in folds.values())  # collapsed
     assert "ONNX Runtime matches NumPy" in folds["Sanity checks"].text()
     assert "Max |ONNX Runtime − NumPy|" in folds["Measured numbers"].text()

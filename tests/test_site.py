@@ -43,7 +43,9 @@ def test_term_page_has_every_section(site):
         assert heading in html, heading
     for gone in ("Related terms", "See also", "Referenced by", "Next up", "More in"):
         assert gone not in html, gone
-    assert "Before you start" in html and 'href="../loss-function/"' in html
+    # what it builds on is named once, in the header line (no separate box repeating it)
+    assert "Before you start" not in html
+    assert re.search(r'<strong>Builds on:</strong> <a [^>]*href="../loss-function/"', html)
     # connected terms each with their relations and their own short summary
     assert re.search(r'href="../dropout/"[^>]*>Dropout</a> <span class="termlab-relation">'
                      r'related · used by</span>\s*<span class="termlab-short">Randomly zeroes units', html)
