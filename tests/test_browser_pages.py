@@ -117,3 +117,39 @@ def test_asides_use_body_size_type(browser, base_url):  # noqa: F811
     }""")
     assert sizes["tip"] >= sizes["body"] - 0.5 and sizes["quiz"] >= sizes["body"] - 0.5, sizes
     context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_lists_of_other_pages_fold_on_a_phone_and_open_by_heading_link_or_search(browser, base_url, scheme):  # noqa: F811
+    """Connected terms and references start folded under their heading on a phone (a disclosure
+    button: click, keyboard), open from the page's contents and from find-in-page; on a wide
+    screen they are open and their headings are plain headings."""
+    for width in (390, 1280):
+        phone = width < 600
+        context = browser.new_context(viewport={"width": width, "height": 844}, color_scheme=scheme,
+                                      is_mobile=phone, has_touch=phone)
+        page = context.new_page()
+        page.goto(base_url + "terms/dropout/")
+        for section in ("connected-terms", "references"):
+            button = page.locator(f"h2#{section} > button.termlab-fold")
+            body = page.locator(f"#{section}-section")
+            if not phone:
+                assert button.count() == 0 and page.locator(f"h2#{section} + *").is_visible()
+                continue
+            assert button.get_attribute("aria-expanded") == "false" and not body.is_visible()
+            assert button.get_attribute("aria-controls") == f"{section}-section"
+            button.focus()
+            page.keyboard.press("Enter")
+            assert button.get_attribute("aria-expanded") == "true" and body.is_visible()
+            button.click()
+            assert not body.is_visible()
+        if phone:  # the page's contents open a folded section; so does find-in-page (until-found)
+            page.locator("details.termlab-onpage summary").click()
+            page.locator('details.termlab-onpage a[href$="#references"]').click()
+            page.wait_for_function("location.hash === '#references'")
+            assert page.locator("#references-section").is_visible()
+            assert page.locator("#connected-terms-section").get_attribute("hidden") == "until-found"
+            page.evaluate("document.getElementById('connected-terms-section')"
+                          ".dispatchEvent(new Event('beforematch'))")
+            assert page.locator("#connected-terms-section li").first.is_visible()
+        context.close()

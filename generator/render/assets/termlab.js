@@ -262,3 +262,62 @@
   else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUp);
   else setUp();
 })();
+
+/* termlab on a phone: the sections that list other pages (connected terms, references; headings
+ * marked .termlab-phonefold) start folded under their heading, which becomes a disclosure button.
+ * A link to the section (the page's contents, a #hash) or the browser's find-in-page opens it
+ * (hidden="until-found"); without script, or wider than a phone, everything stays open. */
+(function () {
+  "use strict";
+  var PHONE = window.matchMedia("(max-width: 44.9375em)");
+  var folds = [];
+  function set(fold, open) {
+    fold.button.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) fold.body.removeAttribute("hidden"); else fold.body.setAttribute("hidden", "until-found");
+  }
+  function openTarget() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    folds.forEach(function (f) { if (id && (f.heading.id === id || f.body.querySelector("[id='" + CSS.escape(id) + "']"))) set(f, true); });
+  }
+  function make(heading) {
+    var body = document.createElement("div");
+    body.id = heading.id + "-section";
+    body.className = "termlab-foldbody";
+    var next = heading.nextElementSibling;
+    while (next && next.tagName !== "H2" && !next.matches("nav.termlab-pathnav")) {
+      var after = next.nextElementSibling;
+      body.appendChild(next);
+      next = after;
+    }
+    heading.after(body);
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "termlab-fold";
+    button.setAttribute("aria-controls", body.id);
+    Array.prototype.slice.call(heading.childNodes).forEach(function (n) {
+      if (!(n.nodeType === 1 && n.classList.contains("headerlink"))) button.appendChild(n);
+    });
+    heading.insertBefore(button, heading.firstChild);
+    var fold = { heading: heading, body: body, button: button };
+    button.addEventListener("click", function () { set(fold, button.getAttribute("aria-expanded") !== "true"); });
+    body.addEventListener("beforematch", function () { set(fold, true); });
+    return fold;
+  }
+  function setUp() {
+    folds = [];
+    if (!PHONE.matches) return;
+    document.querySelectorAll(".md-typeset h2.termlab-phonefold[id]").forEach(function (h) {
+      var fold = make(h);
+      set(fold, false);
+      folds.push(fold);
+    });
+    openTarget();
+  }
+  PHONE.addEventListener("change", function (e) {
+    if (!e.matches) folds.forEach(function (f) { set(f, true); });
+  });
+  window.addEventListener("hashchange", openTarget);
+  if (window.document$ && typeof window.document$.subscribe === "function") window.document$.subscribe(setUp);
+  else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUp);
+  else setUp();
+})();
