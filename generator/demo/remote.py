@@ -219,6 +219,7 @@ class SharedCache(DemoCache):
         super().__init__(directory)
         self.store = store
         self.fetched = 0  # entries taken from the store (the bench and tests read this)
+        self.singly = 0  # of those, read one by one (not from a pack)
         self.pushed = 0
         self.asked: list[list[str]] = []  # each prefetch's keys: a writer packs them on close
 
@@ -255,7 +256,9 @@ class SharedCache(DemoCache):
             self.asked.append(keys)
         start = time.monotonic()
         fetched = {k: v for k, v in self.store.fetch_pack(keys).items() if k in missing} if missing else {}
-        fetched.update(self.store.fetch([k for k in missing if k not in fetched]))
+        alone = self.store.fetch([k for k in missing if k not in fetched])
+        self.singly += len(alone)
+        fetched.update(alone)
         for key, files in fetched.items():
             scratch = self.scratch(key)
             for name, data in files.items():
@@ -291,7 +294,12 @@ class SharedCache(DemoCache):
 
 
 def open_cache(directory: Path, url: str = "", write: bool = False) -> DemoCache:
-    """The local cache folder, fronting the shared store at ``url`` if one is given."""
+    """The local cache folder, fronting the shared store at ``url`` if one is given (read-only:
+    read in a forked process, see ``readahead``)."""
     if not url:
         return DemoCache(directory)
+    if not write:
+        from .readahead import ReadAheadCache
+
+        return ReadAheadCache(directory, url)
     return SharedCache(directory, FsspecStore(url, write))
