@@ -94,6 +94,18 @@ def test_the_recorded_run_is_byte_stable_and_its_outputs_are_onnx_runtimes():
         assert np.array_equal(_array(t), array), t["name"]  # exactly: float32 values round-trip
 
 
+def test_an_ill_conditioned_output_records_its_rounding_noise():
+    """y = 1e4·x − 1e4·x + x: a one-step nudge of x moves the two large terms by far more than y."""
+    big = helper.make_tensor("big", TensorProto.FLOAT, [], [1e4])
+    model = _model([helper.make_node("Mul", ["x", "big"], ["a"]), helper.make_node("Sub", ["a", "a"], ["z"]),
+                    helper.make_node("Add", ["z", "x"], ["y"]), helper.make_node("Mul", ["a", "big"], ["w"])],
+                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1]),
+                    helper.make_tensor_value_info("w", TensorProto.FLOAT, ["N", 1])], [big])
+    noise = {t["name"]: t["noise"] for t in json.loads(live.record("m.onnx", model))["outputs"]}
+    assert 0 < noise["y"] < 1e-6 and noise["w"] > 1e-5
+
+
 def test_a_model_onnx_runtime_cannot_run_is_recorded_as_an_error():
     rec = json.loads(live.record("broken.onnx", b"not a model"))
     assert set(rec) == {"model", "error"} and rec["error"]

@@ -23,7 +23,7 @@ from ..demo.runtime import onnx as onnx_tools
 
 log = logging.getLogger("termlab.live")
 
-RECORD_VERSION = 1  # bump when the inputs or the file's layout change: cached records are remade
+RECORD_VERSION = 2  # bump when the inputs or the file's layout change: cached records are remade
 SIZE = 4  # a symbolic or unknown dimension's size in the recorded inputs
 SEED = 0  # NumPy's generator for the float inputs
 ATOL = RTOL = 1e-5  # the page's "matches the build": numpy.allclose(atol=ATOL, rtol=RTOL)
@@ -134,6 +134,26 @@ def _tensor(name: str, array: Any) -> dict[str, Any]:
     return {"name": name, "type": str(array.dtype), "shape": list(array.shape), "data": flat}
 
 
+def rounding_noise(session: Any, inputs: dict[str, Any], outputs: dict[str, Any]) -> dict[str, float]:
+    """How far each float output moves when every float input moves by one step of its type (up,
+    then down): the rounding noise of the model itself. An ill-conditioned model (large weights
+    that cancel, say) moves by more than ``ATOL`` there, and another runtime's rounding (its exp,
+    its summation order) can too; the page allows this much on top of the tolerance, and says so."""
+    import numpy as np
+
+    names = list(outputs)
+    noise = {n: 0.0 for n, a in outputs.items() if a.dtype.kind == "f"}
+    for way in (np.inf, -np.inf):
+        nudged = {k: np.asarray(np.nextafter(v, np.asarray(way, v.dtype)), v.dtype) if v.dtype.kind == "f" else v
+                  for k, v in inputs.items()}
+        for n, moved in zip(names, session.run(names, nudged), strict=True):
+            if n in noise and moved.shape == outputs[n].shape:
+                change = np.abs(moved.astype(np.float64) - outputs[n].astype(np.float64))
+                finite = change[np.isfinite(change)]
+                noise[n] = max(noise[n], float(finite.max()) if finite.size else 0.0)
+    return noise
+
+
 def record(model: str, model_bytes: bytes) -> bytes:
     """The recorded run of ``model`` as JSON bytes (the same model gives the same bytes)."""
     try:
@@ -142,9 +162,11 @@ def record(model: str, model_bytes: bytes) -> bytes:
         session = onnx_tools.session(model_bytes)
         names = [o.name for o in session.get_outputs()]
         outputs = dict(zip(names, session.run(names, inputs), strict=True))
+        noise = rounding_noise(session, inputs, outputs)
         data = {"model": model, "atol": ATOL, "rtol": RTOL,
                 "inputs": [{**_tensor(n, a), "dims": dims[n]} for n, a in inputs.items()],
-                "outputs": [_tensor(n, a) for n, a in outputs.items()]}
+                "outputs": [{**_tensor(n, a), **({"noise": noise[n]} if n in noise else {})}
+                            for n, a in outputs.items()]}
     except Exception as exc:  # a model ONNX Runtime cannot run: the page says so
         data = {"model": model, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
     return (json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode()
