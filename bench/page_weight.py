@@ -2,7 +2,11 @@
 Chromium until the network is idle (HTML, CSS, scripts, fonts, figures), each counted gzipped as a
 static host serves text (images and fonts as they are). Desktop and phone; light scheme.
 
-    .venv/bin/python -m mkdocs build -d /tmp/site && .venv/bin/python bench/page_weight.py /tmp/site
+With ``--open-live``, also what opening "Run it in your browser" fetches (onnxruntime-web's script
+and WebAssembly, the term's models and their recorded runs), counted apart from the page: the
+WebAssembly gzipped too, as static hosts that compress text also compress application/wasm.
+
+    .venv/bin/python -m mkdocs build -d /tmp/site && .venv/bin/python bench/page_weight.py /tmp/site [--open-live]
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tools import serve  # noqa: E402
 
 PAGES = ["terms/dropout/", "terms/transformer/", "terms/weight-decay/", "terms/overfitting/", "terms/mamba/"]
-TEXT = (".html", ".css", ".js", ".json", ".svg", ".txt", ".xml", "/")
+TEXT = (".html", ".css", ".js", ".mjs", ".json", ".svg", ".txt", ".xml", ".wasm", "/")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 
@@ -41,6 +45,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("site", type=Path)
+    parser.add_argument("--open-live", action="store_true",
+                        help="also open 'Run it in your browser' and count what that fetches")
     args = parser.parse_args()
     rows = []
     with serve(args.site) as base, sync_playwright() as p:
@@ -54,14 +60,24 @@ def main() -> None:
                 page.goto(base + page_url, wait_until="networkidle")
                 page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # lazy figures
                 page.wait_for_load_state("networkidle")
+                loaded = set(requested)
+                opened = (0, 0, 0)
+                if args.open_live and page.locator("details.termlab-live").count():
+                    page.locator("details.termlab-live summary").click()
+                    page.locator("details.termlab-live[data-done]").wait_for(timeout=120_000)
+                    page.wait_for_load_state("networkidle")
+                    fetched = sorted(set(requested) - loaded)
+                    opened = (len(fetched), *weight(args.site, page_url, fetched))
                 context.close()
-                raw, sent = weight(args.site, page_url, sorted(set(requested)))
-                rows.append((page_url, width, len(set(requested)), raw, sent))
+                raw, sent = weight(args.site, page_url, sorted(loaded))
+                rows.append((page_url, width, len(loaded), raw, sent, opened))
         browser.close()
-    print("| page | width | requests | bytes | transferred (text gzipped) |")
-    print("|---|--:|--:|--:|--:|")
-    for page_url, width, n, raw, sent in rows:
-        print(f"| {page_url} | {width} | {n} | {raw / 1e3:.0f} kB | {sent / 1e3:.0f} kB |")
+    live = " opened: requests | bytes | transferred |" if args.open_live else ""
+    print("| page | width | requests | bytes | transferred (text gzipped) |" + live)
+    print("|---|--:|--:|--:|--:|" + ("--:|--:|--:|" if args.open_live else ""))
+    for page_url, width, n, raw, sent, (n_open, raw_open, sent_open) in rows:
+        extra = f" {n_open} | {raw_open / 1e3:.0f} kB | {sent_open / 1e3:.0f} kB |" if args.open_live else ""
+        print(f"| {page_url} | {width} | {n} | {raw / 1e3:.0f} kB | {sent / 1e3:.0f} kB |" + extra)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,12 @@ from .demo import audit as seed_audit
 from .demo.audit import AuditBatch
 from .demo.engine import DemoBatch, DemoEngine, finish_demos, invocation, pending_terms, results_by_term, start_demos
 from .model import Glossary, Problem, Site
-from .publish import add_published_files
+from .publish import add_published_files, live
 from .read.load import Loaded, load_glossary
 from .read.resolve import check, resolve
 from .render import urls
 from .render.pages import SiteRenderer, has_learning_path
-from .settings import BuildOptions
+from .settings import ORT_WEB_SEARCH, BuildOptions
 from .text.safety import title_text
 
 log = logging.getLogger("termlab.build")
@@ -147,10 +147,12 @@ class Build:
         self.wait_audit = wait_audit
         self.started_late = pending_terms(glossary, batch) if batch else set()
         self.late = set(self.started_late)  # terms whose results are not taken in yet
+        self.ort_web = find_ort_web(options) if has_demos(glossary) else None
+        size = live.ort_size(self.ort_web) if self.ort_web else 0
         self.renderer = SiteRenderer(glossary, results_by_term(glossary, batch.results) if batch else {},
                                      title=options.title, description=options.description,
                                      pending=self.late, search_page=options.search == "pagefind",
-                                     memo=memo)
+                                     memo=memo, live=f"{size / 1e6:.0f} MB" if size else "")
         # A summary with {{metric}} placeholders shows up on other pages (lists, the index).
         self.in_summaries = {t for t in self.late if "{{" in glossary.terms[t].summary}
         self.reported: set[Problem] = set()
@@ -163,6 +165,10 @@ class Build:
     def render(self) -> Site:
         """Every page and file, with every problem known so far."""
         site = self.renderer.site()
+        for tid in self.renderer.demos:
+            site.files.update(self._recorded_runs(tid))
+        if self.ort_web is not None:
+            site.files.update(live.ort_assets(self.ort_web))
         add_published_files(site, self.glossary, self.renderer.demos, project=self.options.title,
                             version=__version__, site_url=self.options.site_url,
                             audits=self.renderer.audits)
@@ -254,9 +260,18 @@ class Build:
                 self.late.discard(tid)
                 self.renderer.add_result(tid, result)
                 files.update(self.renderer.demo_files(tid))
+                files.update(self._recorded_runs(tid))
                 if self.audit is not None and self.audit.needless(result):
                     self.audit.cancel(invocation(self.glossary.terms[tid].demo))
         return files
+
+    def _recorded_runs(self, tid: str) -> dict[str, bytes]:
+        """The term's models' recorded runs (what "Run it in your browser" checks), beside them."""
+        result = self.renderer.demos.get(tid)
+        if self.ort_web is None or result is None or result.error or not result.models:
+            return {}
+        runs = live.recorded_files(result.models, result.files, self.options.cache_dir)
+        return {urls.term_file(tid, name): data for name, data in runs.items()}
 
     def _take_audits(self, terms: set[str], wait: bool) -> None:
         """Take in these terms' audits: those complete, or (``wait``) all of them, once their
@@ -278,6 +293,21 @@ class Build:
                 self.audit_late.discard(tid)
             elif wait:
                 self.audit_late.discard(tid)  # cancelled: nothing more will come
+
+
+def find_ort_web(options: BuildOptions) -> Path | None:
+    """onnxruntime-web's dist folder for "Run it in your browser" (None: no panels). A missing one
+    is said once: as information, or as a warning (strict builds fail) if the settings require it."""
+    if options.live_models == "off":
+        return None
+    found = live.find_ort_web(options.root, options.onnxruntime_web, ORT_WEB_SEARCH)
+    if found is None:
+        where = options.onnxruntime_web or " or ".join(ORT_WEB_SEARCH)
+        say = log.warning if options.live_models == "require" else log.info
+        say(f"onnxruntime-web not found (looked in {where} under {options.root}): pages get no "
+            f"'Run it in your browser' panel; install it with: {live.ORT_INSTALL}"
+            + (" (termlab setting live_models: require)" if options.live_models == "require" else ""))
+    return found
 
 
 def build_site(options: BuildOptions, glossary: Glossary | None = None) -> tuple[Site, Glossary]:

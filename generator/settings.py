@@ -29,12 +29,19 @@ SETTINGS: dict[str, Any] = {
     "executor": "local",  # where demos run: "local" (the warm worker pool) or "dask" (a Dask cluster)
     "dask_scheduler": "",  # the Dask scheduler's address, for executor "dask"; TERMLAB_DASK_SCHEDULER
     "search": "material",  # the search index: "material" (its own, whole) or "pagefind" (chunked: large sites)
+    # "Run it in your browser" on pages whose demo exported ONNX models: "auto" (when onnxruntime-web
+    # is found), "require" (a missing one is a warning: strict builds fail) or "off".
+    "live_models": "auto",
+    "onnxruntime_web": "",  # onnxruntime-web's dist folder (relative to the project); "" = ORT_WEB_SEARCH
 }
+# Where a build looks for onnxruntime-web's dist folder (npm installs), relative to the project.
+ORT_WEB_SEARCH = (".termlab-tools/node_modules/onnxruntime-web/dist", "node_modules/onnxruntime-web/dist")
 # Settings an environment variable gives when the settings do not.
 SETTING_ENV = {"cache_dir": CACHE_ENV, "cache_url": "TERMLAB_CACHE_URL", "cache_write": "TERMLAB_CACHE_WRITE",
                "dask_scheduler": "TERMLAB_DASK_SCHEDULER"}
 EXECUTORS = ("local", "dask")
 SEARCHES = ("material", "pagefind")
+LIVE_MODELS = ("auto", "require", "off")
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class BuildOptions:
     executor: str = SETTINGS["executor"]
     dask_scheduler: str = SETTINGS["dask_scheduler"]
     search: str = SETTINGS["search"]
+    live_models: str = SETTINGS["live_models"]
+    onnxruntime_web: str = SETTINGS["onnxruntime_web"]
     title: str = "termlab"
     description: str = ""
     site_url: str = ""
@@ -89,7 +98,13 @@ class BuildOptions:
         _check_shared(s)
         if s["search"] not in SEARCHES:
             raise ValueError(f"termlab setting search: {s['search']!r} must be one of: {', '.join(SEARCHES)}")
-        return cls(search=s["search"], root=root, glossary_dir=root / s["glossary_dir"],
+        if s["live_models"] not in LIVE_MODELS:
+            raise ValueError(f"termlab setting live_models: {s['live_models']!r} must be one of: "
+                             f"{', '.join(LIVE_MODELS)}")
+        if not isinstance(s["onnxruntime_web"], str):
+            raise ValueError(f"termlab setting onnxruntime_web: {s['onnxruntime_web']!r} must be a folder (a string)")
+        return cls(search=s["search"], live_models=s["live_models"], onnxruntime_web=s["onnxruntime_web"],
+                   root=root, glossary_dir=root / s["glossary_dir"],
                    demos_dir=root / s["demos_dir"],
                    cache_dir=root / s["cache_dir"], run_demos=bool(s["run_demos"]),
                    force=bool(s["force"]), jobs=s["jobs"] or None, timeout=float(s["timeout"]),

@@ -34,7 +34,8 @@ PAGES = {
 SCHEMES = {"light": "default", "dark": "slate"}
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
-# Open what a reader can open: collapsed boxes (Sanity checks, quiz answers, demo source) and,
+# Open what a reader can open: collapsed boxes (Sanity checks, quiz answers, demo source, "Run it in
+# your browser", audited once its models ran and its sliders are there) and,
 # by keyboard focus, the hover preview of the first visible term link in the article.
 OPEN_EVERYTHING = """async () => {
   for (const d of document.querySelectorAll('article details')) d.open = true;
@@ -66,6 +67,8 @@ def audit(page, url: str, scheme: str) -> tuple[list[dict], dict]:
     violations = run_axe(page)
     if page.evaluate(OPEN_EVERYTHING):
         page.locator(".termlab-preview:not([hidden])").wait_for(timeout=5000)
+    if page.locator("details.termlab-live").count():  # "Run it in your browser": audited with its results
+        page.locator("details.termlab-live[data-done]").wait_for(timeout=60_000)
     for extra in run_axe(page):
         same = next((v for v in violations if v["id"] == extra["id"]), None)
         if same is None:

@@ -18,6 +18,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 AXE = ROOT / ".termlab-tools" / "node_modules" / "axe-core" / "axe.min.js"
+ORT_WEB = ROOT / ".termlab-tools" / "node_modules" / "onnxruntime-web" / "dist"
 
 INSTALL = {
     "Chromium + Playwright": "apt-get install -y chromium && make test (Playwright comes with .[test])",
@@ -27,6 +28,8 @@ INSTALL = {
                         "reachable; the test makes its own venv, the log above says why pip failed)",
     "npm package axe-core": "apt-get install -y nodejs npm && make .termlab-tools/node_modules/axe-core/axe.min.js "
                             "(make test installs it)",
+    "npm package onnxruntime-web": "apt-get install -y nodejs npm && make "
+                                   ".termlab-tools/node_modules/onnxruntime-web/package.json (make test installs it)",
 }
 
 

@@ -18,7 +18,7 @@ from mkdocs.utils.meta import get_data
 from ..build import Builder
 from ..publish import site_assets
 from ..render import urls
-from ..settings import EXECUTORS, SEARCHES, SETTINGS, BuildOptions
+from ..settings import EXECUTORS, LIVE_MODELS, SEARCHES, SETTINGS, BuildOptions
 from .indexes import GlossaryIndex
 from .markdown_ext import TermlabExtension
 from .pagefind import check_pagefind, index_site
@@ -52,6 +52,8 @@ class TermlabConfig(Config):
     executor = c.Choice(EXECUTORS, default=SETTINGS["executor"])
     dask_scheduler = c.Optional(c.Type(str))
     search = c.Choice(SEARCHES, default=SETTINGS["search"])
+    live_models = c.Choice(LIVE_MODELS, default=SETTINGS["live_models"])
+    onnxruntime_web = c.Type(str, default=SETTINGS["onnxruntime_web"])
 
 
 class _Forward(logging.Handler):

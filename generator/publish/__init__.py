@@ -41,5 +41,5 @@ def site_assets() -> dict[str, bytes]:
             for name in ASSETS}
 
 
-ASSETS = ("termlab.css", "termlab.js", "termlab-search.js", "termlab-listen.js", "termlab-study.js",
+ASSETS = ("termlab.css", "termlab.js", "termlab-search.js", "termlab-listen.js", "termlab-live.js", "termlab-study.js",
           "termlab-map.js", "noto-sans-math.woff2", "noto-sans-math-OFL.txt")

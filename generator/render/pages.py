@@ -113,11 +113,12 @@ class SiteRenderer:
 
     def __init__(self, glossary: Glossary, demos: Mapping[str, Any] | None = None, *,
                  title: str = "termlab", description: str = "", pending: set[str] | None = None,
-                 search_page: bool = False, memo: dict | None = None):
+                 search_page: bool = False, memo: dict | None = None, live: str = ""):
         self.glossary = glossary
         # Serve: term pages as last rendered (kept by the caller across rebuilds), see term_page.
         self.memo = memo
         self.search_page = search_page  # search: pagefind
+        self.live = live  # "Run it in your browser": onnxruntime-web's download size, "" = no panel
         self.demos: dict[str, Any] = dict(demos or {})
         self.audits: dict[str, Any] = {}  # each term's seed audit (demo.audit.DemoAudit), once in
         self.pending = set(pending or ())
@@ -235,7 +236,8 @@ class SiteRenderer:
         page = urls.term_page(tid)
         problems = self.by_file.get(term.where, []) + self.placeholder_problems[tid]
         inputs = (term, g.categories.get(term.category), problems, connected, len(members) - 1, self.places.get(tid),
-                  _rel(urls.PATH_PAGE, page) if has_learning_path(g) else "", self.demos.get(tid), self.audits.get(tid))
+                  _rel(urls.PATH_PAGE, page) if has_learning_path(g) else "", self.demos.get(tid), self.audits.get(tid),
+                  self.live)
         kept = self.memo.get(tid) if self.memo is not None else None
         if kept is not None and kept[0] == inputs and all(self._shown(o) == v for o, v in kept[1].items()):
             return kept[2]
@@ -253,7 +255,7 @@ class SiteRenderer:
             heading_name=midsentence(term.term, "\n".join(text for _, text in term.text_fields())),
             connected=connected, shown=SHOWN, more_count=inputs[4],
             in_category=sum(SAME_CATEGORY in c.relations for c in connected),
-            place=inputs[5], path_page=inputs[6], demo=inputs[7], audit=inputs[8],
+            place=inputs[5], path_page=inputs[6], demo=inputs[7], audit=inputs[8], live=inputs[9],
             link=noted(link), summary=noted(summary), short=noted(short))
         if self.memo is not None:
             self.memo[tid] = (inputs, read, markdown)
