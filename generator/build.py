@@ -95,7 +95,9 @@ class Builder:
         self.end()
         if options.run_demos and self.engine is None and options.demos_dir.is_dir():
             self.engine = DemoEngine.for_options(options)
-            if options.executor == "local":  # a Dask cluster's workers are warm already
+            # A Dask cluster's workers are warm already; with a shared cache the demos are most
+            # likely in it, and the second core reads it (readahead) instead of warming a worker.
+            if options.executor == "local" and not options.cache_url:
                 self.engine.start_worker()
         if glossary is None:
             glossary = load_and_resolve(options.glossary_dir, options.demos_dir, options.root,
@@ -153,6 +155,9 @@ class Build:
                                      title=options.title, description=options.description,
                                      pending=self.late, search_page=options.search == "pagefind",
                                      memo=memo, live=f"{size / 1e6:.0f} MB" if size else "")
+        self.recorder = live.Recorder(options.cache_dir) if self.ort_web else None
+        for tid in self.renderer.demos:  # recorded on their own thread while pages render
+            self._recorded_runs(tid, start=True)
         # A summary with {{metric}} placeholders shows up on other pages (lists, the index).
         self.in_summaries = {t for t in self.late if "{{" in glossary.terms[t].summary}
         self.reported: set[Problem] = set()
@@ -247,6 +252,8 @@ class Build:
     def close(self) -> None:
         if self.batch is not None:
             self.batch.close()
+        if self.recorder is not None:
+            self.recorder.close()
 
     def _take(self, terms: set[str]) -> dict[str, bytes]:
         """Wait for these terms' demos, then take in every result that has arrived."""
@@ -265,12 +272,16 @@ class Build:
                     self.audit.cancel(invocation(self.glossary.terms[tid].demo))
         return files
 
-    def _recorded_runs(self, tid: str) -> dict[str, bytes]:
-        """The term's models' recorded runs (what "Run it in your browser" checks), beside them."""
+    def _recorded_runs(self, tid: str, start: bool = False) -> dict[str, bytes]:
+        """The term's models' recorded runs (what "Run it in your browser" checks), beside them
+        (``start``: only start recording them)."""
         result = self.renderer.demos.get(tid)
-        if self.ort_web is None or result is None or result.error or not result.models:
+        if self.recorder is None or result is None or result.error or not result.models:
             return {}
-        runs = live.recorded_files(result.models, result.files, self.options.cache_dir)
+        if start:
+            self.recorder.start(result.models, result.files)
+            return {}
+        runs = self.recorder.files(result.models, result.files)
         return {urls.term_file(tid, name): data for name, data in runs.items()}
 
     def _take_audits(self, terms: set[str], wait: bool) -> None:

@@ -121,10 +121,10 @@ def _check_shared(s: dict[str, Any]) -> None:
     if not isinstance(s["cache_write"], bool):
         raise ValueError(f"termlab setting cache_write: {s['cache_write']!r} must be true or false")
     if s["cache_url"]:
-        from .demo.remote import CacheURLError, FsspecStore
+        from .demo.remote import CacheURLError, check_url
 
         try:
-            FsspecStore(s["cache_url"], s["cache_write"])
+            check_url(s["cache_url"], s["cache_write"])
         except CacheURLError as exc:
             raise ValueError(f"termlab setting {exc}") from None
     elif s["cache_write"]:

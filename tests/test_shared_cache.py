@@ -109,7 +109,9 @@ def test_a_reader_asking_for_what_the_writer_did_gets_it_in_one_read(two_demos, 
     first, writer = run(two_demos, "a", bucket, write=True)
     store = FsspecStore(bucket)
     store.fs.invalidate_cache()
-    (pack_path,) = store.fs.find(f"{bucket}/v1/packs")  # one pack: the two entries the run asked for
+    # one pack: the two entries the run asked for; HEAD names it
+    (pack_path,) = [p for p in store.fs.find(f"{bucket}/v1/packs") if p.endswith(".pack")]
+    assert store.fs.cat_file(f"{bucket}/v1/packs/HEAD").decode() == pack_path.rsplit("/", 1)[1]
     second, reader = run(two_demos, "b", bucket, write=False)
     # (a reader reads in a forked helper, which counts the entries it read one by one)
     assert all(r.cached for r in second.values()) and reader.cache.fetched == 2 and reader.cache.singly == 0
@@ -131,8 +133,8 @@ def test_a_tampered_entry_is_refused_named_and_rerun(two_demos, bucket, caplog):
     key = next(k for k in (p.name for p in (two_demos.root / "a" / "v1").glob("*/*"))
                if any(f.suffix == ".svg" for f in writer.cache.entry(k).iterdir()))
     store.fs.invalidate_cache()
-    (pack_path,) = store.fs.find(f"{bucket}/v1/packs")  # the writer's pack: gone, so the entry is read
-    store.fs.rm(pack_path)
+    for path in store.fs.find(f"{bucket}/v1/packs"):  # the writer's pack and HEAD: gone, so the entry is read
+        store.fs.rm(path)
     data = store.fs.cat_file(store.path(key))
     header = json.loads(data.split(b"\n", 1)[0])
     figure = next(name for name, _, _ in header["files"] if name.endswith(".svg"))
@@ -271,3 +273,21 @@ def test_a_bad_shard_is_refused_with_how_to_write_it(project, capsys):
         main(["--root", str(project.root), "demos", "--shard", "4/3"])
     assert exited.value.code == 2
     assert "'4/3': write I/N with 1 ≤ I ≤ N, e.g. 2/4" in capsys.readouterr().err
+
+
+def test_a_reader_started_early_reads_the_head_pack_before_it_knows_its_keys(two_demos, bucket):
+    """The plugin starts the read-ahead helper as soon as it has its settings: the helper opens
+    the store and reads the pack HEAD names (the last writing build's) into the cache folder
+    while the build is still reading the glossary; the build then finds every entry local."""
+    from generator.demo import readahead
+
+    first, _ = run(two_demos, "a", bucket, write=True)
+    folder = two_demos.root / "b"
+    readahead.early(bucket, folder)
+    helper, _, head = readahead._early[(bucket, folder)]
+    assert head.result(timeout=60)[0] == 2  # both entries in before any key was asked for
+    assert len(list((folder / "v1").glob("*/*"))) == 2
+    second, reader = run(two_demos, "b", bucket, write=False)
+    assert reader.cache._helper is helper  # the build took over the early helper
+    assert all(r.cached for r in second.values()) and reader.cache.singly == 0
+    assert all(second[n].files == first[n].files for n in first)

@@ -85,6 +85,20 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         self.partial: PartialRebuilds | None = None  # serve --dirty: rebuild changed pages only
         self.bytecode = MemoryBytecodeCache()
 
+    def load_config(self, options, config_file_path=None):
+        """The plugin's settings; a read-only shared cache starts being read at once (its
+        helper imports the store's filesystem while MkDocs loads the rest of the config)."""
+        result = super().load_config(options, config_file_path)
+        try:
+            settings = BuildOptions.from_settings(Path(config_file_path or ".").resolve().parent, dict(options))
+        except (ValueError, TypeError):
+            return result  # on_config reports it
+        if settings.cache_url and not settings.cache_write and settings.run_demos:
+            from ..demo import readahead
+
+            readahead.early(settings.cache_url, settings.cache_dir)
+        return result
+
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining on_startup keeps this instance alive across `mkdocs serve` rebuilds.
         self.serving = command == "serve"

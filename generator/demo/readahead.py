@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from .remote import FsspecStore, SharedCache, log
@@ -28,9 +28,9 @@ def _open(url: str) -> None:
     _STORE = FsspecStore(url)
 
 
-def _prefetch(directory: str, keys: list[str]) -> tuple[int, int, list[tuple[int, str]]]:
-    """In the helper: bring the missing entries into the local folder; the counts and what was
-    logged (for the build's log, not the helper's copy of its handlers)."""
+def _collect() -> list[tuple[int, str]]:
+    """What the helper logs, kept to be logged by the build (not by the helper's copy of its
+    handlers)."""
     records: list[tuple[int, str]] = []
 
     class Collect(logging.Handler):
@@ -38,10 +38,44 @@ def _prefetch(directory: str, keys: list[str]) -> tuple[int, int, list[tuple[int
             records.append((record.levelno, record.getMessage()))
 
     log.handlers, log.propagate = [Collect()], False  # the helper's copy of the logger
+    return records
+
+
+def _head(directory: str) -> tuple[int, int, list[tuple[int, str]]]:
+    """In the helper, before the build knows its keys: the entries of the last writing build's
+    pack into the local folder."""
+    records = _collect()
+    assert _STORE is not None
+    cache = SharedCache(Path(directory), _STORE)
+    cache.install_all(_STORE.fetch_head())
+    return cache.fetched, 0, records
+
+
+def _prefetch(directory: str, keys: list[str]) -> tuple[int, int, list[tuple[int, str]]]:
+    """In the helper: bring the missing entries into the local folder; the counts and what was
+    logged."""
+    records = _collect()
     assert _STORE is not None
     cache = SharedCache(Path(directory), _STORE)
     cache.prefetch(keys)
     return cache.fetched, cache.singly, records
+
+
+# (url, cache folder) -> a helper started by ``early``, its store opened, the HEAD pack read
+_early: dict[tuple[str, Path], tuple[ProcessPoolExecutor, Future, Future]] = {}
+
+
+def early(url: str, directory: Path) -> None:
+    """Start the helper for ``url`` and the cache folder ``directory`` now (an adapter calls
+    this as soon as it knows them, before the build starts): it opens the store and reads the
+    HEAD pack into the folder; the next ``ReadAheadCache`` for them takes it over."""
+    if (url, directory) not in _early:
+        helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        _early[(url, directory)] = (helper, helper.submit(_open, url), helper.submit(_head, str(directory)))
+
+
+def _nothing() -> tuple[int, int, list[tuple[int, str]]]:
+    return 0, 0, []
 
 
 class ReadAheadCache(SharedCache):
@@ -50,19 +84,21 @@ class ReadAheadCache(SharedCache):
     def __init__(self, directory: Path, url: str):
         super().__init__(directory, None)  # type: ignore[arg-type]  # the helper holds the store
         self.url = url
-        self._helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        self._opened = self._helper.submit(_open, url)
+        early(url, directory)
+        self._helper, self._opened, self._head = _early.pop((url, directory))
 
     def prefetch(self, keys: Iterable[str]) -> None:
         keys = sorted(set(keys))
         if not keys or all(self.get(k) is not None for k in keys):
             return
         self._opened.result()  # a store that cannot be opened says why here
-        fetched, singly, records = self._helper.submit(_prefetch, str(self.directory), keys).result()
-        self.fetched += fetched
-        self.singly += singly
-        for level, message in records:
-            log.log(level, "%s", message)
+        for done in (self._head, self._helper.submit(_prefetch, str(self.directory), keys)):
+            fetched, singly, records = done.result()
+            self.fetched += fetched
+            self.singly += singly
+            for level, message in records:
+                log.log(level, "%s", message)
+        self._head = self._helper.submit(_nothing)
 
     def commit(self, key: str, scratch: Path, result: dict) -> Path:
         return super(SharedCache, self).commit(key, scratch, result)  # a reader pushes nothing

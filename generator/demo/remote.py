@@ -12,15 +12,17 @@ content address of everything the run depends on)::
     <url>/v1/packs/<id>.pack          every entry one build asked for at once, in one object:
                                       a JSON header line {"keys": [[key, size], ...]}, then
                                       those entries' objects; <id> hashes the sorted keys
+    <url>/v1/packs/HEAD               the name of the pack the last writing build asked for
 
 One object per entry is one request per entry (a cold build of this glossary reads ~60); a
 writer also leaves a pack of the entries its build asked for, so a reader whose build asks for
 the same ones (the site as CI built it) gets them all in one request, and falls back to the
-entries one by one for any the pack lacks or holds damaged. A reader sees an object whole or
-not at all: an object store's put is atomic, and on a local disk the object is written under a
-temporary name and renamed. Every file read is checked against its size and hash: a torn or
-tampered entry is refused with a warning that names it and the file, and its demo runs again
-(a writer then puts it right).
+entries one by one for any the pack lacks or holds damaged. A reader may read the HEAD pack
+before it knows its keys (``readahead``): likely the very entries its build will ask for.
+A reader sees an object whole or not at all: an object store's put is atomic, and on a local
+disk the object is written under a temporary name and renamed. Every file read is checked
+against its size and hash: a torn or tampered entry is refused with a warning that names it and
+the file, and its demo runs again (a writer then puts it right).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,6 +41,7 @@ from .cache import DemoCache
 log = logging.getLogger("termlab.cache")
 
 LAYOUT = "v1"
+HEAD = "packs/HEAD"  # names the pack the last writing build asked for
 READ_ONLY = ("http", "https")  # fsspec protocols that cannot be written
 
 
@@ -64,9 +68,39 @@ class EntryStore(Protocol):
     def put_pack(self, entries: dict[str, dict[str, bytes]]) -> None:
         """Store these entries as one pack (visible whole or not at all)."""
 
+    def put_head(self, keys: list[str]) -> None:
+        """Name the pack of these keys as the last writing build's."""
+
+    def fetch_head(self) -> dict[str, dict[str, bytes]]:
+        """The intact entries of the last writing build's pack."""
+
 
 class CacheURLError(ValueError):
     """The cache URL cannot be used (unknown protocol, missing package, read-only for writes)."""
+
+
+def check_url(url: str, write: bool = False) -> None:
+    """A CacheURLError that says what to do if ``url`` cannot be used (for writing), found without
+    importing its filesystem's package (s3fs alone takes half a second to import)."""
+    import importlib.util
+
+    try:
+        import fsspec
+        from fsspec.registry import known_implementations, registry
+    except ImportError as exc:
+        raise CacheURLError(f"cache_url {url!r} needs fsspec: pip install 'termlab[s3]'") from exc
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    if protocol not in fsspec.available_protocols():
+        raise CacheURLError(f"cache_url {url!r}: unknown protocol {protocol!r}; use s3://, gs://, "
+                            "file:// or https://")
+    if write and protocol in READ_ONLY:
+        raise CacheURLError(f"cache_url {url!r} is read-only (https): it cannot be written; "
+                            "set cache_write: false, or write to s3://, gs:// or file://")
+    known = known_implementations.get(protocol, {})
+    package = known.get("class", "").split(".")[0]
+    if protocol not in registry and package and importlib.util.find_spec(package) is None:
+        raise CacheURLError(f"cache_url {url!r} needs a package fsspec could not import: "
+                            f"{known.get('err') or package}")
 
 
 def open_filesystem(url: str) -> tuple[Any, str]:
@@ -137,16 +171,30 @@ class FsspecStore:
         return f"{self.root}/{LAYOUT}/packs/{hashlib.sha256(chr(10).join(sorted(keys)).encode()).hexdigest()}.pack"
 
     def fetch_pack(self, keys: list[str]) -> dict[str, dict[str, bytes]]:
+        return self._read_pack(self.pack_path(keys))
+
+    def put_head(self, keys: list[str]) -> None:
+        """Name the pack of these keys as the one the last writing build asked for."""
+        self._put({f"{self.root}/{LAYOUT}/{HEAD}": self.pack_path(keys).rsplit("/", 1)[1].encode()})
+
+    def fetch_head(self) -> dict[str, dict[str, bytes]]:
+        """The intact entries of the pack the last writing build asked for (a reader's best
+        guess before it knows its own keys), or nothing."""
+        name = self._objects([f"{self.root}/{LAYOUT}/{HEAD}"])[0]
+        if not name or not re.fullmatch(rb"[0-9a-f]{64}\.pack", name):
+            return {}
+        return self._read_pack(f"{self.root}/{LAYOUT}/packs/{name.decode()}")
+
+    def _read_pack(self, path: str) -> dict[str, dict[str, bytes]]:
         try:
-            data = self.fs.cat_file(self.pack_path(keys))
+            data = self.fs.cat_file(path)
         except (OSError, ValueError):
             return {}  # no pack (or unreadable): the entries come one by one
         head, _, body = data.partition(b"\n")
         try:
             listed = [(str(k), int(size)) for k, size in json.loads(head)["keys"]]
         except (ValueError, KeyError, TypeError):
-            log.warning("termlab: shared cache pack %s is unreadable: its entries come one by one",
-                        self.pack_path(keys))
+            log.warning("termlab: shared cache pack %s is unreadable: its entries come one by one", path)
             return {}
         entries, at = {}, 0
         for key, size in listed:
@@ -229,7 +277,8 @@ class SharedCache(DemoCache):
         if not self.store.writable:
             return
         packed: list[set[str]] = []
-        for keys in sorted(self.asked, key=len, reverse=True):
+        asked = sorted(self.asked, key=len, reverse=True)
+        for keys in asked:
             if any(packed_keys >= set(keys) for packed_keys in packed):
                 continue  # a bigger pack holds them all (the audit asks again for what the build did)
             packed.append(set(keys))
@@ -240,6 +289,12 @@ class SharedCache(DemoCache):
                 except OSError as exc:
                     log.warning("termlab: shared cache %s: a pack could not be written (%s)",
                                 getattr(self.store, "url", "store"), exc)
+        if asked and self.store.has_pack(asked[0]):
+            try:
+                self.store.put_head(asked[0])
+            except OSError as exc:
+                log.warning("termlab: shared cache %s: its head could not be written (%s)",
+                            getattr(self.store, "url", "store"), exc)
         self.asked.clear()
 
     def _files(self, key: str) -> dict[str, bytes]:
@@ -259,12 +314,7 @@ class SharedCache(DemoCache):
         alone = self.store.fetch([k for k in missing if k not in fetched])
         self.singly += len(alone)
         fetched.update(alone)
-        for key, files in fetched.items():
-            scratch = self.scratch(key)
-            for name, data in files.items():
-                (scratch / name).write_bytes(data)
-            self.install(key, scratch)
-        self.fetched += len(fetched)
+        self.install_all(fetched)
         if missing:
             log.info("termlab: shared cache: %d of %d entries missing here came from %s in %.2f s",
                      len(fetched), len(missing), getattr(self.store, "url", "the store"),
@@ -273,6 +323,17 @@ class SharedCache(DemoCache):
             local = [k for k in keys if k not in missing]
             there = self.store.has(local)
             self._push([k for k in local if k not in there])
+
+    def install_all(self, entries: dict[str, dict[str, bytes]]) -> None:
+        """Put entries read from the store into the local folder (each whole or not at all)."""
+        for key, files in entries.items():
+            if self.get(key) is not None:
+                continue
+            scratch = self.scratch(key)
+            for name, data in files.items():
+                (scratch / name).write_bytes(data)
+            self.install(key, scratch)
+            self.fetched += 1
 
     def commit(self, key: str, scratch: Path, result: dict[str, Any]) -> Path:
         entry = super().commit(key, scratch, result)

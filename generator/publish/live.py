@@ -181,17 +181,28 @@ def _key(model_bytes: bytes) -> str:
     return hashlib.sha256(salt + model_bytes).hexdigest()
 
 
+def _cache_path(model: str, model_bytes: bytes, cache_dir: Path) -> Path:
+    key = _key(model_bytes + b"\0" + model.encode())
+    return cache_dir / CACHE_FOLDER / key[:2] / f"{key}.json"
+
+
+def kept_record(model: str, model_bytes: bytes, cache_dir: Path | None) -> bytes | None:
+    """The record kept in the cache folder, if there is one."""
+    if cache_dir is None:
+        return None
+    try:
+        return _cache_path(model, model_bytes, cache_dir).read_bytes()
+    except OSError:
+        return None
+
+
 def cached_record(model: str, model_bytes: bytes, cache_dir: Path | None) -> bytes:
     """``record``, kept in ``cache_dir/live-v1`` by the model's bytes hash (warm builds read it)."""
-    if cache_dir is None:
-        return record(model, model_bytes)
-    key = _key(model_bytes + b"\0" + model.encode())
-    path = cache_dir / CACHE_FOLDER / key[:2] / f"{key}.json"
-    try:
-        return path.read_bytes()
-    except OSError:
-        pass
+    kept = kept_record(model, model_bytes, cache_dir)
+    if kept is not None or cache_dir is None:
+        return kept if kept is not None else record(model, model_bytes)
     data = record(model, model_bytes)
+    path = _cache_path(model, model_bytes, cache_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch = path.with_name(f".{path.name}.{os.getpid()}")
@@ -205,3 +216,41 @@ def cached_record(model: str, model_bytes: bytes, cache_dir: Path | None) -> byt
 def recorded_files(models: list[str], files: Mapping[str, bytes], cache_dir: Path | None) -> dict[str, bytes]:
     """Each model's recorded run, by its file name (``record_name``)."""
     return {record_name(m): cached_record(m, files[m], cache_dir) for m in models if m in files}
+
+
+class Recorder:
+    """Recorded runs not in the cache folder yet (a fresh folder: every one) are made in a forked
+    process, so that importing ONNX Runtime and running the models happen on the second core while
+    the build renders pages. ``start`` as soon as a term's result is in; ``files`` waits."""
+
+    def __init__(self, cache_dir: Path | None):
+        self.cache_dir = cache_dir
+        self._pool: Any = None
+        self._records: dict[tuple[str, bytes], Any] = {}  # bytes, or a future of them
+
+    def start(self, models: list[str], files: Mapping[str, bytes]) -> None:
+        for model in models:
+            if model not in files or (model, files[model]) in self._records:
+                continue
+            kept = kept_record(model, files[model], self.cache_dir)
+            if kept is None:
+                if self._pool is None:
+                    import multiprocessing
+                    from concurrent.futures import ProcessPoolExecutor
+
+                    self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+                kept = self._pool.submit(cached_record, model, files[model], self.cache_dir)
+            self._records[(model, files[model])] = kept
+
+    def files(self, models: list[str], files: Mapping[str, bytes]) -> dict[str, bytes]:
+        self.start(models, files)
+        out = {}
+        for model in models:
+            if model in files:
+                found = self._records[(model, files[model])]
+                out[record_name(model)] = found if isinstance(found, bytes) else found.result()
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
