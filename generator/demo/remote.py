@@ -105,17 +105,12 @@ def check_url(url: str, write: bool = False) -> None:
 
 def open_filesystem(url: str) -> tuple[Any, str]:
     """The fsspec filesystem and root path for ``url``, or a CacheURLError that says what to do."""
+    check_url(url)
+    from fsspec.core import url_to_fs
+
+    local = url.split("://", 1)[0] in ("file", "local") if "://" in url else True
     try:
-        import fsspec
-        from fsspec.core import url_to_fs
-    except ImportError as exc:
-        raise CacheURLError(f"cache_url {url!r} needs fsspec: pip install 'termlab[s3]'") from exc
-    protocol = url.split("://", 1)[0] if "://" in url else "file"
-    if protocol not in fsspec.available_protocols():
-        raise CacheURLError(f"cache_url {url!r}: unknown protocol {protocol!r}; use s3://, gs://, "
-                            "file:// or https://")
-    try:
-        return url_to_fs(url, **({"auto_mkdir": True} if protocol in ("file", "local") else {}))
+        return url_to_fs(url, **({"auto_mkdir": True} if local else {}))
     except ImportError as exc:
         raise CacheURLError(f"cache_url {url!r} needs a package fsspec could not import: {exc}") from exc
 
