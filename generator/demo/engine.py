@@ -16,7 +16,7 @@ from ..model import DemoSpec, Glossary, Problem, rel_path
 from . import bundle
 from .cache import demo_key, external_imports, last_seconds, local_imports, write_build_report
 from .protocol import Job, Reply
-from .remote import open_cache
+from .readahead import open_cache
 from .runtime.context import Claim, FigureInfo, Metric
 from .runtime.plots import image_size
 

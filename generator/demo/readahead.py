@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
+from .cache import DemoCache
 from .remote import FsspecStore, SharedCache, log
 
 _STORE: FsspecStore | None = None  # the helper's store, opened once
@@ -105,3 +106,13 @@ class ReadAheadCache(SharedCache):
 
     def close(self) -> None:
         self._helper.shutdown(wait=False, cancel_futures=True)
+
+
+def open_cache(directory: Path, url: str = "", write: bool = False) -> DemoCache:
+    """The local cache folder, fronting the shared store at ``url`` if one is given (read-only:
+    read through a helper, see above)."""
+    if not url:
+        return DemoCache(directory)
+    if not write:
+        return ReadAheadCache(directory, url)
+    return SharedCache(directory, FsspecStore(url, write))

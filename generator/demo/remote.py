@@ -347,15 +347,3 @@ class SharedCache(DemoCache):
             log.warning("termlab: shared cache %s: %d entries (%s) could not be written (%s); they stay "
                         "local", getattr(self.store, "url", "store"), len(entries), ", ".join(sorted(entries)),
                         exc)
-
-
-def open_cache(directory: Path, url: str = "", write: bool = False) -> DemoCache:
-    """The local cache folder, fronting the shared store at ``url`` if one is given (read-only:
-    read in a forked process, see ``readahead``)."""
-    if not url:
-        return DemoCache(directory)
-    if not write:
-        from .readahead import ReadAheadCache
-
-        return ReadAheadCache(directory, url)
-    return SharedCache(directory, FsspecStore(url, write))
