@@ -170,8 +170,6 @@ class Build:
     def render(self) -> Site:
         """Every page and file, with every problem known so far."""
         site = self.renderer.site()
-        for tid in self.renderer.demos:
-            site.files.update(self._recorded_runs(tid))
         if self.ort_web is not None:
             site.files.update(live.ort_assets(self.ort_web))
         add_published_files(site, self.glossary, self.renderer.demos, project=self.options.title,
@@ -214,9 +212,11 @@ class Build:
 
     def finish(self) -> tuple[list[Problem], dict[str, bytes]]:
         """Wait for every demo. Returns the problems not reported yet (failed demos and
-        claims, late placeholders) and the files still to write (late demos' files; terms.json
-        and previews, which show every result)."""
+        claims, late placeholders) and the files still to write (late demos' files, the models'
+        recorded runs; terms.json and previews, which show every result)."""
         files = self._take(set(self.late))
+        for tid in self.renderer.demos:  # recorded while the pages rendered: written last
+            files.update(self._recorded_runs(tid))
         self._take_audits(set(self.audit_late), wait=self.wait_audit)
         demo_problems: list[Problem] = []
         if self.batch is not None:
@@ -267,7 +267,7 @@ class Build:
                 self.late.discard(tid)
                 self.renderer.add_result(tid, result)
                 files.update(self.renderer.demo_files(tid))
-                files.update(self._recorded_runs(tid))
+                self._recorded_runs(tid, start=True)
                 if self.audit is not None and self.audit.needless(result):
                     self.audit.cancel(invocation(self.glossary.terms[tid].demo))
         return files
