@@ -16,7 +16,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.utils.meta import get_data
 
 from ..build import Builder
-from ..publish import site_assets
+from ..publish import MATH_FONT, mathfont, site_assets
 from ..render import urls
 from ..settings import EXECUTORS, LIVE_MODELS, SEARCHES, SETTINGS, BuildOptions
 from .indexes import GlossaryIndex
@@ -255,6 +255,9 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
 
     @event_priority(-100)  # last: the site folder is swapped in after every plugin wrote
     def _finish(self, *, config) -> None:
+        if self.build is not None and not self.serving:  # (serve: pages change one by one)
+            _call(mathfont.subset_site, Path(config.site_dir), f"{urls.ASSETS}/{MATH_FONT}",
+                  self.build.options.cache_dir)
         if self.build is not None:
             try:
                 problems, files = _call(self.build.finish)

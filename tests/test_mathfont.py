@@ -1,0 +1,42 @@
+"""The math font a built site ships is cut to what its formulas draw (generator/publish/mathfont.py):
+every character of every formula, each single-letter identifier's italic (and bold, double-struck,
+script, fraktur) form, the radical a root is drawn with, the MATH table; byte-stable."""
+
+from __future__ import annotations
+
+import io
+
+from fontTools.ttLib import TTFont
+
+from generator.publish import MATH_FONT, mathfont, site_assets
+from generator.render import urls
+
+SHIPPED = site_assets()[f"{urls.ASSETS}/{MATH_FONT}"]
+
+
+def cmap(data: bytes) -> set[int]:
+    return set(TTFont(io.BytesIO(data)).getBestCmap())
+
+
+def test_used_characters_take_text_italic_forms_and_the_radical():
+    page = ('<p>x</p><math><mi>x</mi><mo>∑</mo><msqrt><mi>β</mi></msqrt><mi mathvariant="normal">Ω</mi>'
+            '<mn>2</mn><mtext>loss</mtext></math><p>not math: ж</p>')
+    chars = mathfont.used_characters([page])
+    assert {ord("∑"), ord("β"), ord("Ω"), 0x221A} <= chars and ord("ж") not in chars
+    assert {0x1D465, 0x1D6FD, 0x1D6C0} <= chars  # italic x, italic beta, bold capital omega
+    assert 0x210E in chars  # italic h lives in Letterlike Symbols (always kept)
+
+
+def test_a_built_site_ships_the_subset_byte_stable(project):
+    project.term("loss", "Loss", body="Minimise $\\sum_i (y_i - \\hat{y}_i)^2$, or\n\n"
+                 "$$\n\\sqrt{\\lambda} \\, \\mathbb{E}[x]\n$$\n")
+    site = project.build()
+    first = (site / urls.ASSETS / MATH_FONT).read_bytes()
+    again = (project.build() / urls.ASSETS / MATH_FONT).read_bytes()
+    assert first == again and len(first) < len(SHIPPED) / 3
+    font = TTFont(io.BytesIO(first))
+    assert "MATH" in font and font.flavor == "woff2"
+    drawn = cmap(first)
+    for ch in "∑−\u0302√λ𝔼" + "".join(chr(c) for c in (0x1D466, 0x1D456, 0x1D706)):  # italic y, i, lambda
+        assert ord(ch) in cmap(SHIPPED) and ord(ch) in drawn, ch
+    assert len(drawn) < len(cmap(SHIPPED)) / 2
