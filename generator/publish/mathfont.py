@@ -5,8 +5,9 @@ character their MathML draws; the font is subset to those (fontTools), plus what
 draw instead of what is written: a single-letter ``<mi>`` is shown in the letter's mathematical
 italic form (MathML Core's automatic italic), and ``mathvariant`` picks bold, double-struck,
 script or fraktur forms, so each letter of an ``<mi>`` keeps those forms too; the radical sign
-(drawn for a root, written nowhere), printable ASCII and the Letterlike Symbols block stay whole. The OpenType MATH table and the glyphs it reaches
-(stretched brackets, roots, big operators) come along. The same characters give the same bytes
+(drawn for a root, written nowhere), printable ASCII and the Letterlike Symbols block stay
+whole. The OpenType MATH table and the glyphs it reaches (stretched brackets, roots, big
+operators) come along. The same characters give the same bytes
 (no timestamp), and the result is kept in the cache folder by a hash of the font and them."""
 
 from __future__ import annotations
