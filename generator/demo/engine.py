@@ -64,7 +64,7 @@ class DemoResult:
         outputs = data.get("outputs") or {}
         result = cls(
             name=name, source=source, source_file=f"{name}.py",
-            figures=[FigureInfo(**f) for f in outputs.get("figures", [])],
+            figures=[FigureInfo.from_json(f) for f in outputs.get("figures", [])],
             metrics=[Metric(**m) for m in outputs.get("metrics", [])],
             claims=[Claim(**c) for c in outputs.get("claims", [])],
             models=list(outputs.get("models", [])),
@@ -80,7 +80,7 @@ class DemoResult:
             return result
         result.files[f"{name}.py"] = source.encode()
         for fig in result.figures:
-            for fname in (fig.light, fig.dark):
+            for fname in fig.files():
                 result.files[fname] = (entry / fname).read_bytes()
         for model in result.models:
             result.files[model] = (entry / model).read_bytes()

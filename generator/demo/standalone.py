@@ -51,7 +51,8 @@ def report(demo: Any, out: Path) -> int:
     options = ", ".join(f"{k} = {v}" for k, v in sorted(demo.options.items()))
     print(f"{demo.name}" + (f" ({options})" if options else "") + f": files in {out}")
     for fig in outputs.figures:
-        print(f"  figure  {fig.light}  {fig.dark}")
+        frames = f"  (a slider: {len(fig.slider.values)} frames)" if fig.slider else ""
+        print(f"  figure  {fig.light}  {fig.dark}{frames}")
     for model in outputs.models:
         print(f"  model   {model}")
     for metric in outputs.metrics:

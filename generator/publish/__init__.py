@@ -42,5 +42,5 @@ def site_assets() -> dict[str, bytes]:
 
 
 MATH_FONT = "noto-sans-math.woff2"  # cut to a built site's formulas (mathfont.py)
-ASSETS = ("termlab.css", "termlab.js", "termlab-search.js", "termlab-listen.js", "termlab-live.js", "termlab-study.js",
-          "termlab-map.js", "noto-sans-math.woff2", "noto-sans-math-OFL.txt")
+ASSETS = ("termlab.css", "termlab.js", "termlab-search.js", "termlab-listen.js", "termlab-live.js",
+          "termlab-sweep.js", "termlab-study.js", "termlab-map.js", "noto-sans-math.woff2", "noto-sans-math-OFL.txt")

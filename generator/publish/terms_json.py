@@ -28,9 +28,7 @@ def terms_index(glossary: Glossary, demos: Mapping[str, Any], site_url: str = ""
                     "ran": result is not None and not result.error,
                     "figures": [], "models": [], "claims": [], "metrics": []}
             if result is not None and not result.error:
-                demo["figures"] = [{"name": f.name, "caption": plain(f.caption), "alt": f.alt,
-                                    "light": url + f.light, "dark": url + f.dark}
-                                   for f in result.figures]
+                demo["figures"] = [_figure(f, url) for f in result.figures]
                 demo["models"] = [url + m for m in result.models]
                 rates = getattr((audits or {}).get(tid), "claims", None)
                 demo["claims"] = [{"statement": c.statement, "kind": c.kind, "holds": c.holds,
@@ -64,3 +62,17 @@ def terms_index(glossary: Glossary, demos: Mapping[str, Any], site_url: str = ""
 
 def _fill(text: str, result: Any) -> str:
     return fill_metrics(text, result.formatted_metrics())
+
+
+def _figure(fig, url: str) -> dict:
+    """A figure's record; a figure with a slider lists its frames (files, values, numbers)."""
+    record = {"name": fig.name, "caption": plain(fig.caption), "alt": fig.alt,
+              "light": url + fig.light, "dark": url + fig.dark}
+    if fig.slider:
+        s = fig.slider
+        record["slider"] = {"label": s.label, "default": s.default, "frames": [
+            {"value": v, "light": url + light, "dark": url + dark, "alt": alt,
+             "numbers": {n.label: n.values[k] for n in s.numbers}}
+            for k, (v, (light, dark), alt) in enumerate(zip(s.values, s.frames, s.alts, strict=True))]}
+    return record
+

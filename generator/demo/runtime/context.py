@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from . import onnx as onnx_tools
-from . import plots
+from . import plots, sweeps
+from .sweeps import Slider
 
 
 class DemoError(Exception):
@@ -39,6 +40,17 @@ class FigureInfo:
     dark: str
     notice: str = ""  # one "what to notice" line, shown above the figure
     min_text_px: float = 0.0  # the smallest text in CSS px when shown at phone width
+    slider: Slider | None = None  # a sweep's frames (light/dark are its default frame's files)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FigureInfo:
+        slider = data.get("slider")
+        return cls(**{**data, "slider": Slider.from_json(slider) if slider else None})
+
+    def files(self) -> list[str]:
+        """Every file the figure shows: its light and dark files, then its other frames'."""
+        names = [self.light, self.dark] + [f for pair in (self.slider.frames if self.slider else []) for f in pair]
+        return list(dict.fromkeys(names))
 
 
 @dataclass
@@ -171,6 +183,46 @@ class DemoContext:
                 raise DemoError(f"demo '{self.name}', figure '{name}': {exc}") from None
             self.outputs.figures.append(FigureInfo(name, caption, alt, files["light"], files["dark"],
                                                    notice.strip(), files["min_text_px"]))
+            return draw
+
+        return decorator
+
+    def sweep(self, name: str, values: Any, label: str, caption: str, alt: str, *,
+              default: int = 0, fmt: str = "", unit: str = "",
+              numbers: Callable[[int], Any] | None = None, notice: str = "",
+              size: tuple[float, float] = plots.FIGSIZE, file_fmt: str = "auto"
+              ) -> Callable[[Callable[[Any, int], Any]], Callable[[Any, int], Any]]:
+        """Decorator for a figure with a slider over a parameter the run swept: ``draw(fig, k)``
+        draws the frame for ``values[k]`` (keep the axes fixed across frames so only the model
+        moves). ``label`` names the parameter, ``fmt``/``unit`` show its values; ``numbers(k)``
+        returns the ``demo.number`` list shown under frame k (same labels for every k). Without
+        script the page shows frame ``default``. Like ``figure``, nothing is drawn in an audit."""
+        self._check_name(name, [f.name for f in self.outputs.figures], "figure")
+        values = list(values)
+        shown = [self.number(v, label, fmt, unit).display for v in values]
+        try:
+            sweeps.check_values(name, values, default)
+            rows = [list(numbers(k)) for k in range(len(values))] if numbers else []
+            if any(not isinstance(n, Number) for row in rows for n in row):
+                raise ValueError(f"sweep '{name}': numbers(k) must return demo.number(...) values")
+            series = sweeps.frame_numbers(name, rows)
+        except ValueError as exc:
+            raise DemoError(str(exc)) from None
+        if not caption.strip() or not alt.strip():
+            raise DemoError(f"figure '{name}' needs a caption and alt text")
+
+        def decorator(draw: Callable[[Any, int], Any]) -> Callable[[Any, int], Any]:
+            if self.audit:
+                return draw
+            try:
+                frames, smallest = sweeps.render_frames(draw, self.out, name, len(values), size, file_fmt)
+            except plots.FigureTextError as exc:
+                raise DemoError(f"demo '{self.name}', figure '{name}': {exc}") from None
+            alts = [f"{alt.strip().rstrip('.')}; {label} {v}." for v in shown]
+            slider = Slider(label, shown, default, frames, alts, series)
+            light, dark = frames[default]
+            self.outputs.figures.append(FigureInfo(name, caption, alts[default], light, dark,
+                                                   notice.strip(), smallest, slider))
             return draw
 
         return decorator
