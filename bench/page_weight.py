@@ -5,8 +5,11 @@ static host serves text (images and fonts as they are). Desktop and phone; light
 With ``--open-live``, also what opening "Run it in your browser" fetches (onnxruntime-web's script
 and WebAssembly, the term's models and their recorded runs), counted apart from the page: the
 WebAssembly gzipped too, as static hosts that compress text also compress application/wasm.
+With ``--sliders``, also what moving every slider of the page fetches (its other frames, in the
+scheme on screen), counted apart from the page.
 
-    .venv/bin/python -m mkdocs build -d /tmp/site && .venv/bin/python bench/page_weight.py /tmp/site [--open-live]
+    .venv/bin/python -m mkdocs build -d /tmp/site
+    .venv/bin/python bench/page_weight.py /tmp/site [--open-live] [--sliders]
 """
 
 from __future__ import annotations
@@ -40,6 +43,27 @@ def weight(site: Path, url: str, requested: list[str]) -> tuple[int, int]:
     return raw, sent
 
 
+def fetched_by(page, requested: list[str], site: Path, page_url: str, action) -> tuple[int, int, int]:
+    """Requests, bytes and bytes sent of what ``action(page)`` makes the page fetch."""
+    before = set(requested)
+    action(page)
+    page.wait_for_load_state("networkidle")
+    new = sorted(set(requested) - before)
+    return (len(new), *weight(site, page_url, new))
+
+
+def move_sliders(page) -> None:
+    """Reach for every slider (its frames load) and move it to its last frame."""
+    for slider in page.locator(".termlab-sweep input").all():
+        slider.focus()
+        page.keyboard.press("End")
+
+
+def open_panel(page) -> None:
+    page.locator("details.termlab-live summary").click()
+    page.locator("details.termlab-live[data-done]").wait_for(timeout=120_000)
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -47,6 +71,8 @@ def main() -> None:
     parser.add_argument("site", type=Path)
     parser.add_argument("--open-live", action="store_true",
                         help="also open 'Run it in your browser' and count what that fetches")
+    parser.add_argument("--sliders", action="store_true",
+                        help="also move every slider of the page and count the frames that fetches")
     args = parser.parse_args()
     rows = []
     with serve(args.site) as base, sync_playwright() as p:
@@ -61,23 +87,25 @@ def main() -> None:
                 page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # lazy figures
                 page.wait_for_load_state("networkidle")
                 loaded = set(requested)
-                opened = (0, 0, 0)
+
+                slid = opened = (0, 0, 0)
+                if args.sliders and page.locator(".termlab-sweep input").count():
+                    slid = fetched_by(page, requested, args.site, page_url, move_sliders)
                 if args.open_live and page.locator("details.termlab-live").count():
-                    page.locator("details.termlab-live summary").click()
-                    page.locator("details.termlab-live[data-done]").wait_for(timeout=120_000)
-                    page.wait_for_load_state("networkidle")
-                    fetched = sorted(set(requested) - loaded)
-                    opened = (len(fetched), *weight(args.site, page_url, fetched))
+                    opened = fetched_by(page, requested, args.site, page_url, open_panel)
                 context.close()
                 raw, sent = weight(args.site, page_url, sorted(loaded))
-                rows.append((page_url, width, len(loaded), raw, sent, opened))
+                rows.append((page_url, width, len(loaded), raw, sent, opened, slid))
         browser.close()
-    live = " opened: requests | bytes | transferred |" if args.open_live else ""
-    print("| page | width | requests | bytes | transferred (text gzipped) |" + live)
-    print("|---|--:|--:|--:|--:|" + ("--:|--:|--:|" if args.open_live else ""))
-    for page_url, width, n, raw, sent, (n_open, raw_open, sent_open) in rows:
-        extra = f" {n_open} | {raw_open / 1e3:.0f} kB | {sent_open / 1e3:.0f} kB |" if args.open_live else ""
-        print(f"| {page_url} | {width} | {n} | {raw / 1e3:.0f} kB | {sent / 1e3:.0f} kB |" + extra)
+    extras = [(what, i) for what, i, on in (("sliders moved", 6, args.sliders), ("panel opened", 5, args.open_live))
+              if on]
+    print("| page | width | requests | bytes | transferred (text gzipped) |"
+          + "".join(f" {what}: requests | bytes | transferred |" for what, _ in extras))
+    print("|---|--:|--:|--:|--:|" + "--:|--:|--:|" * len(extras))
+    for row in rows:
+        page_url, width, n, raw, sent = row[:5]
+        cells = "".join(f" {row[i][0]} | {row[i][1] / 1e3:.0f} kB | {row[i][2] / 1e3:.0f} kB |" for _, i in extras)
+        print(f"| {page_url} | {width} | {n} | {raw / 1e3:.0f} kB | {sent / 1e3:.0f} kB |" + cells)
 
 
 if __name__ == "__main__":
