@@ -10,7 +10,7 @@ from demolib import datasets, polynomial
 from matplotlib.ticker import MaxNLocator
 
 N_TEST = 200  # test inputs, drawn once
-N_CURVES = 15  # single fits drawn per degree
+N_CURVES = 10  # single fits drawn per degree (each frame of the slider)
 
 
 @dataclass
@@ -44,13 +44,12 @@ def run(demo) -> None:
     sess = fit_every_degree(demo, data, degrees, max_degree, n_sets)
     parts = decompose(sess, data, len(degrees), n_sets, noise)
 
-    shown = [1, 3, max_degree]
-    grid = np.linspace(-1.0, 1.0, 61)
-    grid_all = predict(sess, grid, len(degrees), n_sets)[:, shown, :]
+    grid = np.linspace(-1.0, 1.0, 41)  # coarse enough to keep the slider's 13 frames small
+    grid_all = predict(sess, grid, len(degrees), n_sets)
     grid_pred, grid_mean = grid_all[:, :, :N_CURVES], grid_all.mean(axis=2)
 
     draw_decomposition(demo, degrees, parts, noise, n_sets)
-    draw_fits(demo, grid, grid_pred, grid_mean, shown, n_sets, max_degree)
+    draw_fits(demo, grid, grid_pred, grid_mean, degrees, parts)
     measure(demo, degrees, parts, n_sets, n_train, max_degree, noise)
     claim_findings(demo, degrees, parts, max_degree)
 
@@ -124,36 +123,40 @@ def draw_decomposition(demo, degrees: np.ndarray, parts: Decomposition, noise: f
         ax.legend(fontsize="small", loc="upper right")
 
 
-def draw_fits(demo, grid: np.ndarray, grid_pred: np.ndarray, grid_mean: np.ndarray, shown: list[int],
-              n_sets: int, max_degree: int) -> None:
-    """Figure: a few single fits and their average for three degrees."""
+def draw_fits(demo, grid: np.ndarray, grid_pred: np.ndarray, grid_mean: np.ndarray, degrees: np.ndarray,
+              parts: Decomposition) -> None:
+    """Figure with a slider over the degree: a few single fits of that degree and the average of all
+    of them, with that degree's squared bias, variance and test error."""
+    n_sets, i_best, lim = parts.n_sets, parts.i_best, 2.2  # fixed y range; wild fits clipped beyond it
 
-    @demo.figure(
-        "fits",
-        caption=f"{N_CURVES} of the {n_sets} fits for degrees {shown[0]}, {shown[1]} and {shown[2]}, "
-        "with their average",
-        alt=f"One panel per degree. Degree {shown[0]}: the fits are nearly identical straight lines, "
-        "far from the wavy true curve (high bias, low variance). Degree "
-        f"{shown[1]}: they follow the curve's main shape with a little spread. Degree {shown[2]}: "
-        "their average matches the curve but single fits scatter widely, most at the edges (low "
-        "bias, high variance).",
+    @demo.sweep(
+        "fits", degrees, label="polynomial degree", fmt=".0f", default=i_best,
+        caption=f"{N_CURVES} of the {n_sets} fits of each degree from {degrees[0]} to {degrees[-1]}, "
+        f"with the average of all {n_sets}",
+        alt="The wavy true curve with single fits on resampled training sets and their average. At low "
+        "degrees the fits are nearly identical and far from the curve (high bias, low variance); at "
+        f"degree {degrees[i_best]} they follow its shape with a little spread; at degree {degrees[-1]} "
+        "their average matches the curve but single fits scatter widely, most at the edges (low bias, "
+        "high variance)",
         size=(6.4, 3.4),
-        notice="Low degrees miss the curve the same way every time; high degrees scatter from fit to fit.",
+        notice="Raise the degree: the average fit closes in on the truth (bias falls) while the single "
+        "fits spread further apart (variance rises).",
+        numbers=lambda k: [demo.number(parts.bias2[k], "squared bias", ".3f"),
+                           demo.number(parts.variance[k], "variance", ".3f"),
+                           demo.number(parts.test_error[k], "test error", ".3f")],
     )
-    def _(fig) -> None:
-        axes = fig.subplots(1, 3, sharey=True)
-        for j, ax in enumerate(axes):
-            lines = ax.plot(grid, grid_pred[:, j, :], color="C0", lw=0.7, alpha=0.35)
-            if j == 0:
-                lines[0].set_label("single fits")
-            ax.plot(grid, grid_mean[:, j], color="C1", lw=2.2,
-                    label="average fit" if j == 0 else None)
-            ax.plot(grid, datasets.smooth_function(grid), "--", color="C7", lw=1.5,
-                    label="truth" if j == 0 else None)
-            ax.set_title(f"degree {shown[j]}")
-            ax.set_xlabel("x")
-            ax.set_ylim(-2.2, 2.2)
-        axes[0].set_ylabel("y")
+    def _(fig, k: int) -> None:
+        ax = fig.subplots()
+        lines = ax.plot(grid, np.clip(grid_pred[:, k, :], -1.2 * lim, 1.2 * lim), color="C0", lw=0.7,
+                        alpha=0.35)
+        lines[0].set_label("single fits")
+        ax.plot(grid, grid_mean[:, k], color="C1", lw=2.2, label="average fit")
+        ax.plot(grid, datasets.smooth_function(grid), "--", color="C7", lw=1.5, label="truth")
+        ax.set_title(f"Degree {degrees[k]}: {N_CURVES} of {n_sets} fits")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_xlim(-1.0, 1.0)
+        ax.set_ylim(-lim, lim)
         fig.legend(loc="outside lower center", ncols=3, fontsize="small")
 
 

@@ -39,7 +39,6 @@ class Fits:
     ort_diff: float
     i_best: int
     d_max: int
-    shown: list[int]  # three degrees to draw: a line, the best, the highest
     train_mse_np: np.ndarray  # training error in float64 NumPy (ONNX Runtime's float32 rounds the
     #                           nearly singular high-degree fits)
 
@@ -106,8 +105,7 @@ def evaluate(sess, models: list, data: Data, degrees: np.ndarray) -> Fits:
 
     i_best = int(np.argmin(val_mse))
     d_max = int(degrees[-1])
-    shown = [1, i_best, d_max] if i_best not in (1, d_max) else [1, CUBIC, d_max]
-    return Fits(degrees, train_mse, val_mse, grid, grid_pred, ort_diff, i_best, d_max, shown, train_mse_np)
+    return Fits(degrees, train_mse, val_mse, grid, grid_pred, ort_diff, i_best, d_max, train_mse_np)
 
 
 def repeat_on_fresh_sets(rng: np.random.Generator, n_train: int, noise: float, degrees: np.ndarray,
@@ -155,28 +153,35 @@ def draw_error_vs_degree(demo, fits: Fits, noise: float) -> None:
 
 
 def draw_fits(demo, data: Data, fits: Fits, n_train: int) -> None:
-    """Figure: a line, the best degree and the highest degree over the training points."""
-    degrees, shown, d_max, grid = fits.degrees, fits.shown, fits.d_max, fits.grid
+    """Figure with a slider over the degree: that degree's fit over the training points, with its
+    training and validation error."""
+    degrees, d_max, grid, i_best = fits.degrees, fits.d_max, fits.grid, fits.i_best
+    lim = 2.2  # fixed y range; wild high-degree swings are clipped just beyond it
 
-    @demo.figure(
-        "fits",
-        caption=f"Fits of degree {degrees[shown[0]]}, {degrees[shown[1]]} and {d_max} to the {n_train} training points",
-        alt=f"{n_train} noisy points around a sine curve. The straight line misses the curve; the degree "
-        f"{degrees[shown[1]]} fit follows it; the degree {d_max} fit passes through every point "
-        "but swings far away from the curve between them.",
-        notice="The highest degree passes through every point and swings away from the curve between them.",
+    @demo.sweep(
+        "fits", degrees, label="polynomial degree", fmt=".0f", default=i_best,
+        caption=f"The least-squares polynomial of each degree from {degrees[0]} to {d_max} on the "
+        f"{n_train} training points",
+        alt=f"{n_train} noisy points around a sine curve and the fitted polynomial. Low degrees miss the "
+        f"curve; degree {degrees[i_best]} follows it; degree {d_max} passes through every point but "
+        "swings far away from the curve between them",
+        notice="Raise the degree: the fit first finds the sine, then bends to reach every point and "
+        "swings away between them; training error keeps falling while validation error turns up.",
+        numbers=lambda k: [demo.number(fits.train_mse_np[k], "training error", ".3f"),
+                           demo.number(fits.val_mse[k], "validation error", ".3f")],
     )
-    def _(fig) -> None:
+    def _(fig, k: int) -> None:
         ax = fig.subplots()
         ax.plot(grid, truth(grid), "--", color="C7", lw=1.5, label="true curve")
-        for c, k in enumerate(shown):
-            ax.plot(grid, fits.grid_pred[:, k], color=f"C{c}", label=f"degree {degrees[k]}")
+        ax.plot(grid, np.clip(fits.grid_pred[:, k], -1.2 * lim, 1.2 * lim), color="C0", lw=2,
+                label=f"degree {degrees[k]} fit")
         ax.plot(data.x_train, data.y_train, "o", color="C4", ms=7, zorder=5, label="training points")
-        ax.set_ylim(-2.2, 2.2)
+        ax.set_xlim(-1.0, 1.0)
+        ax.set_ylim(-lim, lim)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
-        ax.set_title(f"Same {n_train} points, {len(shown)} degrees")
-        ax.legend(fontsize="small", ncols=2, loc="lower center")
+        ax.set_title(f"Degree {degrees[k]} polynomial, same {n_train} points")
+        ax.legend(fontsize="small", ncols=3, loc="lower center")
 
 
 def measure(demo, fits: Fits, reps: Repeats, n_train: int, noise: float) -> None:

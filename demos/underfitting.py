@@ -18,6 +18,8 @@ N_GRID = 200  # points where the fitted curves are drawn
 ENDS, MIDDLE = 2.0, 1.0  # residual zones: |x| > ENDS and |x| < MIDDLE
 MEAN_X2 = (DOMAIN[1] ** 3 - DOMAIN[0] ** 3) / (3 * (DOMAIN[1] - DOMAIN[0]))  # mean of x² over DOMAIN
 NAMES = ["straight line", "quadratic"]
+MAX_DEGREE = 7  # the slider runs over degrees 0 to MAX_DEGREE
+DEGREE_NAMES = ["constant", "straight line", "quadratic", "cubic"]  # beyond: "degree d polynomial"
 
 
 @dataclass
@@ -51,6 +53,15 @@ class Zones:
     quad_mid_val: float
 
 
+@dataclass
+class DegreeFits:
+    """Every degree from 0 to MAX_DEGREE, fitted in NumPy (float64) for the slider."""
+    degrees: np.ndarray
+    grid_pred: np.ndarray  # column k: the degree-k fit on Fits.grid
+    train_mse: np.ndarray
+    val_mse: np.ndarray
+
+
 def run(demo) -> None:
     opts = demo.options
     n_train = int(opts.get("n_train", 40))
@@ -61,8 +72,9 @@ def run(demo) -> None:
     sess = export(demo, models)
     fits = evaluate(sess, data)
     zones = residual_zones(data, fits)
+    by_degree = fit_every_degree(data, fits.grid)
 
-    draw_fits(demo, data, fits)
+    draw_fits(demo, data, fits, by_degree)
     draw_residuals(demo, data, fits)
     draw_errors(demo, fits, noise)
     measure(demo, fits, zones, noise, n_train)
@@ -115,27 +127,55 @@ def residual_zones(data: Data, fits: Fits) -> Zones:
     return Zones(line_ends_train, line_mid_train, line_ends_val, line_mid_val, quad_ends_val, quad_mid_val)
 
 
-def draw_fits(demo, data: Data, fits: Fits) -> None:
-    """Figure: both fitted curves over the training and validation points."""
-    @demo.figure(
-        "fits",
-        caption="A straight line and a quadratic fitted to y = x² plus noise",
-        alt=f"Training and validation points on a parabola. The fitted straight line is flat at "
-        f"about y = {fits.intercept:.1f}: too high in the middle, too low at both ends. The "
-        "quadratic follows the points.",
-        notice="The straight line is too high in the middle and too low at both ends.",
+def fit_every_degree(data: Data, grid: np.ndarray) -> DegreeFits:
+    """Least-squares polynomials of every degree up to MAX_DEGREE (NumPy): their curves on the grid
+    and their training and validation errors, for the slider."""
+    degrees = np.arange(MAX_DEGREE + 1)
+    models = [polynomial.fit(data.x_train, data.y_train, int(d), domain=DOMAIN) for d in degrees]
+
+    def mse(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.array([np.mean((polynomial.predict(m, x, domain=DOMAIN) - y) ** 2) for m in models])
+
+    grid_pred = np.column_stack([polynomial.predict(m, grid, domain=DOMAIN) for m in models])
+    return DegreeFits(degrees, grid_pred, mse(data.x_train, data.y_train), mse(data.x_val, data.y_val))
+
+
+def degree_name(d: int) -> str:
+    """Words for a polynomial of degree d: "straight line", "quadratic", "degree 5 polynomial"."""
+    return DEGREE_NAMES[d] if d < len(DEGREE_NAMES) else f"degree {d} polynomial"
+
+
+def draw_fits(demo, data: Data, fits: Fits, by_degree: DegreeFits) -> None:
+    """Figure with a slider over the degree: that degree's fit over the training and validation
+    points, with its training and validation error."""
+    degrees = by_degree.degrees
+    y_all = np.concatenate([data.y_train, data.y_val])
+    ylim = (min(y_all.min(), 0.0) - 1.0, 13.5)  # fixed across frames; room for the legend on top
+
+    @demo.sweep(
+        "fits", degrees, label="polynomial degree", fmt=".0f", default=1,
+        caption=f"Least-squares polynomials of degree {degrees[0]} to {degrees[-1]} fitted to "
+        "y = x² plus noise",
+        alt="Training and validation points on a parabola and the fitted polynomial. A constant or a "
+        f"straight line is flat at about y = {fits.intercept:.1f}: too high in the middle, too low at "
+        "both ends. From degree 2 on the curve follows the points",
+        notice="The line is almost flat and misses the same way on both sets; adding x² (degree 2) "
+        "brings both errors down to the noise, and higher degrees barely change them.",
+        numbers=lambda k: [demo.number(by_degree.train_mse[k], "training error", ".2f"),
+                           demo.number(by_degree.val_mse[k], "validation error", ".2f")],
     )
-    def _(fig) -> None:
+    def _(fig, k: int) -> None:
         ax = fig.subplots()
         ax.plot(data.x_val, data.y_val, ".", color="C7", ms=4, alpha=0.6, label="validation")
         ax.plot(data.x_train, data.y_train, "o", color="C4", ms=5, label="training")
-        for k, name in enumerate(NAMES):
-            ax.plot(fits.grid, fits.grid_pred[:, k], color=f"C{k}", label=name)
+        ax.plot(fits.grid, np.clip(by_degree.grid_pred[:, k], ylim[0] - 1.0, ylim[1] + 1.0), color="C0",
+                lw=2, label=degree_name(int(degrees[k])))
+        ax.set_xlim(DOMAIN[0] - 0.2, DOMAIN[1] + 0.2)
+        ax.set_ylim(*ylim)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
-        ax.set_title("Fits to y = x² + noise")
-        ax.legend(fontsize="small", loc="upper center", ncols=2)
-        ax.set_ylim(None, 13.5)
+        ax.set_title(f"{degree_name(int(degrees[k])).capitalize()} fitted to y = x² + noise")
+        ax.legend(fontsize="small", loc="upper center", ncols=3)
 
 
 def draw_residuals(demo, data: Data, fits: Fits) -> None:
