@@ -298,7 +298,11 @@ class DemoContext:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise DemoError(f"demo.number({label!r}) must be a real number, got {type(value).__name__}")
         if fmt:
-            format(float(value), fmt)  # fail here, with the demo's line, on a bad format
+            try:
+                format(float(value), fmt)
+            except ValueError:
+                raise DemoError(f"demo.number({label!r}): {fmt!r} is not a format for a number (numbers "
+                                "are shown as floats: use '.0f' for whole numbers, or no fmt)") from None
         return Number(float(value), str(label).strip(), fmt, unit)
 
     def key_numbers(self, *names: str) -> None:
