@@ -33,6 +33,7 @@ from .read.load import Loaded, load_glossary
 from .read.resolve import check, resolve
 from .render import urls
 from .render.pages import SiteRenderer, has_learning_path
+from .render.sources import key as source_key
 from .settings import ORT_WEB_SEARCH, BuildOptions
 from .text.safety import title_text
 
@@ -154,7 +155,8 @@ class Build:
         self.renderer = SiteRenderer(glossary, results_by_term(glossary, batch.results) if batch else {},
                                      title=options.title, description=options.description,
                                      pending=self.late, search_page=options.search == "pagefind",
-                                     memo=memo, live=f"{size / 1e6:.0f} MB" if size else "")
+                                     memo=memo, live=f"{size / 1e6:.0f} MB" if size else "",
+                                     splice_sources=options.splice_sources)
         self.recorder = live.Recorder(options.cache_dir) if self.ort_web else None
         for tid in self.renderer.demos:  # recorded on their own thread while pages render
             self._recorded_runs(tid, start=True)
@@ -180,6 +182,10 @@ class Build:
         self.reported = set(site.problems)
         self.first = site.pages
         return site
+
+    def sources(self) -> dict[str, str]:
+        """The demo sources the pages' slots name (render/sources.py), by key."""
+        return {source_key(d.source): d.source for d in self.renderer.demos.values() if d is not None}
 
     def wait(self) -> None:
         """Wait for every demo and take its result in (before ``render``: no page is late);

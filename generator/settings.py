@@ -68,6 +68,7 @@ class BuildOptions:
     title: str = "termlab"
     description: str = ""
     site_url: str = ""
+    splice_sources: bool = False  # the adapter fills the pages' source slots (render/sources.py)
 
     @classmethod
     def from_settings(cls, root: Path, settings: Mapping[str, Any] | None = None, **site: str

@@ -4,6 +4,7 @@ a line per figure, everything else folded; figure text readable on a phone and n
 from __future__ import annotations
 
 import html.parser
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -146,6 +147,15 @@ def test_key_numbers_evidence_in_words_and_folded_details(project):
     assert "Training points" in folds["Setup"].text()
     for text in ("ONNX Runtime matches NumPy", "Max |ONNX Runtime − NumPy|", "Training points"):
         assert text not in section.text_outside("details")
+
+    # The source, highlighted, in its fold (spliced in after search indexing: render/sources.py)
+    source = folds["Source: demos/learner.py"]
+    code = source.find_all("code")[-1]
+    assert 'demo.key_numbers("gap_no_dropout", "gap_dropout", "val_accuracy")' in code.text()
+    assert code.find_all("span"), "highlighted"
+    assert not section.find_all(cls="termlab-source-slot")
+    index = json.loads(project.html("search/search_index.json"))
+    assert index["docs"] and not any("key_numbers" in d["text"] for d in index["docs"])
 
 
 UNLABELLED = '''
@@ -374,3 +384,19 @@ def test_numbers_on_the_page_never_read_like_1e_minus_10():
     assert readable_number("1.02e+06") == "1.02 × 10⁶"
     assert readable_number("2.5e-07 m") == "2.5 × 10⁻⁷ m"
     assert readable_number("0.000433") == "0.000433" and readable_number("1,206") == "1,206"
+
+
+def test_generated_markdown_keeps_the_source_fenced(project, tmp_path):
+    """``termlab generate`` writes Markdown for engines without the plugin: no slot to fill."""
+    import subprocess
+    import sys
+
+    project.term("drop", demo="learner")
+    project.write("demos/learner.py", LEARNER)
+    out = tmp_path / "generated"
+    done = subprocess.run([sys.executable, "-m", "generator", "--root", str(project.root), "generate", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    page = (out / "docs" / "terms" / "drop" / "index.md").read_text()
+    assert 'demo.key_numbers("gap_no_dropout", "gap_dropout", "val_accuracy")' in page
+    assert "```python" in page and "termlab-source-slot" not in page

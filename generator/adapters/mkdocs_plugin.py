@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from mkdocs.config import config_options as c
@@ -18,12 +19,14 @@ from mkdocs.utils.meta import get_data
 from ..build import Builder
 from ..publish import MATH_FONT, mathfont, site_assets
 from ..render import urls
+from ..render.sources import splice
 from ..settings import EXECUTORS, LIVE_MODELS, SEARCHES, SETTINGS, BuildOptions
 from .indexes import GlossaryIndex
 from .markdown_ext import TermlabExtension
 from .pagefind import check_pagefind, index_site
 from .partial import GeneratedPage, MemoryBytecodeCache, PartialRebuilds, digest
 from .sitefolder import AtomicSite
+from .sourcecode import Highlighter
 from .watch import watch_natively
 
 log = get_plugin_logger("termlab")
@@ -84,6 +87,7 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         self.signal: Path | None = None  # serve: a watched folder, written when audits are in
         self.partial: PartialRebuilds | None = None  # serve --dirty: rebuild changed pages only
         self.bytecode = MemoryBytecodeCache()
+        self.highlighter = Highlighter()  # demo sources, highlighted once (serve keeps them)
 
     def load_config(self, options, config_file_path=None):
         """The plugin's settings; a read-only shared cache starts being read at once (its
@@ -150,6 +154,7 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             options = BuildOptions.from_settings(
                 self.root, dict(self.config), title=config.site_name,
                 description=config.site_description or "", site_url=config.site_url or "")
+            options = replace(options, splice_sources=True)  # filled in on_post_page
         except ValueError as exc:
             raise PluginError(f"{config.config_file_path}: plugins: termlab: {exc}") from exc
         if self.builder is None:
@@ -235,6 +240,12 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             self._point_extension_at(page, page.markdown, config)
             page.render(config, self.files)
         return context
+
+    def on_post_page(self, output: str, *, page, config) -> str:
+        """Demo sources into their slots: after search indexed the page, highlighted once."""
+        if self.build is None or page.file.src_uri not in self.generated:
+            return output
+        return splice(output, self.build.sources(), self.highlighter.for_site(config))
 
     def _write(self, files: dict[str, bytes], config, register: bool) -> None:
         """Write files that arrived after MkDocs copied the others (``register``: also make

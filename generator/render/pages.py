@@ -18,7 +18,7 @@ from ..model import Glossary, Problem, Question, Site, Term
 from ..read.entrychecks import placeholder_problems
 from ..text.plain import anchor, fenced, fill_metrics, initial, midsentence, plain, short_summary
 from ..text.safety import attribute_text, escape_markdown_html, escape_text, title_text
-from . import urls
+from . import sources, urls
 from .connections import SAME_CATEGORY, SHOWN, connected_terms, path_places
 
 MORE_IN_CATEGORY = 8
@@ -63,7 +63,7 @@ def environment() -> jinja2.Environment:
         htmlattr=lambda s: html.escape(str(s), quote=True),
         number=readable_number,
     )
-    env.globals.update(plain=plain, anchor=anchor, fenced=fenced, evidence=evidence,
+    env.globals.update(plain=plain, anchor=anchor, fenced=fenced, evidence=evidence, source_slot=sources.slot,
                        requirements=" ".join(REQUIREMENTS))
     return env
 
@@ -113,12 +113,14 @@ class SiteRenderer:
 
     def __init__(self, glossary: Glossary, demos: Mapping[str, Any] | None = None, *,
                  title: str = "termlab", description: str = "", pending: set[str] | None = None,
-                 search_page: bool = False, memo: dict | None = None, live: str = ""):
+                 search_page: bool = False, memo: dict | None = None, live: str = "",
+                 splice_sources: bool = False):
         self.glossary = glossary
         # Serve: term pages as last rendered (kept by the caller across rebuilds), see term_page.
         self.memo = memo
         self.search_page = search_page  # search: pagefind
         self.live = live  # "Run it in your browser": onnxruntime-web's download size, "" = no panel
+        self.splice_sources = splice_sources  # demo sources as slots the builder fills (render/sources.py)
         self.demos: dict[str, Any] = dict(demos or {})
         self.audits: dict[str, Any] = {}  # each term's seed audit (demo.audit.DemoAudit), once in
         self.pending = set(pending or ())
@@ -256,6 +258,7 @@ class SiteRenderer:
             connected=connected, shown=SHOWN, more_count=inputs[4],
             in_category=sum(SAME_CATEGORY in c.relations for c in connected),
             place=inputs[5], path_page=inputs[6], demo=inputs[7], audit=inputs[8], live=inputs[9],
+            splice_sources=self.splice_sources,
             link=noted(link), summary=noted(summary), short=noted(short))
         if self.memo is not None:
             self.memo[tid] = (inputs, read, markdown)
