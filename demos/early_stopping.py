@@ -36,6 +36,7 @@ class Training:
     stops: dict  # patience -> Stop
     last: nets.MLP  # the weights after the whole budget
     data: datasets.Split
+    snapshots: list  # the weights after every epoch (only for the run that is drawn)
 
     def bumped(self, patience: int) -> bool:
         """Did validation loss, after the stop, fall below the restored checkpoint's? (a bump)"""
@@ -45,13 +46,14 @@ class Training:
 
 @dataclass
 class ProbabilityMap:
-    """Class-1 probability of the checkpoint and the last net on a square grid."""
+    """Class-1 probability of the drawn run's net after each of a few epochs, on a square grid."""
 
     lo: float
     hi: float
     gx: np.ndarray
     gy: np.ndarray
-    p1: list[np.ndarray]
+    epochs: list[int]
+    p1: list[np.ndarray]  # one map per epoch
 
 
 def run(demo) -> None:
@@ -63,14 +65,14 @@ def run(demo) -> None:
     repeats = int(opts.get("repeats", 6))
 
     runs = []
-    for _ in range(repeats):  # fresh data and initial weights each time; run 0 is drawn
-        X, data = make_data(demo.rng)
-        runs.append(train(demo.rng, data, epochs, (patience, short), lr))
+    for i in range(repeats):  # fresh data and initial weights each time; run 0 is drawn
+        data = make_data(demo.rng)
+        runs.append(train(demo.rng, data, epochs, (patience, short), lr, keep_snapshots=i == 0))
     shown = runs[0]
     sess = export(demo, shown, patience)
     scores, ort_diff = score(sess, shown.stops[patience].checkpoint, shown.data)
     stats = repeat_stats(runs, patience, short)
-    prob_map = probability_map(sess, X_of(shown))
+    prob_map = probability_map(demo, shown, frame_epochs(shown.stops[patience], epochs))
     lam_fit = effective_lambda(demo.rng)
 
     draw_curves(demo, shown, epochs, patience, short)
@@ -82,17 +84,12 @@ def run(demo) -> None:
 def make_data(rng):
     """Two noisy moons, split into training, validation and test points."""
     X, y = datasets.moons(rng, N_POINTS, noise=0.3)
-    return X, datasets.split(rng, X, y, val=VAL, test=TEST)
+    return datasets.split(rng, X, y, val=VAL, test=TEST)
 
 
-def X_of(training: Training) -> np.ndarray:
-    """All points of a run's data (for the extent of the probability map)."""
-    d = training.data
-    return np.vstack([d.X_train, d.X_val, d.X_test])
-
-
-def train(rng, data, epochs: int, patiences: tuple[int, ...], lr: float) -> Training:
-    """Train a 2-64-64-2 ReLU net for the whole budget, noting where each patience rule stops."""
+def train(rng, data, epochs: int, patiences: tuple[int, ...], lr: float, keep_snapshots: bool = False) -> Training:
+    """Train a 2-64-64-2 ReLU net for the whole budget, noting where each patience rule stops
+    (and, if asked, keeping the weights after every epoch)."""
     # Thousands of weights for a few dozen points: it can memorise the training set.
     net = nets.init_mlp(rng, [2, HIDDEN, HIDDEN, 2], activation="relu")
     opt = nets.Adam(lr=lr)
@@ -100,7 +97,7 @@ def train(rng, data, epochs: int, patiences: tuple[int, ...], lr: float) -> Trai
 
     # Train for the whole budget so the page can show what happens after the stopping point; a
     # patience rule only ever looks at epochs up to the one it stops at.
-    train_loss, val_loss = [], []
+    train_loss, val_loss, snapshots = [], [], []
     state = {p: [np.inf, 0, net.copy(), None] for p in patiences}  # best, best epoch, ckpt, stop
     for epoch in range(epochs + 1):
         if epoch > 0:
@@ -109,6 +106,8 @@ def train(rng, data, epochs: int, patiences: tuple[int, ...], lr: float) -> Trai
         tr, va = _losses(net, data)
         train_loss.append(tr)
         val_loss.append(va)
+        if keep_snapshots:
+            snapshots.append(net.copy())
         for p, st in state.items():
             if st[3] is None:
                 if va < st[0]:
@@ -116,7 +115,7 @@ def train(rng, data, epochs: int, patiences: tuple[int, ...], lr: float) -> Trai
                 elif epoch - st[1] >= p:
                     st[3] = epoch  # `p` epochs in a row without a new best: stop here
     stops = {p: Stop(p, st[1], epochs if st[3] is None else st[3], st[2]) for p, st in state.items()}
-    return Training(np.array(train_loss), np.array(val_loss), stops, net, data)
+    return Training(np.array(train_loss), np.array(val_loss), stops, net, data, snapshots)
 
 
 def export(demo, training: Training, patience: int):
@@ -139,13 +138,26 @@ def score(sess, checkpoint: nets.MLP, data) -> tuple[dict[str, float], float]:
     return scores, ort_diff
 
 
-def probability_map(sess, X: np.ndarray) -> ProbabilityMap:
-    """Both nets' class-1 probability on a grid over the data."""
+def frame_epochs(stop: Stop, epochs: int) -> list[int]:
+    """Epochs to draw: 0, the restored epoch, the stop, and ten log-spaced ones not next to them."""
+    spaced = np.unique(np.round(np.geomspace(1, epochs, 10)).astype(int))
+    marked = (stop.best_epoch, stop.stop_epoch)
+    near = [e for e in spaced if min(abs(e - m) for m in marked) <= e / 5 and e != epochs]
+    return sorted({0, *marked, *(int(e) for e in spaced if e not in near)})
+
+
+def probability_map(demo, training: Training, shown_epochs: list[int]) -> ProbabilityMap:
+    """Class-1 probability on a grid over the data, from ONNX Runtime, of the net after each
+    drawn epoch (all snapshots side by side in one graph)."""
+    X = np.vstack([training.data.X_train, training.data.X_val, training.data.X_test])  # the map's extent
     lo, hi = float(np.floor(X.min() * 4) / 4), float(np.ceil(X.max() * 4) / 4)
     grid_1d = np.linspace(lo, hi, GRID)
     gx, gy = np.meshgrid(grid_1d, grid_1d)
-    grid_probs = _probs(sess, np.column_stack([gx.ravel(), gy.ravel()]))
-    return ProbabilityMap(lo, hi, gx, gy, [p[:, 1].reshape(gx.shape) for p in grid_probs])
+    sess = demo.session(demo.make_model(onnx_export.export_mlps(
+        [training.snapshots[e] for e in shown_epochs], head="softmax", name="epoch_snapshots")))
+    out = sess.run(None, {"x": np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float32)})[0]
+    p1 = [out[:, 2 * k + 1].reshape(gx.shape) for k in range(len(shown_epochs))]
+    return ProbabilityMap(lo, hi, gx, gy, shown_epochs, p1)
 
 
 def repeat_stats(runs: list[Training], patience: int, short: int) -> dict[str, np.ndarray]:
@@ -229,37 +241,57 @@ def draw_curves(demo, training: Training, epochs: int, patience: int, short: int
 
 def draw_decision_regions(demo, prob_map: ProbabilityMap, training: Training, patience: int,
                           epochs: int) -> None:
-    """Figure: class-1 probability maps of the restored checkpoint and of the last epoch."""
-    lo, hi, gx, gy = prob_map.lo, prob_map.hi, prob_map.gx, prob_map.gy
-    data, best_epoch = training.data, training.stops[patience].best_epoch
+    """Figure with a slider over the epoch: the net's class-1 probability map after that epoch,
+    and where that epoch sits on the loss curves."""
+    lo, hi, gx, gy, shown = prob_map.lo, prob_map.hi, prob_map.gx, prob_map.gy, prob_map.epochs
+    data, st = training.data, training.stops[patience]
+    names = {st.best_epoch: "restored best", st.stop_epoch: "rule stops", epochs: "end of budget"}
+    loss_top = 1.05 * max(training.train_loss.max(), training.val_loss.max())
 
-    @demo.figure(
-        "decision-regions",
-        caption="Class-1 probability from ONNX Runtime, restored checkpoint versus last epoch; "
-        f"markers are the {len(data.y_train)} training points (circles class 0, triangles class 1)",
-        alt="Two panels over the moons data, shaded by predicted probability. The restored "
-        "checkpoint draws a smooth boundary between the two moons; the last-epoch network bends "
-        "its boundary around individual noisy training points and is confident almost everywhere.",
-        size=(6.4, 3.6),
-        notice="The restored checkpoint draws a smooth boundary; the last epoch bends around single noisy points.",
+    @demo.sweep(
+        "decision-regions", shown, label="epoch", fmt=".0f", default=shown.index(st.best_epoch),
+        caption=f"The first run's network after each of {len(shown)} epochs from 0 to {epochs}: "
+        "class-1 probability from ONNX Runtime over the training points (circles class 0, "
+        "triangles class 1), and that epoch on the loss curves",
+        alt="Left, the two-moons training points shaded by the network's predicted probability "
+        "with its decision boundary; right, training and validation loss against epoch with the "
+        "shown epoch marked. Early on the boundary is a rough straight cut; at the restored best "
+        "epoch it runs smoothly between the moons; by the end of the budget it bends around "
+        "single noisy points while validation loss climbs",
+        size=(6.4, 3.6), file_fmt="svg",
+        notice="Move past the restored epoch: the boundary starts bending around single noisy "
+        "points, training loss keeps falling and validation loss climbs.",
+        numbers=lambda k: [demo.number(training.train_loss[shown[k]], "training loss", ".3f"),
+                           demo.number(training.val_loss[shown[k]], "validation loss", ".3f")],
     )
-    def _(fig) -> None:
-        axes = fig.subplots(1, 2, sharey=True)
+    def _(fig, k: int) -> None:
+        epoch, p1 = shown[k], prob_map.p1[k]
+        ax, ax_loss = fig.subplots(1, 2)
         edge = plt_rc["text.color"]  # the theme's text colour: dark on light, light on dark
-        titles = (f"restored (epoch {best_epoch})", f"last epoch ({epochs})")
-        for ax, p1, title in zip(axes, prob_map.p1, titles, strict=True):
-            im = ax.imshow(p1, origin="lower", extent=(lo, hi, lo, hi), cmap="RdBu_r",
-                           vmin=0.0, vmax=1.0, alpha=0.5, interpolation="bilinear")
+        # 40 shades at the grid's own resolution: a few-kB image in each frame
+        ax.imshow(np.round(p1 * 40) / 40, origin="lower", extent=(lo, hi, lo, hi), cmap="RdBu_r",
+                  vmin=0.0, vmax=1.0, alpha=0.5, interpolation="none")
+        if p1.min() < 0.5 < p1.max():
             ax.contour(gx, gy, p1, levels=[0.5], colors=edge, linewidths=1.2)
-            for cls, marker in ((0, "o"), (1, "^")):
-                pts = data.X_train[data.y_train == cls]
-                ax.scatter(pts[:, 0], pts[:, 1], marker=marker, s=24, c=f"C{cls}",
-                           edgecolors=edge, linewidths=0.7)
-            ax.set_title(title, fontsize="medium")
-            ax.set_xlabel("x₁")
-            ax.grid(False)
-        axes[0].set_ylabel("x₂")
-        fig.colorbar(im, ax=axes, shrink=0.8, label="P(class 1)")
+        for cls, marker in ((0, "o"), (1, "^")):
+            ax.scatter(*data.X_train[data.y_train == cls].T, marker=marker, s=24, c=f"C{cls}", edgecolors=edge,
+                       linewidths=0.7)
+        ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="x₁", ylabel="x₂")
+        ax.grid(False)
+        ax.set_title(f"epoch {epoch}" + (f" ({names[epoch]})" if epoch in names else ""), fontsize="medium")
+
+        ax_loss.plot(training.train_loss, color="C0", lw=1.5, label="training")
+        ax_loss.plot(training.val_loss, color="C1", lw=1.5, label="validation")
+        ax_loss.axvline(st.best_epoch, color="C2", ls="--", lw=1.2, label="restored epoch")
+        ax_loss.axvline(epoch, color="C7", lw=1.2)
+        ax_loss.plot([epoch] * 2, [training.train_loss[epoch], training.val_loss[epoch]], "o", color="C7",
+                     ms=6, clip_on=False)
+        ax_loss.set_xscale("symlog", linthresh=1.0, linscale=0.5)  # the early epochs spread out
+        ticks = [t for t in (0, 1, 3, 10, 30, 100, 300) if t <= epochs]
+        ax_loss.set_xticks(ticks, [str(t) for t in ticks])
+        ax_loss.minorticks_off()
+        ax_loss.set(xlim=(0, epochs), ylim=(0.0, loss_top), xlabel="epoch", ylabel="cross-entropy loss")
+        ax_loss.legend(fontsize="small", loc="upper right")
 
 
 def measure(demo, training: Training, patience: int, short: int, epochs: int, repeats: int,

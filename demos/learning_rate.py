@@ -75,13 +75,12 @@ class Picks:
 
 @dataclass
 class Fits:
-    """The good-rate network in ONNX Runtime, and what the too-small one learned."""
+    """The good-rate network in ONNX Runtime, and what the network learned with every rate."""
 
     ort_diff: float
     ort_loss: float
     grid: np.ndarray
-    grid_pred: np.ndarray
-    small_pred: np.ndarray
+    preds: np.ndarray  # (grid points, rates) from ONNX Runtime; NaN where the run diverged
 
 
 def run(demo) -> None:
@@ -140,7 +139,7 @@ def sweep_network(rng, task: Task, steps: int) -> NetworkSweep:
     mlp_rel = np.geomspace(0.01, 4.0, 12)
     W_mlp, mlp_losses = optim.minimize(optim.GD(mlp_rel * limit_mlp), task.loss_grad,
                                        np.tile(theta0, (mlp_rel.size, 1)), steps)
-    return NetworkSweep(theta0, sharp0, limit_mlp, mlp_rel, W_mlp, mlp_losses, _diverged(mlp_losses),
+    return NetworkSweep(theta0, sharp0, limit_mlp, mlp_rel, W_mlp, mlp_losses, optim.diverged(mlp_losses),
                         mlp_losses[-1])
 
 
@@ -164,21 +163,20 @@ def pick_runs(rng, task: Task, net: NetworkSweep, steps: int) -> Picks:
     between = np.geomspace(mlp_rel[first_bad_mlp - 1], mlp_rel[first_bad_mlp], 7)[1:-1]
     _, mlp_between = optim.minimize(optim.GD(between * net.limit), task.loss_grad,
                                     np.tile(net.theta0, (between.size, 1)), steps)
-    bad_between = _diverged(mlp_between)
+    bad_between = optim.diverged(mlp_between)
     j = int(np.argmax(bad_between)) if bad_between.any() else between.size
     lo_rate = between[j - 1] if j > 0 else mlp_rel[first_bad_mlp - 1]
     hi_rate = between[j] if j < between.size else mlp_rel[first_bad_mlp]
     observed_mlp_rel = float(np.sqrt(lo_rate * hi_rate))
     i_large = first_bad_mlp
-    # Where a run blew up, note the first step its loss passed its starting value.
-    large_curve = mlp_losses[:, i_large]
-    blowup_step = int(np.argmax(~np.isfinite(large_curve) | (large_curve > large_curve[0])))
+    blowup_step = optim.blowup_step(mlp_losses[:, i_large])
     return Picks(i_small, i_good, i_best, i_edge, lr_edge, sharp_edge, edge_peak, i_large, observed_mlp_rel,
                  blowup_step)
 
 
 def export_good(demo, task: Task, net: NetworkSweep, picks: Picks) -> Fits:
-    """ONNX: the network trained with the good rate; its fit, and the too-small rate's."""
+    """ONNX: the network trained with the good rate; then what every rate that trained learned
+    (those networks side by side in one graph)."""
     X, y = task.X, task.y
     good_net = task.stack.to_net(net.W[picks.i_good])
     sess = demo.onnx("mlp_good_rate", demo.make_model(onnx_export.export_mlp(good_net, name="mlp_good_rate")))
@@ -186,9 +184,12 @@ def export_good(demo, task: Task, net: NetworkSweep, picks: Picks) -> Fits:
     ort_diff = float(np.max(np.abs(pred - nets.predict(good_net, X))))
     ort_loss = float(np.mean((pred[:, 0] - y) ** 2))
     grid = np.linspace(-1, 1, 200)[:, None]
-    grid_pred = sess.run(None, {"x": grid.astype(np.float32)})[0][:, 0]
-    small_pred = nets.predict(task.stack.to_net(net.W[picks.i_small]), grid)[:, 0]
-    return Fits(ort_diff, ort_loss, grid, grid_pred, small_pred)
+    trained = np.flatnonzero(~net.bad)
+    all_sess = demo.session(demo.make_model(onnx_export.export_mlps(
+        [task.stack.to_net(net.W[i]) for i in trained], name="mlp_every_rate")))
+    preds = np.full((grid.shape[0], net.rel.size), np.nan)
+    preds[:, trained] = all_sess.run(None, {"x": grid.astype(np.float32)})[0]
+    return Fits(ort_diff, ort_loss, grid, preds)
 
 
 def draw_sweep(demo, ls: LeastSquaresSweep, net: NetworkSweep, steps: int) -> None:
@@ -215,7 +216,7 @@ def draw_sweep(demo, ls: LeastSquaresSweep, net: NetworkSweep, steps: int) -> No
             (lower, mlp_rel, mlp_losses, "C1", "network: training MSE", 0.05**2),
         )
         for ax, rel, losses, c, ylabel, floor in panels:
-            ok = ~_diverged(losses)
+            ok = ~optim.diverged(losses)
             vals = losses[-1, ok]
             ax.plot(rel[ok], vals, "o-", color=c, ms=4)
             ax.plot(rel[~ok], np.full((~ok).sum(), vals.max() * 3), "x", color=c, ms=8, mew=2)
@@ -274,28 +275,39 @@ def draw_mlp_curves(demo, net: NetworkSweep, picks: Picks, steps: int) -> None:
 
 
 def draw_mlp_fits(demo, task: Task, net: NetworkSweep, picks: Picks, fits: Fits, steps: int) -> None:
-    """Figure: what the network learned with the too-small and with the good rate."""
-    X, y, grid, mlp_rel, limit_mlp = task.X, task.y, fits.grid, net.rel, net.limit
+    """Figure with a slider over the learning rate: what the network learned in `steps` steps."""
+    X, y, grid, rates = task.X, task.y, fits.grid[:, 0], net.rel * net.limit
+    words = {int(i): "too large" for i in np.flatnonzero(net.bad)}
+    words |= {picks.i_small: "too small", picks.i_good: "good", picks.i_edge: "above the start's limit"}
+    lo, hi = y.min() - 0.3 * np.ptp(y), y.max() + 0.3 * np.ptp(y)  # fixed y range for every rate
 
-    @demo.figure(
-        "mlp-fits",
-        caption=f"What the network learned in {steps} steps with the too-small and the good learning "
-        "rate (the good one as run by ONNX Runtime); the too-large one diverged",
+    @demo.sweep(
+        "mlp-fits", rates, label="learning rate η", fmt=".3g", default=picks.i_good,
+        caption=f"What the tanh network learned in {steps} steps of full-batch gradient descent with "
+        f"each of {rates.size} learning rates from the same initial weights (as run by ONNX Runtime)",
         alt=f"Scatter of {len(y)} noisy training points along an S-shaped curve that turns back down "
-        "at both ends. The network trained with the good rate bends with the data at the ends; "
-        "the one trained with the too-small rate is a plain S-curve that misses the bends.",
-        notice="The good rate learns the bends at both ends; the too-small rate misses them.",
+        "at both ends, with the network's fit. With the smallest rates the fit is a plain "
+        "S-shaped curve that misses the bends; larger rates up to the good one bend with the data at "
+        "both ends; the largest rates diverge and draw no curve",
+        notice="Raise η: the fit first learns the S, then the bends at both ends, until the rate is "
+        "so large that training diverges.",
+        numbers=lambda i: [demo.number(net.final[i] if not net.bad[i] else "diverged",
+                                       f"training loss after {steps} steps", ".4f"),
+                           demo.number(net.rel[i], "rate ÷ the start's limit 2/λₘₐₓ", ".2g")],
     )
-    def _(fig) -> None:
+    def _(fig, i: int) -> None:
         ax = fig.subplots()
+        ax.plot(grid, datasets.smooth_function(grid), "--", color="C7", lw=1.5, label="true curve")
         ax.plot(X[:, 0], y, "o", color="C7", ms=4, alpha=0.7, label="training data")
-        ax.plot(grid[:, 0], fits.small_pred, color="C0",
-                label=f"too small, η = {mlp_rel[picks.i_small] * limit_mlp:.3g}")
-        ax.plot(grid[:, 0], fits.grid_pred, color="C2", label=f"good, η = {mlp_rel[picks.i_good] * limit_mlp:.3g}")
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
-        ax.set_title(f"After {steps} steps")
-        ax.legend(fontsize="small")
+        if net.bad[i]:
+            ax.text(0.27, 0.85, f"diverged: the loss rose\nabove its start at step "
+                    f"{optim.blowup_step(net.losses[:, i])}", ha="center", va="center", color="C1",
+                    transform=ax.transAxes)
+        else:
+            ax.plot(grid, np.clip(fits.preds[:, i], lo - 1, hi + 1), color="C2", label="network")
+        ax.set(xlim=(-1, 1), ylim=(lo, hi), xlabel="x", ylabel="y")
+        ax.set_title(f"η = {rates[i]:.3g}" + (f" ({words[i]})" if i in words else "") + f", {steps} steps")
+        ax.legend(fontsize="small", loc="lower center", ncols=3)
 
 
 def measure(demo, ls: LeastSquaresSweep, net: NetworkSweep, picks: Picks, fits: Fits, steps: int) -> None:
@@ -386,9 +398,3 @@ def claim_findings(demo, ls: LeastSquaresSweep, net: NetworkSweep, picks: Picks,
         holds=bool(fits.ort_diff < 1e-4),
         ort_max_abs_diff=fits.ort_diff,
     )
-
-
-def _diverged(losses: np.ndarray) -> np.ndarray:
-    """Runs (columns) whose loss ended non-finite or above where it started."""
-    final = losses[-1]
-    return ~np.isfinite(final) | (final > losses[0])

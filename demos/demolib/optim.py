@@ -336,3 +336,15 @@ def export_loss_surface(problem: LeastSquares, *, name: str = "least_squares_los
     g.op("Mul", [mse, half], "y")
     doc = f"least-squares loss of {problem.n} examples as a function of {problem.d} weights"
     return g.build(name, [tensor("x", ["K", problem.d])], [tensor("y", ["K"])], doc)
+
+
+def diverged(losses: np.ndarray) -> np.ndarray:
+    """Runs (columns of a (steps + 1, runs) loss history) that ended non-finite or above where
+    they started."""
+    final = losses[-1]
+    return ~np.isfinite(final) | (final > losses[0])
+
+
+def blowup_step(curve: np.ndarray) -> int:
+    """Where a run blew up: the first step its loss passed its starting value."""
+    return int(np.argmax(~np.isfinite(curve) | (curve > curve[0])))
