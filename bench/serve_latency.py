@@ -153,8 +153,9 @@ def served_edits(root: Path, dirty: bool, log: Path, file: Path, old: str, page:
         server.close()
 
 
-def real(tmp: Path, repeat: int, timeout: float) -> tuple[float, float]:
-    """This glossary (demos cached): a summary edit; a demo edit (a comment: the demo reruns)."""
+def real(tmp: Path, repeat: int, timeout: float) -> tuple[float, float, float]:
+    """This glossary (demos cached): a summary edit; a demo edit (a comment: the demo reruns),
+    and that demo's own run time as the serve log reports it (the goal: edit ≤ run + 1 s)."""
     root = tmp / "real"
     for name in ("glossary", "demos", "docs"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -178,7 +179,8 @@ def real(tmp: Path, repeat: int, timeout: float) -> tuple[float, float]:
         demo.write_text(source)
     finally:
         server.close()
-    return statistics.median(summary), statistics.median(times)
+    runs = [float(x) for x in re.findall(r"demo dropout: ok in ([\d.]+) s", (tmp / "real.log").read_text())]
+    return statistics.median(summary), statistics.median(times), statistics.median(runs or [float("nan")])
 
 
 def main() -> None:
@@ -202,10 +204,11 @@ def main() -> None:
         for n, t, p, z in rows:
             print(f"| {n:,} | {t:.2f} | {p:.2f} | {p / t:.1f}x | {z:.2f} | {z / t:.1f}x |")
         if args.real:
-            s, d = real(Path(tmp), args.repeat, args.timeout)
+            s, d, r = real(Path(tmp), args.repeat, args.timeout)
             terms = len(list((ROOT / "glossary").glob("[!_]*.yaml")))
             print(f"\nthis glossary ({terms} terms, demos cached): summary edit {s:.2f} s, "
-                  f"demo edit (dropout reruns) {d:.2f} s (medians of {args.repeat})")
+                  f"demo edit (dropout reruns) {d:.2f} s, the demo's own run {r:.2f} s: edit − run = "
+                  f"{d - r:.2f} s (goal ≤ 1 s; medians of {args.repeat})")
 
 
 if __name__ == "__main__":
