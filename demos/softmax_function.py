@@ -239,37 +239,41 @@ def draw_saturation(demo, trained: Run) -> None:
 
 
 def draw_maps(demo, trained: Run, data) -> None:
-    """Figure: the largest class probability over the plane, early and at the end."""
+    """Figure with a slider over the checkpoints: the largest class probability over the plane
+    after that many steps, with the weight norm, loss and confidence there."""
     lo, hi = data.X_train.min(axis=0) - 0.8, data.X_train.max(axis=0) + 0.8
-    gx, gy = np.linspace(lo[0], hi[0], 90), np.linspace(lo[1], hi[1], 90)
+    gx, gy = np.linspace(lo[0], hi[0], 60), np.linspace(lo[1], hi[1], 60)
     grid = np.column_stack([a.ravel() for a in np.meshgrid(gx, gy)])
     ga = np.hstack([grid, np.ones((len(grid), 1))])
-    early = EARLY
-    panels = {int(trained.steps[i]): nets.softmax(ga @ trained.W[i]).max(axis=1).reshape(90, 90)
-              for i in (early, len(trained.steps) - 1)}
+    maps = [nets.softmax(ga @ W).max(axis=1).reshape(60, 60) for W in trained.W]
 
-    @demo.figure(
-        "maps",
-        caption="Largest class probability over the plane, early in training and at the end (training points)",
-        alt=f"Two maps. After {trained.steps[early]} steps the probability rises smoothly from about "
-        f"one third near the class borders to near 1 inside each class; after {trained.steps[-1]} "
-        "steps the same borders are knife-sharp and almost the whole plane is at probability 1.",
-        size=(6.4, 3.0),
-        notice="Training moves the borders little but makes them ever sharper.",
+    @demo.sweep(
+        "maps", trained.steps, label="gradient-descent steps", fmt=".0f", default=EARLY,
+        caption="Largest class probability over the plane after each checkpoint of training, from zero "
+        "weights (white markers: the training points)",
+        alt="A map of the plane shaded by the largest class probability, with the training points of "
+        "three classes. At step 0 every point is at one third; after a few steps the probability "
+        "rises smoothly from about one third at the class borders to near 1 inside each class; late "
+        "in training the borders are knife-sharp and almost the whole plane is at probability 1",
+        size=(6.4, 3.0), file_fmt="svg",
+        notice="Step on: the borders barely move, but the probability next to them climbs towards 1 "
+        "while the weight norm keeps growing.",
+        numbers=lambda i: [demo.number(trained.norm[i], "weight norm", ".3g"),
+                           demo.number(trained.loss[i], "training cross-entropy", ".2g"),
+                           demo.number(trained.confidence[i], "mean largest probability", ".4f")],
     )
-    def _(fig) -> None:
-        axes = fig.subplots(1, 2, sharey=True)
-        for ax, (step, conf) in zip(axes, panels.items(), strict=True):
-            im = ax.imshow(conf, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), vmin=1.0 / K,
-                           vmax=1.0, cmap="viridis", aspect="auto")
-            for k, marker in enumerate("o^s"):
-                pts = data.X_train[data.y_train == k]
-                ax.scatter(pts[:, 0], pts[:, 1], s=9, marker=marker, color="w", edgecolors="k", lw=0.4)
-            ax.grid(False)
-            ax.set_title(f"after {step} steps", fontsize="medium")
-            ax.set_xlabel("x₁")
-        axes[0].set_ylabel("x₂")
-        fig.colorbar(im, ax=axes, label="largest probability")
+    def _(fig, i: int) -> None:
+        ax = fig.subplots()
+        # 40 shades, drawn at the grid's own resolution: a small image in every frame
+        im = ax.imshow(np.round(maps[i] * 40) / 40, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]),
+                       vmin=1.0 / K, vmax=1.0, cmap="viridis", aspect="auto", interpolation="none")
+        for k, marker in enumerate("o^s"):
+            pts = data.X_train[data.y_train == k]
+            ax.scatter(pts[:, 0], pts[:, 1], s=9, marker=marker, color="w", edgecolors="k", lw=0.4)
+        ax.grid(False)
+        ax.set_title(f"after {trained.steps[i]} steps", fontsize="medium")
+        ax.set(xlabel="x₁", ylabel="x₂")
+        fig.colorbar(im, ax=ax, label="largest probability")
 
 
 def measure(demo, trained: Run, sweep: Sweep, settle: dict, checks: dict) -> None:
