@@ -47,7 +47,7 @@ class Run:
     ambiguity: float  # mean squared spread of the members around their average (all B)
     grid: np.ndarray
     grid_members: np.ndarray  # (N_GRID, B)
-    grid_bagged: np.ndarray  # (N_GRID,) average of all members
+    grid_bagged: np.ndarray  # (N_GRID, B) column m - 1: the average of the first m members
     ort_diff: float
     unique_share: float  # mean share of distinct training points in a bootstrap resample
 
@@ -145,7 +145,7 @@ def score(sess, x, y, members: list[Tree], x_test, y_test, unique_share: float) 
                np.mean((members_test - y_test[:, None]) ** 2, axis=0),
                float(np.mean((predict(grow_tree(x, y), x_test) - y_test) ** 2)),
                float(np.mean((members_test - avg[:, None]) ** 2)),
-               grid, grid_members, grid_bagged[:, -1], ort_diff, unique_share)
+               grid, grid_members, grid_bagged, ort_diff, unique_share)
 
 
 def repeat_on_fresh_sets(rng, n_train: int, noise: float, n_members: int, repeats: int,
@@ -179,30 +179,35 @@ def repeat_on_fresh_sets(rng, n_train: int, noise: float, n_members: int, repeat
 
 
 def draw_members(demo, run_: Run, n_members: int) -> None:
-    """Figure: a few single trees, the bagged average and the true curve."""
+    """Figure with a slider over the ensemble's size: a few single trees, the average of the first
+    m members (from ONNX Runtime's prefix averages) and the true curve."""
+    sizes = [m for m in (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130) if m < n_members] + [n_members]
+    g, y_all = run_.grid, np.concatenate([run_.y, run_.grid_members.ravel()])
+    ylim = (y_all.min() - 0.15, y_all.max() + 0.15)  # fixed: every frame on the same axes
 
-    @demo.figure(
-        "members",
+    @demo.sweep(
+        "members", sizes, label="trees averaged", fmt=".0f", default=len(sizes) - 1,
         caption=f"{N_SHOWN} of the {n_members} trees (thin steps), each grown on a bootstrap sample, "
-        f"and their average over all {n_members} (thick)",
+        "and the average of the first m of them (thick)",
         alt=f"{len(run_.x)} noisy training points around a wavy curve. Each single tree is a jagged step "
         "function that jumps to the value of whichever sampled point is nearest, noise included; the "
-        f"average of all {n_members} is a finer staircase that stays closer to the true curve. Test error: "
-        f"{run_.member_mse.mean():.3g} for a single tree on average, {run_.test_mse[-1]:.3g} for the average.",
+        "average of one tree is just as jagged, and as more trees join it becomes a finer staircase "
+        "that stays closer to the true curve",
         size=(6.4, 4.0),
-        notice="Single trees chase the noise in their own sample; their average stays closer to the curve.",
+        notice="Add trees: the average smooths out and settles near the curve; the first ten or so "
+        "trees do most of it.",
+        numbers=lambda k: [demo.number(run_.test_mse[sizes[k] - 1], "test error of the average", ".3g")],
     )
-    def _(fig) -> None:
+    def _(fig, k: int) -> None:
+        m = sizes[k]
         ax = fig.subplots()
-        g = run_.grid
         lines = ax.plot(g, run_.grid_members[:, :N_SHOWN], color="C0", lw=0.8, alpha=0.45)
         lines[0].set_label("single trees")
         ax.plot(g, datasets.smooth_function(g), "--", color="C7", lw=1.5, label="true curve")
-        ax.plot(g, run_.grid_bagged, color="C1", lw=2.5, label=f"average of {n_members}")
+        ax.plot(g, run_.grid_bagged[:, m - 1], color="C1", lw=2.5, label=f"average of {m}")
         ax.plot(run_.x, run_.y, "o", color="C4", ms=5, zorder=5, label="training points")
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
-        ax.set_title("Bagging fully grown trees")
+        ax.set(xlim=(g[0], g[-1]), ylim=ylim, xlabel="x", ylabel="y")
+        ax.set_title(f"Bagging fully grown trees: the average of {m}")
         ax.legend(fontsize="small", ncols=2, loc="lower center")
 
 
