@@ -64,7 +64,7 @@ def run(demo) -> None:
     loo_diff, lam_loo = check_loo_shortcut(X, y)
 
     draw_cv_curve(demo, main, choice, k_folds)
-    draw_fits(demo, X, y, grid, grid_pred, choice.i_cv)
+    draw_fits(demo, X, y, grid, grid_pred, main, choice)
     draw_repeats(demo, rep_ratio, rep_single, k_folds, n_repeats)
     measure(demo, k_folds, n_train, n_repeats, main, choice, rep_ratio, rep_single, within, ort_diff)
     demo.metric("loo_max_rel_diff", loo_diff, label="Max relative |LOO shortcut − explicit LOO refits|",
@@ -223,29 +223,33 @@ def draw_cv_curve(demo, main: CV, choice: Choice, k_folds: int) -> None:
         fig.legend(loc="outside lower center", ncols=3)
 
 
-def draw_fits(demo, X: np.ndarray, y: np.ndarray, grid: np.ndarray, grid_pred: np.ndarray, i_cv: int) -> None:
-    """Figure: the refit ridge models for the smallest λ, the CV choice and the largest λ."""
-    shown = [(0, "smallest λ"), (i_cv, "CV choice"), (len(LAMBDAS) - 1, "largest λ")]
+def draw_fits(demo, X: np.ndarray, y: np.ndarray, grid: np.ndarray, grid_pred: np.ndarray, main: CV,
+              choice: Choice) -> None:
+    """Figure with a slider over λ: the ridge model refit on all points at every other λ of the
+    grid (and CV's choice), with its CV and test error."""
+    shown = sorted(set(range(0, len(LAMBDAS), 2)) | {choice.i_cv})
+    tags = {0: "smallest λ", choice.i_cv: "CV choice", len(LAMBDAS) - 1: "largest λ"}
 
-    @demo.figure(
-        "fits",
-        caption=f"Ridge fits (refit on all {len(y)} points) for the smallest λ, the CV choice and the "
-        "largest λ",
-        alt=f"Scatter of {len(y)} noisy points around a wavy curve. The smallest λ wiggles through the "
-        "noise, the CV-chosen λ follows the true curve, and the largest λ is far too flat.",
+    @demo.sweep(
+        "fits", LAMBDAS[shown], label="penalty λ", fmt=".2g", default=shown.index(choice.i_cv),
+        caption=f"Ridge fits (refit on all {len(y)} points) for {len(shown)} values of λ, from the grid's "
+        "smallest to its largest",
+        alt=f"Scatter of {len(y)} noisy points around a wavy curve and the ridge fit. The smallest λ "
+        "wiggles through the noise, the CV-chosen λ follows the true curve, and the largest λ is far "
+        "too flat",
         notice="Too small a λ chases the noise, too large a λ flattens the curve; CV's choice sits between.",
+        numbers=lambda k: [demo.number(choice.cv_mse[shown[k]], "cross-validation error", ".3g"),
+                           demo.number(main.test_mse[shown[k]], "test error", ".3g")],
     )
-    def _(fig) -> None:
+    def _(fig, k: int) -> None:
+        i = shown[k]
         ax = fig.subplots()
         ax.plot(grid[:, 0], datasets.smooth_function(grid[:, 0]), "--", color="C7", label="truth")
         ax.plot(X[:, 0], y, "o", color="C7", ms=4, alpha=0.7, label="training data")
-        for c, (k, tag) in enumerate(shown):
-            ax.plot(grid[:, 0], grid_pred[:, k], color=f"C{c}", lw=2,
-                    label=f"λ = {plotting.plain_label(float(f'{LAMBDAS[k]:.2g}'))} ({tag})")
-        ax.set_ylim(float(y.min()) - 0.5, float(y.max()) + 0.5)
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
-        ax.set_title(f"Ridge fits on {len(CENTERS)} bump features")
+        ax.plot(grid[:, 0], grid_pred[:, i], color="C0", lw=2, label="ridge fit")
+        ax.set(xlim=(-1.0, 1.0), ylim=(float(y.min()) - 0.5, float(y.max()) + 0.5), xlabel="x", ylabel="y")
+        ax.set_title(f"λ = {plotting.plain_label(float(f'{LAMBDAS[i]:.2g}'))}" + (f" ({tags[i]})" if i in tags else "")
+                     + f", {len(CENTERS)} bump features")
         fig.legend(ncols=3, loc="outside lower center")
 
 
