@@ -33,7 +33,6 @@ class Sweep:
     grid_pred: np.ndarray
     ort_diff: float
     i_best: int
-    shown: list[int]  # columns to draw: no decay, the best, the largest λ
 
 
 @dataclass
@@ -125,8 +124,7 @@ def evaluate(sess, trained: list[nets.MLP], data: datasets.Split, lambdas: np.nd
     numpy_pred = np.hstack([nets.predict(net, grid) for net in trained])
     ort_diff = float(np.max(np.abs(grid_pred - numpy_pred)))
     i_best = int(np.argmin(val_loss))
-    shown = sorted({0, i_best, len(lambdas) - 1})
-    return Sweep(norms, train_loss, val_loss, test_loss, grid, grid_pred, ort_diff, i_best, shown)
+    return Sweep(norms, train_loss, val_loss, test_loss, grid, grid_pred, ort_diff, i_best)
 
 
 def free_weight_optimizers() -> dict[str, nets.Optimizer]:
@@ -166,35 +164,34 @@ def train_free_weights(rng: np.random.Generator) -> FreeWeights:
     return FreeWeights(sigma, final)
 
 
-def lam_label(lam: float) -> str:
-    """Legend label for one λ."""
-    return "λ = 0" if lam == 0 else f"λ = {lam:g}"
-
-
 def draw_fits(demo, data: datasets.Split, sweep: Sweep, lambdas: np.ndarray) -> None:
-    """Figure: the nets trained with no, the best and the largest decay."""
-    grid = sweep.grid
+    """Figure with a slider over λ: the net trained with that decay (from ONNX Runtime), with its
+    weight norm and validation loss."""
+    grid, y = sweep.grid, data.y_train
+    ylim = (float(y.min()) - 0.5, float(y.max()) + 0.5)  # fixed: every frame on the same axes
 
-    @demo.figure(
-        "fits",
-        caption="Networks trained with no, the best and the largest weight decay",
-        alt=f"Scatter of {len(data.y_train)} noisy training points around a wavy curve, with "
-        f"{len(sweep.shown)} fitted curves: "
-        "λ = 0 wiggles through the points, the best λ follows the true curve, and the largest λ "
-        "gives a nearly straight line.",
-        notice="Without decay the net wiggles through the points; the largest decay gives an almost straight line.",
+    @demo.sweep(
+        "fits", lambdas, label="weight decay λ", fmt=".3g", default=sweep.i_best,
+        caption=f"The network trained with each of the {len(lambdas)} decay strengths, from the same "
+        "initial weights (as run by ONNX Runtime)",
+        alt=f"Scatter of {len(y)} noisy training points around a wavy curve, with the fitted network. "
+        "Without decay it wiggles through the points, around the best λ it follows the true curve, "
+        "and the largest λ gives a nearly straight line",
+        notice="Raise λ: the wiggles through single points go first, then the net flattens towards a "
+        "straight line while its weight norm keeps falling.",
+        numbers=lambda k: [demo.number(sweep.norms[k], "weight norm", ".3g"),
+                           demo.number(sweep.val_loss[k], "validation loss", ".3f")],
     )
-    def _(fig) -> None:
+    def _(fig, k: int) -> None:
         ax = fig.subplots()
         ax.plot(grid[:, 0], datasets.smooth_function(grid[:, 0]), "--", color="C7", label="truth")
-        ax.plot(data.X_train[:, 0], data.y_train, "o", color="C7", ms=4, alpha=0.7, label="train")
-        for c, k in enumerate(sweep.shown):
-            tag = " (best)" if k == sweep.i_best else ""
-            ax.plot(grid[:, 0], sweep.grid_pred[:, k], color=f"C{c}", lw=2, label=lam_label(lambdas[k]) + tag)
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
-        ax.set_title(f"Fits for {len(sweep.shown)} values of λ")
-        ax.legend(fontsize="small", ncols=2)
+        ax.plot(data.X_train[:, 0], y, "o", color="C7", ms=4, alpha=0.7, label="train")
+        ax.plot(grid[:, 0], np.clip(sweep.grid_pred[:, k], ylim[0] - 1, ylim[1] + 1), color="C0", lw=2,
+                label="network")
+        ax.set(xlim=(-1.0, 1.0), ylim=ylim, xlabel="x", ylabel="y")
+        tag = " (best)" if k == sweep.i_best else ""
+        ax.set_title(("No decay" if lambdas[k] == 0 else f"λ = {lambdas[k]:g}") + tag)
+        ax.legend(fontsize="small", ncols=3, loc="lower center")
 
 
 def draw_lambda_sweep(demo, sweep: Sweep, lambdas: np.ndarray) -> None:
