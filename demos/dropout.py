@@ -14,21 +14,26 @@ from demolib import datasets, nets, onnx_export, plotting
 
 PARTS = {"train": "Training", "val": "Validation", "test": "Test"}
 TAGS = (("plain", "no_dropout"), ("dropout", "dropout"))
-GRID = 150  # points per side of the probability map
+GRID = 90  # points per side of the probability maps
+P_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # the slider's dropout rates (and the option p)
 HIDDEN = 128  # units in each hidden layer: ~17k weights, enough to memorise the training set
 WIDTH, ROWS = 128, 1000  # the block of ones fed to the lone Dropout node
 MASKS = 20000  # input-dropout masks averaged for the linear-model identity
 
 
 @dataclass
-class ProbabilityMap:
-    """Each net's class-1 probability on a GRID x GRID grid spanning the data."""
+class RateSweep:
+    """The net trained from the same start at every rate of the slider: class-1 probability on a
+    GRID x GRID grid spanning the data, and the losses, from ONNX Runtime."""
 
+    rates: list[float]
     lo: np.ndarray
     hi: np.ndarray
     gx: np.ndarray
     gy: np.ndarray
-    prob1: dict[str, np.ndarray]
+    prob1: list[np.ndarray]
+    val_loss: np.ndarray
+    gap: np.ndarray  # validation − training loss
 
 
 @dataclass
@@ -67,16 +72,17 @@ def run(demo) -> None:
         raise ValueError(f"option p must be in (0, 1), got {p}")
 
     X, data = make_data(demo.rng)
-    trained, hist = train(demo.rng, data, p, steps)
+    init = nets.init_mlp(demo.rng, [2, HIDDEN, HIDDEN, 2], activation="relu")
+    trained, hist = train(demo.rng, init, data, p, steps)
     sessions = export(demo, trained)
     loss, acc, gap = score(sessions, data)
-    prob_map = probability_map(sessions, X)
     identity_err = inference_error(sessions, trained, data)
     node = probe_dropout_node(demo, p)
     linear = input_dropout_linear(demo.rng, data, p)
+    rates = sweep_rates(demo, init, trained, data, X, p, steps)
 
     labels = {"plain": "no dropout", "dropout": f"dropout p = {p:g}"}
-    draw_decision_boundaries(demo, prob_map, data, loss, labels)
+    draw_decision_boundaries(demo, rates, data, p)
     draw_learning_curves(demo, hist, labels)
     draw_dropout_node(demo, node, p)
     measure(demo, loss, acc, gap, labels, p, node, identity_err, linear, n_train=len(data.y_train))
@@ -89,10 +95,9 @@ def make_data(rng):
     return X, datasets.split(rng, X, y, val=0.5, test=0.35)
 
 
-def train(rng, data, p: float, steps: int) -> tuple[dict[str, nets.MLP], dict[str, nets.History]]:
-    """Train one 2-128-128-2 ReLU net twice from the same start: without and with dropout."""
-    # ~17k weights for 45 points, so it can memorise the training set.
-    init = nets.init_mlp(rng, [2, HIDDEN, HIDDEN, 2], activation="relu")
+def train(rng, init: nets.MLP, data, p: float, steps: int) -> tuple[dict[str, nets.MLP], dict[str, nets.History]]:
+    """Train one 2-128-128-2 ReLU net (~17k weights for 45 points: it can memorise the training
+    set) twice from the same start: without and with dropout."""
     trained: dict[str, nets.MLP] = {}
     hist: dict[str, nets.History] = {}
     for name, rate in (("plain", 0.0), ("dropout", p)):
@@ -138,16 +143,32 @@ def score(sessions: dict, data) -> tuple[dict, dict, dict]:
     return loss, acc, gap
 
 
-def probability_map(sessions: dict, X: np.ndarray) -> ProbabilityMap:
-    """Each net's class-1 probability on a grid over the plane."""
+def sweep_rates(demo, init: nets.MLP, trained: dict[str, nets.MLP], data, X: np.ndarray, p: float,
+                steps: int) -> RateSweep:
+    """The net trained from the same start at every rate of P_SWEEP (the two main runs reused),
+    all side by side in one ONNX graph, run on a grid over the plane and on the data."""
+    rates = sorted(set(P_SWEEP) | {p})
+    models = []
+    for rate in rates:
+        net = trained["plain"] if rate == 0.0 else trained["dropout"] if rate == p else None
+        if net is None:
+            net = replace(init.copy(), dropout=rate)
+            nets.fit(net, data.X_train, data.y_train, nets.softmax_cross_entropy, nets.Adam(lr=0.005),
+                     steps=steps, rng=demo.rng)
+        models.append(net)
+    sess = demo.session(demo.make_model(onnx_export.export_mlps(models, name="dropout_rates")))
+
+    def logits(inputs: np.ndarray) -> np.ndarray:  # (points, rates, 2)
+        return _logits(sess, inputs).astype(np.float64).reshape(len(inputs), len(rates), 2)
+
     lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
     gx, gy = np.linspace(lo[0], hi[0], GRID), np.linspace(lo[1], hi[1], GRID)
-    grid = np.column_stack([a.ravel() for a in np.meshgrid(gx, gy)])
-    prob1 = {
-        name: nets.softmax(_logits(sess, grid).astype(np.float64))[:, 1].reshape(GRID, GRID)
-        for name, sess in sessions.items()
-    }
-    return ProbabilityMap(lo, hi, gx, gy, prob1)
+    z = logits(np.column_stack([a.ravel() for a in np.meshgrid(gx, gy)]))
+    prob1 = [nets.softmax(z[:, k])[:, 1].reshape(GRID, GRID) for k in range(len(rates))]
+    z_train, z_val = logits(data.X_train), logits(data.X_val)
+    val = np.array([_cross_entropy(z_val[:, k], data.y_val) for k in range(len(rates))])
+    train_ = np.array([_cross_entropy(z_train[:, k], data.y_train) for k in range(len(rates))])
+    return RateSweep(rates, lo, hi, gx, gy, prob1, val, val - train_)
 
 
 def inference_error(sessions: dict, trained: dict[str, nets.MLP], data) -> float:
@@ -191,40 +212,36 @@ def input_dropout_linear(rng, data, p: float) -> InputDropout:
     return InputDropout(plain, penalty, float(losses.mean()), float(losses.std(ddof=1) / np.sqrt(MASKS)))
 
 
-def draw_decision_boundaries(demo, prob_map: ProbabilityMap, data, loss, labels) -> None:
-    """Figure: the two nets' class-1 probability maps with the training points."""
-    lo, hi, gx, gy, prob1 = prob_map.lo, prob_map.hi, prob_map.gx, prob_map.gy, prob_map.prob1
+def draw_decision_boundaries(demo, sweep: RateSweep, data, p: float) -> None:
+    """Figure with a slider over the dropout rate: that net's class-1 probability map."""
+    lo, hi, gx, gy = sweep.lo, sweep.hi, sweep.gx, sweep.gy
 
-    @demo.figure(
-        "decision-boundaries",
-        caption="Predicted class probability without and with dropout (training points shown)",
-        alt="Two maps of the predicted probability of class 1 over the plane, with the training "
-        "points. Without dropout the net is certain right up to a sharp boundary; with dropout "
-        "the change from one class to the other is softer.",
-        notice="Without dropout the net is certain up to a sharp boundary; with dropout the change is softer.",
+    @demo.sweep(
+        "decision-boundaries", sweep.rates, label="dropout rate p", fmt=".2g", default=sweep.rates.index(p),
+        caption="Predicted class probability of the same net trained with each dropout rate, from the "
+        "same start (as run by ONNX Runtime; training points shown)",
+        alt="A map of the predicted probability of class 1 over the plane, with the training points. "
+        "Without dropout the net is certain right up to a sharp boundary that bends around single "
+        "points; with more dropout the change from one class to the other is softer",
+        notice="Raise p: the boundary stops bending around single points and the change from one "
+        "class to the other softens.",
+        file_fmt="svg",
+        numbers=lambda k: [demo.number(sweep.val_loss[k], "validation loss", ".2f"),
+                           demo.number(sweep.gap[k], "validation − training loss", ".2f")],
     )
-    def _(fig) -> None:
-        axes = fig.subplots(1, 2, sharey=True)
-        for ax, name in zip(axes, prob1, strict=True):
-            ax.imshow(
-                prob1[name],
-                origin="lower",
-                extent=(lo[0], hi[0], lo[1], hi[1]),
-                cmap="coolwarm",
-                vmin=0,
-                vmax=1,
-                alpha=0.55,
-                aspect="auto",
-            )
-            ax.contour(gx, gy, prob1[name], levels=[0.5], colors="C7", linewidths=1.5)
-            ax.grid(False)
-            for cls, (color, marker) in enumerate((("C0", "o"), ("C1", "^"))):
-                pts = data.X_train[data.y_train == cls]
-                ax.scatter(pts[:, 0], pts[:, 1], s=22, color=color, marker=marker, label=f"class {cls}")
-            ax.set_title(f"{labels[name]}\nval. loss {loss[name, 'val']:.2f}", fontsize="medium")
-            ax.set_xlabel("x₁")
-        axes[0].set_ylabel("x₂")
-        axes[0].legend(fontsize="small", loc="lower left")
+    def _(fig, k: int) -> None:
+        ax = fig.subplots()
+        # 40 shades at the grid's own resolution: a small image in every frame
+        ax.imshow(np.round(sweep.prob1[k] * 40) / 40, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]),
+                  cmap="coolwarm", vmin=0, vmax=1, alpha=0.55, aspect="auto", interpolation="none")
+        ax.contour(gx, gy, sweep.prob1[k], levels=[0.5], colors="C7", linewidths=1.5)
+        ax.grid(False)
+        for cls, (color, marker) in enumerate((("C0", "o"), ("C1", "^"))):
+            pts = data.X_train[data.y_train == cls]
+            ax.scatter(pts[:, 0], pts[:, 1], s=22, color=color, marker=marker, label=f"class {cls}")
+        ax.set_title("no dropout" if sweep.rates[k] == 0 else f"dropout p = {sweep.rates[k]:g}", fontsize="medium")
+        ax.set(xlabel="x₁", ylabel="x₂")
+        ax.legend(fontsize="small", loc="lower left")
 
 
 def draw_learning_curves(demo, hist, labels) -> None:
