@@ -70,7 +70,7 @@ def run(demo) -> None:
     ex_lasso, ex_ridge = worked_example()
 
     draw_paths(demo, paths, sp, choice, relevant, d, k, n_lambdas)
-    draw_coefficients(demo, choice, w_true, d)
+    draw_coefficients(demo, paths, sp, choice, w_true, d)
     draw_zeros_and_error(demo, paths, sp, choice, d, k)
     measure(demo, paths, sp, choice, d, k, n_train, n_lambdas)
     claim_findings(demo, paths, sp, choice, ex_lasso, ex_ridge, d, k, n_lambdas)
@@ -178,29 +178,41 @@ def draw_paths(demo, paths: Paths, sp: Sparsity, choice: Choice, relevant, d, k,
         left.set_ylabel("coefficient")
 
 
-def draw_coefficients(demo, choice: Choice, w_true: np.ndarray, d: int) -> None:
-    """Figure: the chosen lasso and ridge weights against the true weights."""
+def draw_coefficients(demo, paths: Paths, sp: Sparsity, choice: Choice, w_true: np.ndarray, d: int) -> None:
+    """Figure with a slider over the lasso's λ: its weights there, against the true weights and
+    ridge's weights at the λ ridge picks on validation data."""
+    shown = sorted(set(range(0, len(paths.lasso_lams), 3)) | {choice.i_l})
+    everything = np.concatenate([w_true, sp.coef_l.ravel(), choice.w_ridge])
+    lim = (float(everything.min()) - 0.3, float(everything.max()) + 0.3)  # fixed for every frame
 
-    @demo.figure(
-        "coefficients",
-        caption="Weights at the λ each method picks on validation data, against the true weights",
-        alt=f"Markers for each of the {d} features. Where the true weight is zero, the lasso "
-        "weight is exactly zero for many of them while every ridge weight is small but nonzero; "
-        "on the true features both are close to the true weight, the lasso slightly shrunk.",
-        notice="On the irrelevant features the lasso's weights are often exactly zero; ridge's only small.",
+    @demo.sweep(
+        "coefficients", paths.lasso_lams[shown], label="lasso penalty λ", fmt=".3g",
+        default=shown.index(choice.i_l),
+        caption="The lasso's weights at each λ of its path (strong to weak), against the true weights "
+        "and ridge's weights at the λ ridge picks on validation data",
+        alt=f"Markers for each of the {d} features. At the strongest λ every lasso weight is exactly "
+        "zero; as λ weakens the true features leave zero first, and near the λ chosen on validation "
+        "data the irrelevant features mostly stay at exactly zero while every ridge weight is small "
+        "but nonzero",
+        notice="Weaken λ: the true features leave zero first; on the irrelevant ones the lasso stays at "
+        "exactly zero long after, while ridge's weights are never exactly zero.",
+        numbers=lambda j: [demo.number(float(sp.n_zero_path_l[shown[j]]), "weights exactly zero", ".0f"),
+                           demo.number(choice.val_lasso[shown[j]], "validation error", ".3g")],
     )
-    def _(fig) -> None:
+    def _(fig, j: int) -> None:
+        i, idx = shown[j], np.arange(d)
         ax = fig.subplots()
-        idx = np.arange(d)
         ax.axhline(0.0, color="C7", lw=1)
         ax.plot(idx, w_true, "_", color="C7", ms=14, mew=2.5, label="true")
-        ax.plot(idx - 0.18, choice.w_lasso, "o", color="C0", ms=5, label="lasso")
-        ax.plot(idx + 0.18, choice.w_ridge, "s", color="C1", ms=5, label="ridge")
+        zero = sp.coef_l[i] == 0
+        ax.plot((idx - 0.18)[~zero], sp.coef_l[i][~zero], "o", color="C0", ms=5, label="lasso")
+        ax.plot((idx - 0.18)[zero], sp.coef_l[i][zero], "o", mfc="none", color="C0", ms=5,
+                label="lasso, exactly 0")
+        ax.plot(idx + 0.18, choice.w_ridge, "s", color="C1", ms=4, alpha=0.6, label="ridge (its best λ)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("feature")
-        ax.set_ylabel("weight")
-        ax.set_title("Chosen models, feature by feature")
-        ax.legend(fontsize="small", ncols=3, loc="best")
+        ax.set(ylim=lim, xlabel="feature", ylabel="weight")
+        ax.set_title(f"Lasso at λ = {paths.lasso_lams[i]:.3g}" + (" (chosen)" if i == choice.i_l else ""))
+        ax.legend(fontsize="small", ncols=2, loc="best")
 
 
 def draw_zeros_and_error(demo, paths: Paths, sp: Sparsity, choice: Choice, d: int, k: int) -> None:
