@@ -78,7 +78,7 @@ def run(demo) -> None:
 
     relevant = data.w_true != 0
     draw_paths(demo, path, scores, relevant)
-    draw_abs_paths(demo, path, shape, relevant)
+    draw_weights(demo, path, scores, data.w_true)
     draw_validation(demo, path, scores, noise)
     measure(demo, path, scores, shape, data, reps)
     claim_findings(demo, path, scores, shape, reps)
@@ -191,29 +191,37 @@ def draw_paths(demo, path: RidgePath, scores: Scores, relevant: np.ndarray) -> N
         ax.legend(loc="upper right")
 
 
-def draw_abs_paths(demo, path: RidgePath, shape: Shape, relevant: np.ndarray) -> None:
-    """Figure: |coefficient| against λ on a log scale, where an exact 0 would show."""
-    @demo.figure(
-        "abs-paths",
-        caption="The same paths as |coefficient| on a log scale: a coefficient at exactly zero would "
-        "fall off the bottom",
-        alt=f"Log-scale line chart of the absolute value of each coefficient against λ. All "
-        f"{N_FEATURES} curves decline smoothly, roughly in parallel, by a median of "
-        f"{np.median(np.log10(shape.abs_coefs[0] / shape.abs_coefs[-1])):.1f} orders of magnitude at "
-        "the largest λ; a curve shows a sharp narrow dip where its coefficient changes sign, and "
-        "every curve stays above zero.",
-        notice="The curves fall in parallel and stay above zero: ridge shrinks, it never zeroes.",
+def draw_weights(demo, path: RidgePath, scores: Scores, w_true: np.ndarray) -> None:
+    """Figure with a slider over λ: every weight of the ridge model there against the true ones,
+    with the smallest |weight| (never exactly 0) and the validation error."""
+    shown = sorted(set(range(0, len(path.lambdas), 2)) | {scores.i_best})
+    everything = np.concatenate([w_true, path.coefs.ravel()])
+    lim = (float(everything.min()) - 0.3, float(everything.max()) + 0.3)  # fixed for every frame
+    idx = np.arange(N_FEATURES)
+
+    @demo.sweep(
+        "weights", path.lambdas[shown], label="penalty λ", fmt=".2g", default=shown.index(scores.i_best),
+        caption=f"The {N_FEATURES} ridge weights at each λ (every other value of the path, and the best), "
+        "against the true weights",
+        alt=f"Markers for each of the {N_FEATURES} features: the true weight and the ridge weight. At "
+        "small λ the ridge weights scatter around the true ones, the irrelevant features included; "
+        "as λ grows all of them shrink together toward zero, and none reaches it",
+        notice="Raise λ: every weight shrinks toward zero together, the irrelevant ones too, and the "
+        "smallest |weight| stays above zero.",
+        numbers=lambda k: [demo.number(scores.val_mse[shown[k]], "validation error", ".3g"),
+                           demo.number(float(np.abs(path.coefs[shown[k]]).min()), "smallest |weight|", ".2g")],
     )
-    def _(fig) -> None:
+    def _(fig, k: int) -> None:
+        i = shown[k]
         ax = fig.subplots()
-        for j in range(N_FEATURES):
-            ax.plot(path.lambdas, shape.abs_coefs[:, j], color="C0" if relevant[j] else "C1",
-                    ls="-" if relevant[j] else "--", lw=1.4)
-        lo = np.floor(np.log10(shape.min_abs))
-        plotting.plain_log_axis(ax.yaxis, 10.0 ** np.arange(lo, 2), fmt=plotting.exponent_label)
-        log_lambda_axis(ax)
-        ax.set_ylabel("|coefficient| (log scale)")
-        ax.set_title("Shrinking toward 0 without reaching it")
+        ax.axhline(0.0, color="C7", lw=1)
+        ax.plot(idx, w_true, "_", color="C7", ms=14, mew=2.5, label="true")
+        ax.plot(idx, path.coefs[i], "o", color="C0", ms=6, label="ridge")
+        ax.set_xticks(idx, [str(j) for j in idx])
+        ax.set(ylim=lim, xlabel="feature", ylabel="weight")
+        ax.set_title(f"λ = {plotting.plain_label(float(f'{path.lambdas[i]:.2g}'))}"
+                     + (" (best on validation)" if i == scores.i_best else ""))
+        ax.legend(fontsize="small", loc="upper right")
 
 
 def draw_validation(demo, path: RidgePath, scores: Scores, noise: float) -> None:
