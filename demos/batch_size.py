@@ -74,7 +74,7 @@ def run(demo) -> None:
 
     draw_gradient_noise(demo, noise)
     draw_steps_vs_examples(demo, trade, model, target)
-    draw_best_learning_rate(demo, trade, P)
+    draw_curves(demo, trade, P, target)
     measure(demo, P, noise, target, excess0, trade, model, sim_gap, ort_excess, ort_diff)
     measure_setup(demo, P, chains, max_steps)
     claim_findings(demo, P, noise, trade, model, chains, sim_batches, sim_z, ort_diff)
@@ -249,30 +249,38 @@ def draw_steps_vs_examples(demo, trade: Tradeoff, model: Model, target: float) -
         bottom.legend(fontsize="small", loc="upper left")
 
 
-def draw_best_learning_rate(demo, trade: Tradeoff, P: optim.LeastSquares) -> None:
-    """Figure: the best learning rate against the batch size, and the stability limit."""
-    Bs, best_lr, reached = np.array(BATCHES), trade.best_lr, trade.reached
+def draw_curves(demo, trade: Tradeoff, P: optim.LeastSquares, target: float) -> None:
+    """Figure with a slider over the batch size: expected excess loss at its best rate, others faint."""
+    Bs, shown = np.array(BATCHES), np.flatnonzero(trade.reached)
+    knee, last = int(np.flatnonzero(Bs[shown] == trade.B_knee)[0]), int(trade.steps_to[shown].max())
+    at_steps = np.unique(np.geomspace(1, last, 120).astype(int))  # enough points for a log axis, a small file
+    curves = [trade.moments.excess(trade.best_lr[[b]], int(Bs[b]), trade.e0, last)[at_steps, 0] for b in shown]
 
-    @demo.figure(
-        "best-learning-rate",
-        caption="The learning rate that reaches the target in the fewest steps, for each batch size",
-        alt="Log-log chart: for small batches the best learning rate doubles with every doubling "
-        "of the batch size, following a dotted line of slope 1; for larger batches it bends away "
-        "and flattens out below the stability limit 2/λ_max.",
-        notice="The best rate grows with the batch at first, then flattens out.",
+    @demo.sweep(
+        "loss-curves", Bs[shown], label="batch size B", fmt=".0f", default=knee,
+        caption=f"Expected excess loss of SGD step by step, each batch size at the learning rate that reaches "
+        f"{target:g} in the fewest steps (exact, from the moments of SGD); the other batch sizes faint",
+        alt="Log-log chart of expected excess loss against the step, one curve per batch size, each falling to "
+        "the target line: larger batches reach it in fewer steps, by a lot for small ones, little past the "
+        "critical batch size",
+        notice="Double a small batch and the steps to the target nearly halve; past the critical size they barely move "
+        "while the examples processed keep growing.",
+        numbers=lambda k: [demo.number(float(trade.steps_to[shown[k]]), "steps to the target", ",.0f"),
+                           demo.number(float(trade.examples_to[shown[k]]), "examples processed", ",.0f"),
+                           demo.number(trade.best_lr[shown[k]], "best learning rate", ".3g")],
     )
-    def _(fig) -> None:
+    def _(fig, k: int) -> None:
         ax = fig.subplots()
-        ax.plot(Bs, best_lr[0] * Bs, ls=":", color="C7", lw=1.2, label="∝ B (linear scaling rule)")
-        ax.plot(Bs[reached], best_lr[reached], "o-", color="C4", label="best learning rate")
-        ax.axhline(2.0 / P.lam_max, color="C7", ls="--", lw=1.2, label=r"$2/\lambda_{\max}$")
-        plotting.plain_log_axis(ax.xaxis, TICKS, fmt="{:g}")
-        plotting.plain_log_axis(ax.yaxis, [0.01, 0.03, 0.1, 0.3, 1, 3])
-        ax.set_ylim(best_lr[0] / 2, 2.0 / P.lam_max * 2)
-        ax.set_xlabel("batch size B")
-        ax.set_ylabel("learning rate")
-        ax.set_title("Larger batches take larger steps, up to a limit")
-        ax.legend(fontsize="small", loc="lower right")
+        for j, curve in enumerate(curves):
+            ax.plot(at_steps, curve, color="C0" if j == k else "C7", lw=2.2 if j == k else 0.8,
+                    alpha=1.0 if j == k else 0.4, zorder=3 if j == k else 2)
+        ax.axhline(target, color="C2", ls="--", lw=1.2, label="target")
+        ax.plot(trade.steps_to[shown[k]], target, "o", color="C3", ms=7, zorder=4, label="reached")
+        ax.set(xscale="log", yscale="log", xlim=(1, last * 1.2), xlabel="step", ylabel="expected excess loss")
+        plotting.plain_log_axis(ax.xaxis, [1, 10, 100, 1000], fmt="{:,.0f}")
+        plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
+        ax.set_title(f"B = {Bs[shown[k]]}, learning rate {trade.best_lr[shown[k]]:.3g}")
+        ax.legend(fontsize="small", loc="lower left")
 
 
 def measure_setup(demo, P: optim.LeastSquares, chains: int, max_steps: int) -> None:
