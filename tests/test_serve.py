@@ -108,3 +108,29 @@ def test_serve_fills_in_hold_rates_when_the_audit_is_done(project):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_serve_builds_once_per_edit_not_on_its_own_reads(project, tmp_path):
+    """termlab watches its folders natively; a build that reads the entries and demos must not
+    set off the next build (watchdog reports opened and read files too)."""
+    project.write("demos/answer.py", GOOD_DEMO)
+    project.write("glossary/x.yaml", entry("X", body="The answer is {{answer}}.") + "demo: answer\n")
+    project.write("mkdocs.yml", MKDOCS_YML.format(cache=project.root / ".cache"))
+    project.write("docs/.keep", "")
+    port, log = free_port(), tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mkdocs", "serve", "--dirty", "-a", f"127.0.0.1:{port}"],
+                                cwd=project.root, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    url = f"http://127.0.0.1:{port}/glossary/terms/x/"
+    try:
+        wait_for(url, "The answer is 42.", proc)
+        time.sleep(3)  # several build lengths: a build set off by its own reads would show by now
+        assert log.read_text().count("Building documentation") == 1, log.read_text()
+        project.write("glossary/x.yaml", entry("X", body="The answer is {{answer}}, said X.") + "demo: answer\n")
+        wait_for(url, "said X.", proc)
+        time.sleep(3)
+        assert log.read_text().count("Building documentation") == 2, log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
