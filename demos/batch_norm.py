@@ -224,6 +224,7 @@ def draw_running_stats(demo, margin: dict[str, np.ndarray]) -> None:
         "statistics lie far off it, several of them on the wrong side of zero.",
         size=(5.6, 4.4),
         notice="ONNX Runtime matches the running statistics exactly, not the batch's own.",
+        check=True,
     )
     def _(fig) -> None:
         ax = fig.subplots()

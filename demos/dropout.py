@@ -278,6 +278,7 @@ def draw_dropout_node(demo, node: NodeProbe, p: float) -> None:
         alt=f"Two grids of 12 by 32 cells. With training mode on about {p:.0%} of the cells "
         f"are 0 and the rest are {1 / (1 - p):g}; with training mode off every cell is 1.",
         notice="Training mode zeroes about p of the units and scales up the rest; inference passes the input through.",
+        check=True,
     )
     def _(fig) -> None:
         axes = fig.subplots(2, 1, sharex=True)

@@ -108,6 +108,11 @@ def run(demo):
         ax.set_xlabel("training step")
         ax.legend(fontsize="x-small")
 
+    @demo.figure("node", caption="The node fed ones", alt="A grid of cells", check=True,
+                 notice="Half the cells are zero.")
+    def _(fig):
+        fig.subplots().imshow([[0.0, 2.0], [2.0, 0.0]])
+
     demo.claim("Dropout narrows the gap", True, gap_dropout=0.8726, gap_no_dropout=2.123,
                steps=demo.number(1234, "Training steps"))
     demo.check("ONNX Runtime matches NumPy", True, max_abs_diff=2e-7)
@@ -145,7 +150,16 @@ def test_key_numbers_evidence_in_words_and_folded_details(project):
     assert "ONNX Runtime matches NumPy" in folds["Sanity checks"].text()
     assert "Max |ONNX Runtime − NumPy|" in folds["Measured numbers"].text()
     assert "Training points" in folds["Setup"].text()
-    for text in ("ONNX Runtime matches NumPy", "Max |ONNX Runtime − NumPy|", "Training points"):
+    # A figure that pictures a check sits with the checks, folded, after them
+    in_checks = folds["Sanity checks"].find_all("figure")
+    assert [f.find_all("figcaption")[0].text() for f in in_checks] == ["The node fed ones"]
+    assert [f.find_all("figcaption")[0].text() for f in section.find_all("figure")] == [
+        "Loss during training", "The node fed ones"]
+    assert {i.attrs["alt"] for i in in_checks[0].find_all("img")} == {"A grid of cells"}
+    for img in in_checks[0].find_all("img"):
+        assert (project.root / "site/terms/drop" / img.attrs["src"].split("#")[0]).is_file()
+    for text in ("ONNX Runtime matches NumPy", "Max |ONNX Runtime − NumPy|", "Training points",
+                 "Half the cells are zero."):
         assert text not in section.text_outside("details")
 
     # The source, highlighted, in its fold (spliced in after search indexing: render/sources.py)

@@ -22,7 +22,7 @@ from .auditrunner import AuditRunner, SeedRun, gate_for
 from .cache import write_atomic
 from .engine import DemoBatch, DemoEngine, DemoResult
 from .protocol import Job
-from .runtime.context import Claim, seed_for
+from .runtime.records import Claim, seed_for
 
 REPORT = "audit-report.json"
 

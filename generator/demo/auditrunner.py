@@ -16,7 +16,7 @@ from typing import Any
 from ..model import rel_path
 from .engine import DemoEngine
 from .protocol import Job, Reply
-from .runtime.context import Claim
+from .runtime.records import Claim
 
 log = logging.getLogger("termlab.audit")
 

@@ -17,8 +17,8 @@ from . import bundle
 from .cache import demo_key, external_imports, last_seconds, local_imports, write_build_report
 from .protocol import Job, Reply
 from .readahead import open_cache
-from .runtime.context import Claim, FigureInfo, Metric
 from .runtime.plots import image_size
+from .runtime.records import Claim, FigureInfo, Metric
 
 log = logging.getLogger("termlab.demos")
 
