@@ -20,7 +20,7 @@ from mkdocs.utils.meta import get_data
 from ..build import Builder
 from ..publish import MATH_FONT, mathfont, site_assets
 from ..render import urls
-from ..render.sources import splice
+from ..render.sources import SLOT_MARK, splice
 from ..settings import EXECUTORS, LIVE_MODELS, SEARCHES, SETTINGS, BuildOptions
 from .indexes import GlossaryIndex
 from .markdown_ext import TermlabExtension
@@ -246,7 +246,7 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
 
     def on_post_page(self, output: str, *, page, config) -> str:
         """Demo sources into their slots: after search indexed the page, highlighted once."""
-        if self.build is None or page.file.src_uri not in self.generated:
+        if self.build is None or page.file.src_uri not in self.generated or SLOT_MARK not in output:
             return output
         return splice(output, self.build.sources(), self.highlighter.for_site(config))
 

@@ -15,6 +15,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 
+SLOT_MARK = 'class="termlab-source-slot"'  # a page without it has no slot to fill
 # Markdown wraps an indented HTML line (the slot sits in a folded box) in a paragraph.
 _SLOT = re.compile(r'(?:<p>)?<span class="termlab-source-slot" data-source="([0-9a-f]{64})"></span>(?:</p>)?')
 
