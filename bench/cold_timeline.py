@@ -56,6 +56,9 @@ def _instrument() -> None:
 
     for name in ("on_config", "on_files", "on_env", "on_post_build"):
         original = getattr(mkdocs_plugin.TermlabPlugin, name)
+        if hasattr(original, "methods"):  # a CombinedEvent (MkDocs calls its parts in turn): mark the first
+            original.methods = (_marked(name, original.methods[0]), *original.methods[1:])
+            continue
 
         def wrapped(self, *args, _original=original, _name=name, **kwargs):
             mark(f"{_name} starts")
@@ -90,6 +93,17 @@ def _instrument() -> None:
 
     logging.getLogger("termlab.demos").addHandler(Demos())
     logging.getLogger("termlab.demos").setLevel(logging.INFO)
+
+
+def _marked(name: str, method):
+    import functools
+
+    @functools.wraps(method)  # keeps its event priority
+    def wrapped(self, *args, **kwargs):
+        mark(f"{name} starts")
+        return method(self, *args, **kwargs)
+
+    return wrapped
 
 
 def threading_wait(pool_obj) -> None:

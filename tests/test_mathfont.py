@@ -40,3 +40,15 @@ def test_a_built_site_ships_the_subset_byte_stable(project):
     for ch in "∑−\u0302√λ𝔼" + "".join(chr(c) for c in (0x1D466, 0x1D456, 0x1D706)):  # italic y, i, lambda
         assert ord(ch) in cmap(SHIPPED) and ord(ch) in drawn, ch
     assert len(drawn) < len(cmap(SHIPPED)) / 2
+
+
+def test_a_site_without_formulas_gets_the_shipped_base_subset(project):
+    """The base subset is what ``subset`` makes for ALWAYS, byte for byte (regenerate it with
+    ``mathfont.BASE.write_bytes(mathfont.subset(font, mathfont.ALWAYS))`` if this fails after a
+    fontTools upgrade), and a site without formulas ships it unchanged."""
+    assert mathfont.subset(SHIPPED, mathfont.ALWAYS) == mathfont.BASE.read_bytes()
+    project.term("plain", "Plain", body="No formulas here, only words.")
+    site = project.build()
+    assert (site / urls.ASSETS / MATH_FONT).read_bytes() == mathfont.BASE.read_bytes()
+    cache = project.root / ".cache"
+    assert cache.is_dir() and not list(cache.rglob("mathfont/*.woff2"))  # nothing was cut

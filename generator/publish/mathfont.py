@@ -87,6 +87,12 @@ def cached_subset(font: bytes, chars: set[int], cache_dir: Path | None) -> bytes
     return data
 
 
+# The subset for ALWAYS alone, which a site without formulas gets: made by ``subset(font,
+# ALWAYS)`` and shipped (tests/test_mathfont.py makes it again and compares the bytes), so such a
+# site's first build does not spend ~1 s decoding and cutting the whole font.
+BASE = Path(__file__).resolve().parents[1] / "render" / "assets" / "noto-sans-math-base.woff2"
+
+
 def subset_site(site_dir: Path, font_path: str, cache_dir: Path | None) -> None:
     """Replace the site's math font (``font_path``, site-relative) by its subset for the
     formulas of the site's pages."""
@@ -94,4 +100,5 @@ def subset_site(site_dir: Path, font_path: str, cache_dir: Path | None) -> None:
     if not target.is_file():
         return
     pages = (p.read_text("utf-8", errors="replace") for p in sorted(site_dir.rglob("*.html")))
-    target.write_bytes(cached_subset(target.read_bytes(), used_characters(pages), cache_dir))
+    chars = used_characters(pages)
+    target.write_bytes(BASE.read_bytes() if chars == ALWAYS else cached_subset(target.read_bytes(), chars, cache_dir))
