@@ -11,9 +11,7 @@ import csv
 import hashlib
 import html
 import io
-import os
 import sqlite3
-import tempfile
 import zipfile
 from functools import lru_cache
 from typing import Any
@@ -74,17 +72,15 @@ def _deck(title: str, name: str, notes: tuple[tuple[str, ...], ...], site_url: s
 def _apkg(deck) -> bytes:
     import genanki
 
-    fd, db = tempfile.mkstemp(suffix=".anki2")
-    os.close(fd)
+    # In memory, then serialized: the same database file, without a disk file synced after
+    # each of the schema's statements (~0.2 s a deck).
+    connection = sqlite3.connect(":memory:")
     try:
-        connection = sqlite3.connect(db)
         genanki.Package(deck).write_to_db(connection.cursor(), _EPOCH, iter(range(_EPOCH * 1000, 2**62)))
         connection.commit()
-        connection.close()
-        with open(db, "rb") as f:
-            collection = f.read()
+        collection = connection.serialize()
     finally:
-        os.unlink(db)
+        connection.close()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in (("collection.anki2", collection), ("media", b"{}")):
