@@ -88,8 +88,9 @@ def cached_subset(font: bytes, chars: set[int], cache_dir: Path | None) -> bytes
 
 
 # The subset for ALWAYS alone, which a site without formulas gets: made by ``subset(font,
-# ALWAYS)`` and shipped (tests/test_mathfont.py makes it again and compares the bytes), so such a
-# site's first build does not spend ~1 s decoding and cutting the whole font.
+# ALWAYS)`` and shipped (tests/test_mathfont.py makes it again and compares its characters,
+# glyphs and tables), so such a site's first build does not spend ~1 s decoding and cutting
+# the whole font.
 BASE = Path(__file__).resolve().parents[1] / "render" / "assets" / "noto-sans-math-base.woff2"
 
 
