@@ -28,7 +28,6 @@ from .pagefind import check_pagefind, index_site
 from .partial import GeneratedPage, MemoryBytecodeCache, PartialRebuilds, digest
 from .sitefolder import AtomicSite
 from .sourcecode import Highlighter
-from .watch import watch_natively
 
 log = get_plugin_logger("termlab")
 
@@ -303,6 +302,8 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             self.on_shutdown()
 
     def on_serve(self, server, *, config, builder):
+        from .watch import watch_natively  # watchdog: only a serve needs it
+
         watch_natively(server)  # an edit is seen at once, not at the next half-second poll
         for folder in (self.config.glossary_dir, self.config.demos_dir):
             path = self.root / folder

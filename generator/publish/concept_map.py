@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 import posixpath
-from xml.sax.saxutils import escape, quoteattr
-
-import numpy as np
+from html import escape
+from typing import TYPE_CHECKING
 
 from ..model import Glossary
 from ..render import urls
+
+if TYPE_CHECKING:  # numpy is imported when a map is laid out: a build's start-up does without it
+    import numpy as np
 
 SPACING = 60.0  # distance between neighbouring nodes on a cluster's spiral (SVG units)
 RADIUS = 7.0  # a node's circle
@@ -61,6 +63,8 @@ def layout(glossary: Glossary) -> dict[str, tuple[float, float]]:
             ids.append(tid)
             pos.append((cx + r * math.cos(a), cy + r * math.sin(a)))
             group.append(k)
+    import numpy as np
+
     xy = np.array(pos, dtype=float).reshape(-1, 2)
     if 2 < len(ids) <= REFINE_UP_TO:
         index = {tid: i for i, tid in enumerate(ids)}
@@ -73,6 +77,8 @@ def layout(glossary: Glossary) -> dict[str, tuple[float, float]]:
 
 def _relax(xy: np.ndarray, group: np.ndarray, links: list[tuple[int, int]]) -> np.ndarray:
     """Fruchterman–Reingold with a pull towards each category's centre, cooled linearly."""
+    import numpy as np
+
     n = len(xy)
     k = SPACING * 1.6  # the ideal distance
     temp = SPACING * 2.0
@@ -101,6 +107,8 @@ def _label_width(name: str) -> float:
 def _unstack(xy: np.ndarray, widths: np.ndarray, rounds: int = 300) -> np.ndarray:
     """Move nodes apart until no two labels overlap: each overlapping pair is pushed apart
     along the axis where they overlap least (vertically when that is cheaper)."""
+    import numpy as np
+
     height = 22.0
     order = np.subtract.outer(np.arange(len(xy)), np.arange(len(xy))) * 1e-9  # breaks ties, stably
     for _ in range(rounds):
@@ -171,8 +179,8 @@ def _draw(glossary: Glossary) -> bytes:
         term = glossary.terms[tid]
         href = posixpath.relpath(urls.term_url(tid), folder) + "/"
         label = "" if big else f'<text x="{x + RADIUS + 3:g}" y="{y + 4:g}">{escape(term.term)}</text>'
-        out.append(f'<a href={quoteattr(href)} class="tm-node tm-c{colour.get(term.category, urls.MAP_COLOURS - 1)}" '
-                   f'aria-label={quoteattr(term.term)}><circle cx="{x:g}" cy="{y:g}" r="{RADIUS:g}"/>{label}</a>')
+        out.append(f'<a href="{escape(href)}" class="tm-node tm-c{colour.get(term.category, urls.MAP_COLOURS - 1)}" '
+                   f'aria-label="{escape(term.term)}"><circle cx="{x:g}" cy="{y:g}" r="{RADIUS:g}"/>{label}</a>')
     out.append("</svg>\n")
     return "\n".join(out).encode()
 
