@@ -162,11 +162,11 @@ class AuditBatch:
                 self.done[inv] = [SeedRun.from_json(r) for r in data["runs"]]
                 continue
             self.keys[inv] = {s: run_key(key, s) for s in seeds}
+            path, demos_dir = str(spec.path.resolve()), str(batch.demos_dir.resolve())
             for s, k in self.keys[inv].items():
                 if cache.get(k) is None:
-                    jobs.append(Job(k, spec.name, str(spec.path.resolve()), str(batch.demos_dir.resolve()),
-                                    str(cache.scratch(k)), {**spec.options, "seed": s}, timeout=timeout,
-                                    memory_mb=memory_mb, audit=True))
+                    jobs.append(Job(k, spec.name, path, demos_dir, "", {**spec.options, "seed": s},
+                                    timeout=timeout, memory_mb=memory_mb, audit=True))
         self.todo = len(jobs)
         log.info("termlab: audit: %d demos × %d seeds: %d runs cached, %d to do", len(batch.runs),
                  len(self.seeds), sum(len(v) for v in self.keys.values()) - len(jobs)

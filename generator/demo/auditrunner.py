@@ -40,7 +40,9 @@ class SeedRun:
 class AuditRunner:
     """Feeds audited runs to the engine's pool, at most two per slot in flight, so that the
     build's own runs (sent straight to the pool) never wait behind more than those. Runs are
-    stored in the cache as they finish (on the pool's reader thread)."""
+    stored in the cache as they finish (on the pool's reader thread). A queued run has no
+    scratch folder yet (its ``Job.out`` is empty): it gets one as it starts, so the runs dropped
+    unstarted (those of a demo that states nothing) cost no folder."""
 
     def __init__(self, engine: DemoEngine, demos_dir: Path):
         self.engine = engine
@@ -59,21 +61,15 @@ class AuditRunner:
         demo's own run is not in yet) or is not needed after all ("drop")."""
         with self.cond:
             self.gate = gate or (lambda job: "run")
-            for job in self.queue:
-                self.engine.cache.discard(Path(job.out))
             for job in jobs:
                 self.lost.pop(job.id, None)
+            # One still running for an earlier build serves this one too.
             self.queue = deque(j for j in jobs if j.id not in self.flying)
-            for job in jobs:
-                if job.id in self.flying:  # still running for an earlier build: that run serves
-                    self.engine.cache.discard(Path(job.out))
         self._feed()
 
     def cancel(self, keys: set[str]) -> None:
         with self.cond:
-            for job in [j for j in self.queue if j.id in keys]:
-                self.queue.remove(job)
-                self.engine.cache.discard(Path(job.out))
+            self.queue = deque(j for j in self.queue if j.id not in keys)
             self.cond.notify_all()
 
     def busy(self, keys: set[str]) -> bool:
@@ -88,7 +84,7 @@ class AuditRunner:
     def close(self) -> None:
         with self.cond:
             self.closed = True
-            for job in [*self.queue, *self.flying.values()]:
+            for job in self.flying.values():
                 self.engine.cache.discard(Path(job.out))
             self.queue.clear()
             self.cond.notify_all()
@@ -104,7 +100,6 @@ class AuditRunner:
                     verdict = self.gate(queued)
                     if verdict == "drop":
                         self.queue.remove(queued)
-                        self.engine.cache.discard(Path(queued.out))
                         dropped = True
                     elif verdict == "run":
                         job = queued
@@ -114,6 +109,7 @@ class AuditRunner:
                 if job is None:
                     break
                 self.queue.remove(job)
+                job = replace(job, out=str(self.engine.cache.scratch(job.id)))
                 self.flying[job.id] = job
             self._watch(job, self.engine.pool.submit(job), None)
         with self.cond:
