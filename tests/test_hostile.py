@@ -57,6 +57,32 @@ def test_nothing_a_demo_starts_outlives_it(project):
     assert not [p for p in pids if _alive(p)], "a process a demo started outlived the build"
 
 
+def test_a_process_s_children_are_found_with_and_without_the_kernel_s_children_files(monkeypatch):
+    """The reaper reads each thread's ``children`` file; a kernel without them (no
+    CONFIG_PROC_CHILDREN) is read process by process, with the same answer."""
+    import subprocess
+
+    from generator.demo.runtime import reaper
+
+    sleepers = [subprocess.Popen(["sleep", "30"]) for _ in range(3)]
+    try:
+        expected = sorted(p.pid for p in sleepers)
+        assert sorted(reaper.children(os.getpid())) == expected
+        real_open = open
+
+        def no_children_files(path, *args, **kwargs):
+            if str(path).endswith("/children"):
+                raise FileNotFoundError(path)
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr("builtins.open", no_children_files)
+        assert sorted(reaper.children(os.getpid())) == expected
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: os.mkfifo(p), "is a named pipe, not a regular file"),
     (lambda p: p.mkdir(), "is a folder, not a regular file"),

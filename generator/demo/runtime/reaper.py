@@ -26,7 +26,16 @@ def become_subreaper() -> bool:
 
 
 def children(parent: int) -> list[int]:
-    """The processes whose parent is ``parent``."""
+    """The processes whose parent is ``parent``: from its threads' ``children`` files where
+    the kernel has them (one read each), else by reading every process's ``stat``."""
+    try:
+        found: list[int] = []
+        for task in os.listdir(f"/proc/{parent}/task"):
+            with open(f"/proc/{parent}/task/{task}/children", "rb") as f:
+                found += map(int, f.read().split())
+        return found
+    except (OSError, ValueError):
+        pass  # no CONFIG_PROC_CHILDREN (or the process is gone): scan
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
