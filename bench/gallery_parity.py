@@ -8,6 +8,8 @@ termlab demos, side by side in one run (medians of --repeat runs, BLAS pinned to
 - sphinx-gallery with `parallel: 2` (joblib, the machine's two cores), the same scripts, cold,
   warm and edit-one, as a second anchor (issue 19: cold ≤ 0.8× it).
 
+mkdocs-gallery and termlab build in turns, first one then the other, in alternating order.
+
     .venv/bin/python bench/gallery_parity.py --repeat 5
 """
 
@@ -145,14 +147,15 @@ def main() -> None:
             times["sphinx-gallery warm"].append(sphinx_build(sphinx))
             edit(sphinx / "examples" / EDITED, i)
             times["sphinx-gallery edit-one"].append(sphinx_build(sphinx))
-            times["gallery cold"].append(mkdocs_build(gallery))
-            times["termlab cold"].append(mkdocs_build(termlab))
-            times["gallery warm"].append(mkdocs_build(gallery))
-            times["termlab warm"].append(mkdocs_build(termlab))
-            edit(gallery / "examples" / EDITED, i)
-            edit(termlab / "demos" / "gallery" / EDITED, i)
-            times["gallery edit-one"].append(mkdocs_build(gallery))
-            times["termlab edit-one"].append(mkdocs_build(termlab))
+            # Which of the two builds first alternates: a build right after another (whose
+            # files the kernel is still writing back) runs slower, and neither always pays it.
+            pair = [("gallery", gallery), ("termlab", termlab)][:: -1 if i % 2 else 1]
+            for kind in ("cold", "warm", "edit-one"):
+                if kind == "edit-one":
+                    edit(gallery / "examples" / EDITED, i)
+                    edit(termlab / "demos" / "gallery" / EDITED, i)
+                for name, root in pair:
+                    times[f"{name} {kind}"].append(mkdocs_build(root))
             reran.append(termlab_demos_run(termlab))
             generated = run_dir / "plain"
             subprocess.run([str(BIN / "termlab"), "--root", str(termlab), "generate", str(generated)],
