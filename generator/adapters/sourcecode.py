@@ -20,6 +20,7 @@ CODE_EXTENSIONS = ("pymdownx.highlight", "pymdownx.superfences", "fenced_code", 
 class Highlighter:
     def __init__(self) -> None:
         self.memo: dict[tuple[str, str], str] = {}
+        self.converters: dict[str, markdown.Markdown] = {}  # one per settings, reset between sources
 
     def for_site(self, config: Any) -> Callable[[str], str]:
         """A function from a source to its HTML, as the site's Markdown renders a Python block."""
@@ -31,8 +32,10 @@ class Highlighter:
         def highlight(source: str) -> str:
             k = (key(source), signature)
             if k not in self.memo:
-                self.memo[k] = markdown.markdown(fenced(source, "python"), extensions=names,
-                                                 extension_configs=settings)
+                if signature not in self.converters:
+                    self.converters[signature] = markdown.Markdown(extensions=names,
+                                                                   extension_configs=settings)
+                self.memo[k] = self.converters[signature].reset().convert(fenced(source, "python"))
             return self.memo[k]
 
         return highlight
