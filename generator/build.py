@@ -203,6 +203,12 @@ class Build:
             deps.add(key)
         return deps
 
+    def placeholder(self, src_uri: str) -> bool:
+        """Whether the page as ``render`` made it only holds its place: its demo was still
+        running, so ``settle`` replaces it whatever happens (an adapter need not convert it)."""
+        kind, key = urls.parse(src_uri)
+        return kind == "term" and key in self.started_late
+
     def settle(self, src_uri: str) -> tuple[str | None, dict[str, bytes]]:
         """Wait for what the page shows. Returns its final Markdown (None if unchanged) and
         the demo files of every run that finished meanwhile."""
@@ -214,7 +220,8 @@ class Build:
         if not (deps or audited):
             return None, files
         markdown = self.renderer.page(src_uri)
-        return (markdown if markdown != self.first.get(src_uri) else None), files
+        changed = markdown != self.first.get(src_uri) or self.placeholder(src_uri)
+        return (markdown if changed else None), files
 
     def finish(self) -> tuple[list[Problem], dict[str, bytes]]:
         """Wait for every demo. Returns the problems not reported yet (failed demos and

@@ -175,6 +175,8 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
             if files.get_file_from_path(src_uri) is not None:
                 continue  # a hand-written page wins
             inclusion = InclusionLevel.NOT_IN_NAV if urls.is_term_page(src_uri) else InclusionLevel.INCLUDED
+            if self.partial is None and self.build.placeholder(src_uri):
+                content = _heading(content)  # settled in full before it is written
             pages[src_uri] = GeneratedPage.generated(config, src_uri, content=content, inclusion=inclusion)
             files.append(pages[src_uri])
             self.generated.add(src_uri)
@@ -312,6 +314,14 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         if self.signal is not None:
             server.watch(str(self.signal))
         return server
+
+
+def _heading(markdown: str) -> str:
+    """A page's front matter and title: all MkDocs needs, before the page is written, of a page
+    whose demo still runs (``Build.settle`` gives it in full in time; converting it twice cost
+    a cold build a Markdown conversion per demo)."""
+    head, sep, rest = markdown.partition("\n# ")
+    return head + sep + rest.split("\n", 1)[0] + "\n" if sep else markdown
 
 
 def _call(function, *args):
