@@ -69,13 +69,15 @@ def runtime_files() -> dict[str, Path]:
     return {p.name: p for p in sorted(files)}
 
 
-def zip_bytes(name: str, demo_file: Path, demos_dir: Path, options: dict[str, Any]) -> bytes:
-    """The download's bytes, deterministic for the same inputs."""
+def zip_bytes(name: str, demo_file: Path, demos_dir: Path, options: dict[str, Any],
+              imports: dict | None = None) -> bytes:
+    """The download's bytes, deterministic for the same inputs (``imports``: the build's memo
+    of ``local_imports``)."""
     root = demos_dir.resolve()
     members: dict[str, bytes] = {}
     source = demo_file.read_text("utf-8").rstrip("\n") + "\n"
     members[f"{name}.py"] = (source + FOOTER.format(name=name)).encode()
-    for path in local_imports(demo_file, demos_dir):
+    for path in local_imports(demo_file, demos_dir, imports):
         if path.is_relative_to(root):
             members[path.relative_to(root).as_posix()] = path.read_bytes()
     package = {f: p.read_bytes() for f, p in runtime_files().items()}
@@ -99,12 +101,12 @@ def zip_bytes(name: str, demo_file: Path, demos_dir: Path, options: dict[str, An
 
 
 def cached_zip(entry: Path, name: str, demo_file: Path, demos_dir: Path,
-               options: dict[str, Any]) -> bytes:
+               options: dict[str, Any], imports: dict | None = None) -> bytes:
     """The download from the demo's cache entry (made and stored there the first time)."""
     path = entry / f"download-{version()}.zip"
     with contextlib.suppress(OSError):
         return path.read_bytes()
-    data = zip_bytes(name, demo_file, demos_dir, options)
+    data = zip_bytes(name, demo_file, demos_dir, options, imports)
     tmp = ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=".download-", suffix=".tmp", dir=entry)
@@ -117,10 +119,10 @@ def cached_zip(entry: Path, name: str, demo_file: Path, demos_dir: Path,
     return data
 
 
-def attach(result: Any, entry: Path, spec: Any, demos_dir: Path) -> Any:
+def attach(result: Any, entry: Path, spec: Any, demos_dir: Path, imports: dict | None = None) -> Any:
     """Add the download to a successful run's files (``result.download`` names it)."""
     if not result.error:
         result.download = f"{spec.name}.zip"
         result.files[result.download] = cached_zip(entry, spec.name, spec.path, demos_dir,
-                                                   spec.options)
+                                                   spec.options, imports)
     return result

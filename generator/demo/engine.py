@@ -125,12 +125,12 @@ class DemoEngine:
         (numpy, matplotlib) then overlap the build's own start-up. ``close`` it if not needed."""
         _ = self.pool
 
-    def plan_preload(self, specs: dict[str, DemoSpec], demos_dir: Path) -> None:
+    def plan_preload(self, specs: dict[str, DemoSpec], demos_dir: Path, memo: dict | None = None) -> None:
         """What the warm worker imports: every outside module these demos (and the local
         modules they import) import. Demos that need something else import it themselves."""
         files = {s.path.resolve() for s in specs.values()}
         for spec in specs.values():
-            files |= local_imports(spec.path, demos_dir)
+            files |= local_imports(spec.path, demos_dir, memo)
         modules = external_imports(files, demos_dir)
         if any(m.split(".")[0] == "onnx" for m in modules):
             modules.add("onnxruntime")  # demo.onnx() opens an ONNX Runtime session
@@ -165,7 +165,7 @@ class DemoEngine:
         one round of reads for all."""
         self.cache.clean_tmp()
         batch = DemoBatch(self, demos_dir)
-        todo, memo = [], {}
+        todo, memo = [], batch.imports
         for inv, spec in specs.items():
             spec_timeout = spec.timeout or timeout
             key = demo_key(spec.path, demos_dir, spec.name, spec.options, spec_timeout, memory_mb, memo)
@@ -179,14 +179,14 @@ class DemoEngine:
             entry = self.cache.get(key)
             if entry is not None:
                 result = DemoResult.from_entry(entry, _source(spec), spec.name, cached=True)
-                batch.results[inv] = bundle.attach(result, entry, spec, demos_dir)
+                batch.results[inv] = bundle.attach(result, entry, spec, demos_dir, memo)
             else:
                 todo.append((inv, key, spec, spec_timeout))
         log.info("termlab: demos: %d total, %d cached, %d to run", len(specs), len(batch.results),
                  len(todo))
         if not todo:
             return batch
-        self.plan_preload({inv: spec for inv, _, spec, _ in todo}, demos_dir)
+        self.plan_preload({inv: spec for inv, _, spec, _ in todo}, demos_dir, memo)
         # Longest first, by the last build's timings (unknown ones first of all): the build
         # then does not end with one long demo running alone on an otherwise idle machine.
         last = last_seconds(self.cache.directory)
@@ -214,8 +214,8 @@ class DemoEngine:
         return DemoResult(spec.name, _source(spec), f"{spec.name}.py", error=message,
                           seconds=reply.seconds, cpu_seconds=reply.cpu_seconds)
 
-    def store(self, key: str, spec: DemoSpec, demos_dir: Path, scratch: Path, reply: Reply
-              ) -> DemoResult:
+    def store(self, key: str, spec: DemoSpec, demos_dir: Path, scratch: Path, reply: Reply,
+              imports: dict | None = None) -> DemoResult:
         """Move a finished run into the cache (atomically) and read it back."""
         try:
             outputs_file = scratch / "outputs.json"
@@ -230,7 +230,7 @@ class DemoEngine:
             self.cache.discard(scratch)
             raise
         result = DemoResult.from_entry(entry, _source(spec), spec.name, cached=False)
-        return bundle.attach(result, entry, spec, demos_dir)
+        return bundle.attach(result, entry, spec, demos_dir, imports)
 
 
 class DemoBatch:
@@ -245,6 +245,7 @@ class DemoBatch:
         self.results: dict[str, DemoResult] = {}
         self.futures: dict[Future, Flight] = {}
         self.runs: dict[str, tuple[str, DemoSpec, float, int]] = {}  # key, spec and limits by invocation
+        self.imports: dict = {}  # where the demos' imports lead, looked up once (cache.local_imports)
         self.started = time.monotonic()
         self._ran = 0
 
@@ -275,7 +276,8 @@ class DemoBatch:
                 self.engine.cache.discard(flight.scratch)
                 result = self.engine.lost(flight.spec, reply)
             else:
-                result = self.engine.store(flight.key, flight.spec, self.demos_dir, flight.scratch, reply)
+                result = self.engine.store(flight.key, flight.spec, self.demos_dir, flight.scratch,
+                                           reply, self.imports)
             inv = flight.inv
             self.results[inv] = result
             self._ran += 1
