@@ -182,8 +182,7 @@ class DemoEngine:
                 batch.results[inv] = bundle.attach(result, entry, spec, demos_dir, memo)
             else:
                 todo.append((inv, key, spec, spec_timeout))
-        log.info("termlab: demos: %d total, %d cached, %d to run", len(specs), len(batch.results),
-                 len(todo))
+        log.info("termlab: demos: %d total, %d cached, %d to run", len(specs), len(batch.results), len(todo))
         if not todo:
             return batch
         self.plan_preload({inv: spec for inv, _, spec, _ in todo}, demos_dir, memo)
