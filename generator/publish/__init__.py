@@ -9,7 +9,6 @@ from typing import Any
 
 from ..model import Glossary, Site
 from ..render import urls
-from .concept_map import map_svg
 from .inventory import inventory_bytes
 from .previews import preview_files
 from .redirects import redirect_pages
@@ -31,6 +30,8 @@ def add_published_files(site: Site, glossary: Glossary, demos: Mapping[str, Any]
     site.files[NAMES_PATH] = search_names(index)
     site.files.update(redirect_pages(glossary, site_url))
     if glossary.terms:
+        from .concept_map import map_svg  # with numpy: imported here, not at a build's start-up
+
         site.files[urls.MAP_SVG] = map_svg(glossary)
 
 

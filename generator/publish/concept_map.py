@@ -14,13 +14,11 @@ from __future__ import annotations
 import math
 import posixpath
 from html import escape
-from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..model import Glossary
 from ..render import urls
-
-if TYPE_CHECKING:  # numpy is imported when a map is laid out: a build's start-up does without it
-    import numpy as np
 
 SPACING = 60.0  # distance between neighbouring nodes on a cluster's spiral (SVG units)
 RADIUS = 7.0  # a node's circle
@@ -63,8 +61,6 @@ def layout(glossary: Glossary) -> dict[str, tuple[float, float]]:
             ids.append(tid)
             pos.append((cx + r * math.cos(a), cy + r * math.sin(a)))
             group.append(k)
-    import numpy as np
-
     xy = np.array(pos, dtype=float).reshape(-1, 2)
     if 2 < len(ids) <= REFINE_UP_TO:
         index = {tid: i for i, tid in enumerate(ids)}
@@ -77,8 +73,6 @@ def layout(glossary: Glossary) -> dict[str, tuple[float, float]]:
 
 def _relax(xy: np.ndarray, group: np.ndarray, links: list[tuple[int, int]]) -> np.ndarray:
     """Fruchterman–Reingold with a pull towards each category's centre, cooled linearly."""
-    import numpy as np
-
     n = len(xy)
     k = SPACING * 1.6  # the ideal distance
     temp = SPACING * 2.0
@@ -107,8 +101,6 @@ def _label_width(name: str) -> float:
 def _unstack(xy: np.ndarray, widths: np.ndarray, rounds: int = 300) -> np.ndarray:
     """Move nodes apart until no two labels overlap: each overlapping pair is pushed apart
     along the axis where they overlap least (vertically when that is cheaper)."""
-    import numpy as np
-
     height = 22.0
     order = np.subtract.outer(np.arange(len(xy)), np.arange(len(xy))) * 1e-9  # breaks ties, stably
     for _ in range(rounds):
