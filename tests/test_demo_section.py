@@ -255,7 +255,7 @@ def svg_min_text_px(svg: str) -> float:
 
 
 def test_raw_text_problem_allows_math_and_words_only():
-    from generator.demo.runtime.plots import raw_text_problem
+    from generator.demo.runtime.legible import raw_text_problem
 
     assert raw_text_problem("training step") is None
     assert raw_text_problem("$w_{L2}$ and $u_s$") is None
@@ -269,10 +269,10 @@ def test_raw_text_problem_allows_math_and_words_only():
 
 
 def test_figure_text_is_phone_sized_and_the_measure_matches_the_file(tmp_path):
-    from generator.demo.runtime import plots
+    from generator.demo.runtime import legible, plots
 
-    assert plots.text_px(11.6, 6.4) == pytest.approx(11.6 * 358 / (6.4 * 72))
-    assert plots.min_points(6.4) == pytest.approx(9 * 6.4 * 72 / 358)
+    assert legible.text_px(11.6, 6.4) == pytest.approx(11.6 * 358 / (6.4 * 72))
+    assert legible.min_points(6.4) == pytest.approx(9 * 6.4 * 72 / 358)
 
     def draw(fig):
         ax = fig.subplots()
@@ -285,7 +285,7 @@ def test_figure_text_is_phone_sized_and_the_measure_matches_the_file(tmp_path):
         files = plots.render(draw, tmp_path, f"f{size[0]}", size)
         svg = (tmp_path / files["light"]).read_text()
         measured = svg_min_text_px(svg)
-        assert files["min_text_px"] >= plots.MIN_TEXT_PX - 0.01, (size, files)
+        assert files["min_text_px"] >= legible.MIN_TEXT_PX - 0.01, (size, files)
         assert measured == pytest.approx(files["min_text_px"], abs=0.02), (size, measured, files)
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import legible, plots, sweeps
 from . import onnx as onnx_tools
-from . import plots, sweeps
 from .records import KEY_NUMBERS, Claim, DemoError, FigureInfo, Metric, Number, Outputs, seed_for  # noqa: F401
 from .sweeps import Slider
 
@@ -75,7 +75,7 @@ class DemoContext:
                 return draw
             try:
                 files = plots.render(draw, self.out, name, size, fmt)
-            except plots.FigureTextError as exc:
+            except legible.FigureTextError as exc:
                 raise DemoError(f"demo '{self.name}', figure '{name}': {exc}") from None
             self.outputs.figures.append(FigureInfo(name, caption, alt, files["light"], files["dark"],
                                                    notice.strip(), files["min_text_px"],
@@ -113,7 +113,7 @@ class DemoContext:
                 return draw
             try:
                 frames, smallest = sweeps.render_frames(draw, self.out, name, len(values), size, file_fmt)
-            except plots.FigureTextError as exc:
+            except legible.FigureTextError as exc:
                 raise DemoError(f"demo '{self.name}', figure '{name}': {exc}") from None
             alts = [f"{alt.strip().rstrip('.')}; {label} {v}." for v in shown]
             slider = Slider(label, shown, default, frames, alts, series)
@@ -145,7 +145,7 @@ class DemoContext:
                 f"Figure {i} of {self.name}"
             try:
                 files = plots.save_captured(fig, self.out, f"{prefix}-{i}")
-            except plots.FigureTextError as exc:
+            except legible.FigureTextError as exc:
                 raise DemoError(f"demo '{self.name}', figure '{prefix}-{i}': {exc}") from None
             notice = notices[i - 1] if notices and i <= len(notices) else ""
             self.outputs.figures.append(FigureInfo(f"{prefix}-{i}", caption, alt or caption,
