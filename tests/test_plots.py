@@ -97,3 +97,25 @@ def test_image_size_reads_a_saved_figure_in_css_pixels(tmp_path, fmt):
     files = plots.render(lambda fig: fig.subplots().plot([0, 1]), tmp_path, "f", (6.0, 3.0), fmt)
     assert plots.image_size((tmp_path / files["light"]).read_bytes()) == (576, 288)  # 96 px per inch
     assert plots.image_size(b"not an image") is None
+
+
+def _zlib_level(png: bytes) -> int:
+    """FLEVEL of the first IDAT's zlib header: 0 fastest (level 1), 1 fast (2-5), 2 default (6), 3 best."""
+    idat = png.index(b"IDAT") + 4
+    return png[idat + 1] >> 6
+
+
+def test_rasters_inside_an_svg_are_compressed_like_png_figures(tmp_path):
+    import base64
+
+    from PIL import Image
+
+    files = plots.render(lambda fig: fig.subplots().imshow(np.eye(40)), tmp_path, "img", (4, 3))
+    svg = (tmp_path / files["light"]).read_text()
+    embedded = [base64.b64decode(d) for d in _rasters(svg)]
+    assert embedded and all(_zlib_level(png) == 1 for png in embedded)  # PNG_COMPRESSION = 3
+    files = plots.render(lambda fig: fig.subplots().imshow(np.eye(40)), tmp_path, "png", (4, 3), "png")
+    assert _zlib_level((tmp_path / files["light"]).read_bytes()) == 1
+    saved = tmp_path / "plain.png"  # outside a figure's save, PIL keeps its own default
+    Image.fromarray(np.eye(40, dtype=np.uint8) * 255).save(saved)
+    assert _zlib_level(saved.read_bytes()) == 2
