@@ -25,6 +25,8 @@ from .runtime import plots
 
 LAYOUT = "v1"
 RUNTIME_PACKAGES = ("numpy", "onnx", "onnxruntime", "matplotlib")
+# Also in the key: Pillow writes the figures' PNGs (and the rasters an SVG embeds).
+KEYED_PACKAGES = (*RUNTIME_PACKAGES, "pillow")
 
 
 @cache
@@ -37,7 +39,7 @@ def environment_fingerprint() -> str:
     for path in [here / "protocol.py", *sorted((here / "runtime").glob("*.py"))]:
         runtime.update(path.name.encode() + b"\0" + path.read_bytes())
     versions = {}
-    for name in RUNTIME_PACKAGES:
+    for name in KEYED_PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
