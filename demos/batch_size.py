@@ -207,7 +207,7 @@ def draw_gradient_noise(demo, noise: Noise) -> None:
         plotting.plain_log_axis(ax.xaxis, Bv, fmt="{:g}")
         plotting.plain_log_axis(ax.yaxis, LogLocator(numticks=6), fmt=plotting.exponent_label)
         ax.set_xlabel("batch size B")
-        ax.set_ylabel(r"$\mathbb{E}\,\|g_B - g\|^2$")
+        ax.set_ylabel(r"$𝔼\,\|g_B - g\|^2$")  # the symbol itself: \mathbb{E} has no Unicode glyph in SVG
         ax.set_title("Gradient noise falls as 1/B")
         ax.legend(fontsize="small", loc="lower left")
 

@@ -119,3 +119,46 @@ def test_rasters_inside_an_svg_are_compressed_like_png_figures(tmp_path):
     saved = tmp_path / "plain.png"  # outside a figure's save, PIL keeps its own default
     Image.fromarray(np.eye(40, dtype=np.uint8) * 255).save(saved)
     assert _zlib_level(saved.read_bytes()) == 2
+
+
+GENERIC_FAMILIES = ("sans-serif", "serif", "monospace")
+
+
+def _font_families(svg_file) -> list[str]:
+    """Every font family list the SVG's elements declare (``font-family``, or the ``font`` shorthand)."""
+    import xml.etree.ElementTree as ET
+
+    found = []
+    for element in ET.parse(svg_file).getroot().iter():
+        for declaration in element.get("style", "").split(";"):
+            prop, _, value = (part.strip() for part in declaration.partition(":"))
+            if prop == "font-family":
+                found.append(value)
+            elif prop == "font":
+                found.append(re.sub(r"^.*?[\d.]+px\s+", "", value))
+    return found
+
+
+def test_svg_text_always_names_a_generic_family(tmp_path):
+    def draw(fig):
+        ax = fig.subplots()
+        ax.semilogx([1e-3, 1e2], [0, 1])  # tick labels 10⁻³ ... typeset as math, glyph by glyph
+        ax.set_ylabel(r"$\|w\|_2^2$")
+        ax.set_title("$\U0001d53c[x]$ and $\\mathbb{R}$")  # glyphs from STIXGeneral
+
+    files = plots.render(draw, tmp_path, "math", (5, 3))
+    for name in (files["light"], files["dark"]):
+        families = _font_families(tmp_path / name)
+        assert any(f.startswith("'STIXGeneral'") for f in families)
+        lone = [f for f in families if f.rsplit(",", 1)[-1].strip() not in GENERIC_FAMILIES]
+        assert families and not lone, lone  # a reader without DejaVu Sans gets sans-serif, not Times
+
+
+def test_a_symbol_no_browser_can_draw_fails_the_figure(tmp_path):
+    def draw(fig):
+        fig.subplots().set_ylabel(r"$\mathbb{E}\,\|g\|^2$")  # matplotlib: a private-use code point
+
+    from generator.demo.runtime.legible import FigureTextError
+
+    with pytest.raises(FigureTextError, match=r"\\mathbb\{E\}.*browsers cannot show.*\U0001d53c"):
+        plots.render(draw, tmp_path, "bb", (5, 3))

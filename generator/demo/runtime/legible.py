@@ -3,6 +3,7 @@ before the figure is saved, then checked), and no raw identifier or ``1e-15`` dr
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -112,3 +113,33 @@ def check_text(fig: Any) -> float:
         size = text.get_fontsize() * (SCRIPT if _scripted(text.get_text()) else 1)
         smallest = min(smallest, text_px(size, width))
     return round(float(smallest), 2) if smallest != float("inf") else 0.0
+
+
+# An SVG keeps its text as text: a reader's browser draws it with its own fonts.
+_LONE_FAMILY = re.compile(r"font-family: ('[^',;\"]*')(?=[;\"])")
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+_SOURCE = re.compile(r"<!-- (.*?) -->", re.S)
+
+
+def _generic(family: str) -> str:
+    name = family.lower()
+    if "mono" in name:
+        return "monospace"
+    serif = "stix" in name or ("serif" in name and "sans" not in name)
+    return "serif" if serif else "sans-serif"
+
+
+def svg_text_for_readers(svg: str) -> str:
+    """``svg`` with a generic family after each font family named alone (matplotlib names only
+    the font of each math glyph: a machine without DejaVu Sans would draw math in its default
+    serif font). A glyph matplotlib takes from its private STIXNonUnicode font (``\\mathbb{E}``,
+    ``\\mathcal{L}``) is at a private-use code point no reader's font has: a FigureTextError."""
+    hole = _PRIVATE_USE.search(svg)
+    if hole:
+        sources = _SOURCE.findall(svg, 0, hole.start())
+        text = html.unescape(sources[-1]) if sources else hole.group()
+        raise FigureTextError(
+            f"text {text!r} draws a symbol that browsers cannot show (matplotlib takes it from its "
+            "own STIXNonUnicode font); write the symbol itself inside the math, e.g. "
+            "$\U0001d53c[x]$ for $\\mathbb{E}[x]$ or $\u2112$ for $\\mathcal{L}$")
+    return _LONE_FAMILY.sub(lambda m: f"font-family: {m[1]}, {_generic(m[1])}", svg)

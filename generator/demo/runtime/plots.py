@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -10,10 +11,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .legible import check_text, phone_ready, phone_sizes
+from .legible import check_text, phone_ready, phone_sizes, svg_text_for_readers
 
 # Bump when the look changes: it is part of every demo's cache key.
-STYLE_VERSION = 7
+STYLE_VERSION = 8
 FIGSIZE = (6.4, 4.0)
 
 _COMMON = {
@@ -199,8 +200,10 @@ def _save(fig: Any, out: Path, filename: str, form: Format) -> None:
     for artist in form.rasterize:  # consecutive ones become a single embedded image
         artist.set_rasterized(True)
     if form.kind == "svg":
+        buffer = io.BytesIO()
         with _png_level(PNG_COMPRESSION):
-            fig.savefig(out / filename, format="svg", metadata={"Date": None})
+            fig.savefig(buffer, format="svg", metadata={"Date": None})
+        (out / filename).write_text(svg_text_for_readers(buffer.getvalue().decode("utf-8")), "utf-8")
     else:
         fig.savefig(out / filename, format="png", metadata={"Software": None},
                     pil_kwargs={"compress_level": PNG_COMPRESSION})
