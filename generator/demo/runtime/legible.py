@@ -1,5 +1,7 @@
 """Text a reader can read: every figure's text at least MIN_TEXT_PX on a phone (sizes raised
-before the figure is saved, then checked), and no raw identifier or ``1e-15`` drawn as is."""
+before the figure is saved, then checked), no raw identifier or ``1e-15`` drawn as is, and an
+SVG's text in fonts every browser has (a generic family after each named one, no symbol from
+matplotlib's private STIXNonUnicode font)."""
 
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ def text_px(points: float, width: float) -> float:
 
 
 class FigureTextError(ValueError):
-    """Text a figure draws that a reader should not see (a raw identifier, 1e-15)."""
+    """Text a figure draws that a reader should not see (a raw identifier, 1e-15, a symbol no
+    browser can draw)."""
 
 
 _MATH = re.compile(r"(?<!\\)\$.*?(?<!\\)\$", re.S)
