@@ -201,9 +201,9 @@ def _save(fig: Any, out: Path, filename: str, form: Format) -> None:
         artist.set_rasterized(True)
     with _png_level(PNG_COMPRESSION):  # a PNG figure, or the rasters an SVG embeds
         if form.kind == "svg":
-            buffer = io.BytesIO()
+            buffer = io.StringIO()  # text: a bytes buffer would have each of ~5,000 writes encoded
             fig.savefig(buffer, format="svg", metadata={"Date": None})
-            (out / filename).write_text(svg_text_for_readers(buffer.getvalue().decode("utf-8")), "utf-8")
+            (out / filename).write_text(svg_text_for_readers(buffer.getvalue()), "utf-8")
         else:
             fig.savefig(out / filename, format="png", metadata={"Software": None})
 
