@@ -15,7 +15,8 @@ import pytest
 from mkdocs.exceptions import Abort
 
 from generator.demo.cache import write_build_report as _write_report
-from generator.demo.engine import DemoEngine, DemoResult
+from generator.demo.engine import DemoEngine
+from generator.demo.result import DemoResult
 from generator.model import DemoSpec
 
 ROOT = Path(__file__).resolve().parents[1]

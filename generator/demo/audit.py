@@ -20,8 +20,9 @@ from typing import Any
 from ..model import Problem
 from .auditrunner import AuditRunner, SeedRun, gate_for
 from .cache import write_atomic
-from .engine import DemoBatch, DemoEngine, DemoResult
+from .engine import DemoBatch, DemoEngine
 from .protocol import Job
+from .result import DemoResult
 from .runtime.records import Claim, seed_for
 
 REPORT = "audit-report.json"

@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,74 +17,9 @@ from . import bundle
 from .cache import demo_key, external_imports, last_seconds, local_imports, write_build_report
 from .protocol import Job, Reply
 from .readahead import open_cache
-from .runtime.plots import image_size
-from .runtime.records import Claim, FigureInfo, Metric
+from .result import DemoResult, source_of
 
 log = logging.getLogger("termlab.demos")
-
-
-@dataclass
-class DemoResult:
-    """One demo run as the page shows it."""
-
-    name: str
-    source: str
-    source_file: str
-    figures: list[FigureInfo] = field(default_factory=list)
-    metrics: list[Metric] = field(default_factory=list)
-    claims: list[Claim] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    download: str = ""  # the zip that runs the demo on its own (bundle.py)
-    key_numbers: list[str] = field(default_factory=list)
-    error: str | None = None
-    error_file: str = ""
-    error_line: int = 0
-    output: str = ""
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    cached: bool = False
-    files: dict[str, bytes] = field(default_factory=dict, repr=False)
-
-    def key_metrics(self) -> list[Metric]:
-        """The run's key numbers (``demo.key_numbers``), in the order the demo gave them."""
-        by_name = {m.name: m for m in self.metrics}
-        return [by_name[n] for n in self.key_numbers if n in by_name]
-
-    def formatted_metrics(self) -> dict[str, str]:
-        return {m.name: m.display for m in self.metrics}
-
-    def figure_size(self, filename: str) -> tuple[int, int] | None:
-        """Width and height of a figure file in CSS pixels, if it can be read."""
-        data = self.files.get(filename)
-        return image_size(data) if data else None
-
-    @classmethod
-    def from_entry(cls, entry: Path, source: str, name: str, cached: bool) -> DemoResult:
-        data = json.loads((entry / "result.json").read_text())
-        outputs = data.get("outputs") or {}
-        result = cls(
-            name=name, source=source, source_file=f"{name}.py",
-            figures=[FigureInfo.from_json(f) for f in outputs.get("figures", [])],
-            metrics=[Metric(**m) for m in outputs.get("metrics", [])],
-            claims=[Claim(**c) for c in outputs.get("claims", [])],
-            models=list(outputs.get("models", [])),
-            key_numbers=list(outputs.get("key_numbers", [])),
-            output=data.get("output", ""), seconds=data.get("seconds", 0.0),
-            cpu_seconds=data.get("cpu_seconds", 0.0), cached=cached,
-        )
-        error = data.get("error")
-        if error:
-            result.error = error["message"] + (f"\n\n{error['trace']}" if error.get("trace") else "")
-            result.error_file = error.get("file", "")
-            result.error_line = int(error.get("line") or 0)
-            return result
-        result.files[f"{name}.py"] = source.encode()
-        for fig in result.figures:
-            for fname in fig.files():
-                result.files[fname] = (entry / fname).read_bytes()
-        for model in result.models:
-            result.files[model] = (entry / model).read_bytes()
-        return result
 
 
 class DemoEngine:
@@ -178,7 +113,7 @@ class DemoEngine:
                 self.cache.evict(key)
             entry = self.cache.get(key)
             if entry is not None:
-                result = DemoResult.from_entry(entry, _source(spec), spec.name, cached=True)
+                result = DemoResult.from_entry(entry, source_of(spec), spec.name, cached=True)
                 batch.results[inv] = bundle.attach(result, entry, spec, demos_dir, memo)
             else:
                 todo.append((inv, key, spec, spec_timeout))
@@ -210,7 +145,7 @@ class DemoEngine:
         """A run whose worker died twice: a failure of this build only, never cached."""
         message = (f"{reply.error.message if reply.error else 'the worker process died'} (twice: the "
                    "demo, or a demo running beside it, kills its worker; not cached)")
-        return DemoResult(spec.name, _source(spec), f"{spec.name}.py", error=message,
+        return DemoResult(spec.name, source_of(spec), f"{spec.name}.py", error=message,
                           seconds=reply.seconds, cpu_seconds=reply.cpu_seconds)
 
     def store(self, key: str, spec: DemoSpec, demos_dir: Path, scratch: Path, reply: Reply,
@@ -228,7 +163,7 @@ class DemoEngine:
         except BaseException:
             self.cache.discard(scratch)
             raise
-        result = DemoResult.from_entry(entry, _source(spec), spec.name, cached=False)
+        result = DemoResult.from_entry(entry, source_of(spec), spec.name, cached=False)
         return bundle.attach(result, entry, spec, demos_dir, imports)
 
 
@@ -321,10 +256,6 @@ class Flight:
         if self.pool is not None:
             self.pool.close()
         return future.result()
-
-
-def _source(spec: DemoSpec) -> str:
-    return spec.path.read_text("utf-8", errors="replace")
 
 
 def invocation(spec: DemoSpec) -> str:
