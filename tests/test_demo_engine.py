@@ -142,27 +142,6 @@ def test_demos_start_longest_first_by_the_last_builds_timings(demos):
     assert finished == ["new", "slow", "middling", "quick"]  # never timed: could be the longest
 
 
-def test_a_page_waits_for_a_free_core_while_the_demos_take_every_one(demos, monkeypatch):
-    """Two cores, two slots: once 'first' is in, the page waits until another run ends (a
-    core is then free for it), though 'long' still runs. With a core to spare (one slot), or
-    for a result at hand, it waits for nothing else."""
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    for name, seconds in (("first", 0.2), ("long", 30), ("queued", 0.2)):
-        demos.write(f"demos/{name}.py", f"import time\ndef run(demo):\n    time.sleep({seconds})\n")
-    specs = {n: DemoSpec(n, demos.demos / f"{n}.py", {}) for n in ("first", "long", "queued")}
-    for jobs, done in ((2, {"first", "queued"}), (1, {"first"})):
-        engine = DemoEngine(demos.root / f".cache-{jobs}", jobs)
-        batch = engine.start(specs, demos.demos, timeout=60, memory_mb=512)
-        try:
-            batch.wait({"first"})
-            assert set(batch.results) == done, jobs
-            batch.wait({"first"})
-            assert set(batch.results) == done and "long" in batch.pending
-        finally:
-            batch.close()
-            engine.close()
-
-
 def test_cache_hits_and_helper_edits_rerun_exactly_the_importers(demos):
     demos.write("demos/plain.py", "def run(demo):\n    demo.metric('one', 1)\n")
     first = run_all(demos, ["good", "plain"])

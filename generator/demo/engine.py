@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, as_completed
@@ -55,12 +54,6 @@ class DemoEngine:
 
                 self._pool = WorkerPool(self.jobs, self.preload)
         return self._pool
-
-    def cores_taken(self, runs: int) -> bool:
-        """Whether ``runs`` demos in flight keep every core of this machine busy: the local
-        pool runs as many at once as it has slots; a Dask cluster runs them elsewhere."""
-        cores = os.cpu_count() or 1
-        return self.executor != "dask" and min(runs, self.jobs or cores) >= cores
 
     def start_worker(self) -> None:
         """Start the warm worker now, before knowing whether any demo must run: its imports
@@ -196,10 +189,7 @@ class DemoBatch:
         return {f.inv for f in self.futures.values()}
 
     def wait(self, invocations: set[str]) -> None:
-        """Block until every one of ``invocations`` has a result; then, while this batch's
-        runs still take every core, until one ends. What the caller does next (render a page)
-        would only slow the runs that end the build, and costs nothing on the core the last
-        runs leave idle. Results at hand return at once."""
+        """Block until every one of ``invocations`` has a result."""
         if not invocations & self.pending:
             return
         total = self._ran + len(self.futures)
@@ -232,7 +222,7 @@ class DemoBatch:
                 failed = sum(1 for r in self.results.values() if r.error)
                 log.info("termlab: demos done: %d ran in %.1f s, %d cached, %d failed", self._ran,
                          time.monotonic() - self.started, len(self.results) - self._ran, failed)
-            if not invocations & self.pending and not self.engine.cores_taken(len(self.futures)):
+            if not invocations & self.pending:
                 return
 
     def wait_all(self) -> dict[str, DemoResult]:
