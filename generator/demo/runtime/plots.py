@@ -196,16 +196,21 @@ def _png_level(level: int) -> Iterator[None]:
         Image.SAVE["PNG"] = save
 
 
-def _save(fig: Any, out: Path, filename: str, form: Format) -> None:
+def _save(fig: Any, out: Path, filename: str, form: Format) -> bytes:
+    """Write the figure to ``out / filename``; returns the bytes written."""
     for artist in form.rasterize:  # consecutive ones become a single embedded image
         artist.set_rasterized(True)
     with _png_level(PNG_COMPRESSION):  # a PNG figure, or the rasters an SVG embeds
         if form.kind == "svg":
-            buffer = io.StringIO()  # text: a bytes buffer would have each of ~5,000 writes encoded
-            fig.savefig(buffer, format="svg", metadata={"Date": None})
-            (out / filename).write_text(svg_text_for_readers(buffer.getvalue()), "utf-8")
+            text = io.StringIO()  # text: a bytes buffer would have each of ~5,000 writes encoded
+            fig.savefig(text, format="svg", metadata={"Date": None})
+            data = svg_text_for_readers(text.getvalue()).encode("utf-8")
         else:
-            fig.savefig(out / filename, format="png", metadata={"Software": None})
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", metadata={"Software": None})
+            data = buffer.getvalue()
+    (out / filename).write_bytes(data)
+    return data
 
 
 def render(draw: Callable[[Any], Any], out: Path, name: str, size: tuple[float, float],
@@ -227,12 +232,12 @@ def render(draw: Callable[[Any], Any], out: Path, name: str, size: tuple[float, 
             form = _format(fig, fmt)
             form.kind = kind = kind or form.kind  # both variants in the light one's format
             filename = files[theme] = f"{name}-{theme}.{form.kind}"
-            _save(fig, out, filename, form)
+            data = _save(fig, out, filename, form)
             if theme == "light":
                 files["min_text_px"] = check_text(fig)  # offsets and ticks exist once drawn
         if form.kind == "svg" and not form.rasterize:
             files["dark"] = f"{name}-dark.svg"
-            (out / files["dark"]).write_bytes(dark_svg((out / filename).read_bytes()))
+            (out / files["dark"]).write_bytes(dark_svg(data))
             break
     return files
 
@@ -294,10 +299,10 @@ def save_captured(fig: Any, out: Path, name: str, fmt: str = "auto") -> dict[str
     for ax in fig.axes:
         ax.patch.set_alpha(0)
     with matplotlib_rc("light"):
-        _save(fig, out, files["light"], form)
+        light = _save(fig, out, files["light"], form)
     files["min_text_px"] = check_text(fig)
     if form.kind == "svg":
-        (out / files["dark"]).write_bytes(dark_svg((out / files["light"]).read_bytes()))
+        (out / files["dark"]).write_bytes(dark_svg(light))
     else:
         restyle(fig, "light", "dark")
         with matplotlib_rc("dark"):
