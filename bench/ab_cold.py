@@ -16,21 +16,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gallery_parity import BIN, ENV, make_termlab  # noqa: E402
+from gallery_parity import ENV, make_termlab, mkdocs_build  # noqa: E402
 
 
 def cold_build(checkout: Path, project: Path) -> tuple[float, float]:
     """Wall and CPU seconds of one cold ``mkdocs build`` with ``checkout``'s generator."""
     make_termlab(project)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run([str(BIN / "mkdocs"), "build", "-q"], cwd=project, check=True, capture_output=True,
-                   env={**ENV, "PYTHONPATH": str(checkout)})  # ahead of the editable install
-    wall = time.perf_counter() - start
+    wall = mkdocs_build(project, env={**ENV, "PYTHONPATH": str(checkout)})  # ahead of the editable install
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 

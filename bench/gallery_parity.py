@@ -105,9 +105,9 @@ def sphinx_build(root: Path) -> float:
     return seconds
 
 
-def mkdocs_build(root: Path, config: str = "mkdocs.yml") -> float:
+def mkdocs_build(root: Path, config: str = "mkdocs.yml", env: dict[str, str] = ENV) -> float:
     start = time.perf_counter()
-    done = subprocess.run([str(BIN / "mkdocs"), "build", "-q", "-f", config], cwd=root, env=ENV,
+    done = subprocess.run([str(BIN / "mkdocs"), "build", "-q", "-f", config], cwd=root, env=env,
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode:
