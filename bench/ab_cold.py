@@ -11,7 +11,6 @@ system) medians and the paired medians of A − B.
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import subprocess
 import sys
@@ -19,16 +18,15 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gallery_parity import ENV, make_termlab, mkdocs_build  # noqa: E402
+from gallery_parity import ENV, cpu_seconds, make_termlab, mkdocs_build  # noqa: E402
 
 
 def cold_build(checkout: Path, project: Path) -> tuple[float, float]:
     """Wall and CPU seconds of one cold ``mkdocs build`` with ``checkout``'s generator."""
     make_termlab(project)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = cpu_seconds()
     wall = mkdocs_build(project, env={**ENV, "PYTHONPATH": str(checkout)})  # ahead of the editable install
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu_seconds() - before
 
 
 def main() -> None:

@@ -6,7 +6,11 @@ termlab demos, side by side in one run (medians of --repeat runs, BLAS pinned to
 - plain: a plain mkdocs-material build of the same termlab pages (from `termlab generate`),
   the anchor for the warm rebuild;
 - sphinx-gallery with `parallel: 2` (joblib, the machine's two cores), the same scripts, cold,
-  warm and edit-one, as a second anchor (issue 19: cold ≤ 0.8× it).
+  warm and edit-one, as a second anchor (issue 19: cold ≤ 0.8× it);
+- the cold builds' CPU (the whole process tree's user + system time), and how much work two
+  CPU-bound processes get through on this machine against one: termlab's cold build runs on
+  two cores and mkdocs-gallery's on one, so its wall ratio is about the CPU ratio divided by
+  that throughput.
 
 mkdocs-gallery and termlab build in turns, first one then the other, in alternating order.
 
@@ -17,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -115,6 +121,33 @@ def mkdocs_build(root: Path, config: str = "mkdocs.yml", env: dict[str, str] = E
     return seconds
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of every finished child process so far (each build runs as one)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _spin() -> None:
+    total = 0
+    for i in range(5_000_000):
+        total += i * i
+
+
+def two_core_throughput() -> float:
+    """Work two CPU-bound processes get through at once, against one alone (2.0: two full
+    cores; a busy host, or two virtual cores on one physical core, give less)."""
+    def wall(n: int) -> float:
+        start = time.perf_counter()
+        procs = [multiprocessing.get_context("fork").Process(target=_spin) for _ in range(n)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        return time.perf_counter() - start
+    alone = (wall(1) + wall(1)) / 2
+    return 2 * alone / wall(2)
+
+
 def edit(path: Path, n: int) -> None:
     path.write_text(path.read_text() + f"\n# edit {n}\n")
 
@@ -132,6 +165,8 @@ def main() -> None:
         "gallery cold", "gallery warm", "gallery edit-one",
         "termlab cold", "termlab warm", "termlab edit-one", "plain (same pages)",
         "sphinx-gallery cold", "sphinx-gallery warm", "sphinx-gallery edit-one")}
+    cpu: dict[str, list[float]] = {"gallery cold": [], "termlab cold": []}
+    throughput: list[float] = []
     reran: list[int] = []
     # Bytecode for termlab's own modules, as any installed package has (an editable install
     # under PYTHONDONTWRITEBYTECODE gets none, and would compile them in every build).
@@ -155,13 +190,17 @@ def main() -> None:
                     edit(gallery / "examples" / EDITED, i)
                     edit(termlab / "demos" / "gallery" / EDITED, i)
                 for name, root in pair:
+                    before = cpu_seconds()
                     times[f"{name} {kind}"].append(mkdocs_build(root))
+                    if kind == "cold":
+                        cpu[f"{name} cold"].append(cpu_seconds() - before)
             reran.append(termlab_demos_run(termlab))
             generated = run_dir / "plain"
             subprocess.run([str(BIN / "termlab"), "--root", str(termlab), "generate", str(generated)],
                            env=ENV, check=True, capture_output=True)
             mkdocs_build(generated)  # first build of the plain site, then the timed one
             times["plain (same pages)"].append(mkdocs_build(generated))
+            throughput.append(two_core_throughput())
             print(f"run {i + 1}/{args.repeat}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
                   flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -183,6 +222,13 @@ def main() -> None:
     paired = sorted(t / g for t, g in zip(times["termlab cold"], times["gallery cold"], strict=True))
     print("\ncold, per run (termlab / gallery of the same run, sorted): "
           + ", ".join(f"{r:.2f}" for r in paired) + f"; median {statistics.median(paired):.2f}")
+    cpu_ratio = statistics.median(cpu["termlab cold"]) / statistics.median(cpu["gallery cold"])
+    print(f"cold CPU, whole process tree: mkdocs-gallery {statistics.median(cpu['gallery cold']):.2f} s, "
+          f"termlab {statistics.median(cpu['termlab cold']):.2f} s: {cpu_ratio:.2f} ×")
+    pace = statistics.median(throughput)
+    print(f"two CPU-bound processes did {pace:.2f} × the work of one in the same time (2.00: two full "
+          f"cores; per run {min(throughput):.2f}-{max(throughput):.2f}); a cold build spending "
+          f"{cpu_ratio:.2f} × gallery's CPU on two cores lands near {cpu_ratio / pace:.2f} × its time")
     print(f"termlab demos rerun after editing {EDITED}: {reran} (must be 1 every time)")
 
 
