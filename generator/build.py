@@ -164,6 +164,7 @@ class Build:
         self.in_summaries = {t for t in self.late if "{{" in glossary.terms[t].summary}
         self.reported: set[Problem] = set()
         self.first: dict[str, str] = {}  # the pages as ``render`` made them
+        self._sources: dict[str, str] | None = None  # see ``sources``
         self.published_audits: set[str] = set()  # terms whose hold rates terms.json shows
         # Terms whose audit is not taken in yet (their pages show hold rates once it is).
         self.audit_late = {t for t, term in glossary.terms.items() if term.demo} if audit else set()
@@ -184,8 +185,11 @@ class Build:
         return site
 
     def sources(self) -> dict[str, str]:
-        """The demo sources the pages' slots name (render/sources.py), by key."""
-        return {source_key(d.source): d.source for d in self.renderer.demos.values() if d is not None}
+        """The demo sources the pages' slots name (render/sources.py), by key: every page asks,
+        so they are hashed again only when a result has come in since."""
+        if self._sources is None:
+            self._sources = {source_key(d.source): d.source for d in self.renderer.demos.values() if d is not None}
+        return self._sources
 
     def wait(self) -> None:
         """Wait for every demo and take its result in (before ``render``: no page is late);
@@ -279,6 +283,7 @@ class Build:
             if result is not None:
                 self.late.discard(tid)
                 self.renderer.add_result(tid, result)
+                self._sources = None
                 files.update(self.renderer.demo_files(tid))
                 self._recorded_runs(tid, start=True)
                 if self.audit is not None and self.audit.needless(result):

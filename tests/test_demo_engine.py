@@ -154,6 +154,31 @@ def test_cache_hits_and_helper_edits_rerun_exactly_the_importers(demos):
     assert run_all(demos, ["plain"], force=True)["plain"].cached is False
 
 
+def test_a_kept_engine_works_out_keys_again_only_when_a_file_under_demos_changes(demos, monkeypatch):
+    """`mkdocs serve` keeps one engine: a rebuild with no demo or helper written computes no
+    key again; a helper edited to the same size still reruns exactly its importer."""
+    from generator.demo import engine as engine_module
+
+    keyed: list[str] = []
+    real = engine_module.demo_key
+    monkeypatch.setattr(engine_module, "demo_key", lambda *a, **k: keyed.append(a[2]) or real(*a, **k))
+    demos.write("demos/plain.py", "def run(demo):\n    demo.metric('one', 1)\n")
+    engine = DemoEngine(demos.root / ".cache", 2)
+    specs = {n: DemoSpec(n, demos.demos / f"{n}.py", {}, None) for n in ("good", "plain")}
+    try:
+        first = engine.run(specs, demos.demos, timeout=30, memory_mb=512)
+        again = engine.run(specs, demos.demos, timeout=30, memory_mb=512)
+        assert sorted(keyed) == ["good", "plain"]  # the second build reused both keys
+        assert not first["good"].cached and again["good"].cached and again["plain"].cached
+        demos.write("demos/helpers/shapes.py", "def width():\n    return 4\n")  # same size
+        after = engine.run(specs, demos.demos, timeout=30, memory_mb=512)
+        assert sorted(keyed) == ["good", "good", "plain", "plain"]
+        assert not after["good"].cached and after["plain"].cached
+        assert after["good"].files["relu.onnx"] != first["good"].files["relu.onnx"]  # the new width
+    finally:
+        engine.close()
+
+
 def test_failures_are_remembered_until_inputs_change(demos):
     demos.write("demos/raises.py", BAD["raises"][0])
     assert not run_all(demos, ["raises"])["raises"].cached

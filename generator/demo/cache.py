@@ -158,6 +158,19 @@ def _module_files(base: Path, dotted: Iterable[str]) -> list[Path]:
     return files
 
 
+def tree_state(folder: Path) -> tuple[tuple[str, int, int, int, int], ...]:
+    """Each file under ``folder`` (bytecode caches aside) with its inode, size and times: the
+    same state means no file a demo's key covers was written, added or removed since."""
+    state = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            with contextlib.suppress(OSError):
+                st = os.stat(os.path.join(top, name))
+                state.append((os.path.join(top, name), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(state)
+
+
 def demo_key(demo_path: Path, demos_dir: Path, name: str, options: dict[str, Any],
              timeout: float, memory_mb: int, memo: dict | None = None) -> str:
     """The cache key of one demo run (``memo``: see ``local_imports``)."""

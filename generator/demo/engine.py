@@ -14,7 +14,7 @@ from typing import Any
 
 from ..model import DemoSpec, Glossary, Problem, rel_path
 from . import bundle
-from .cache import demo_key, external_imports, last_seconds, local_imports, write_build_report
+from .cache import demo_key, external_imports, last_seconds, local_imports, tree_state, write_build_report
 from .protocol import Job, Reply
 from .readahead import open_cache
 from .result import DemoResult, source_of
@@ -33,6 +33,9 @@ class DemoEngine:
         self.preload: list[str] = []
         self._pool = None
         self.auditor: Any = None  # audit.AuditRunner, once an audit has runs to do
+        # Serve: each run's key, kept while no file under demos/ changes (``start``).
+        self._tree: tuple = ()
+        self._keys: dict[tuple, str] = {}
 
     @classmethod
     def for_options(cls, options: Any) -> DemoEngine:
@@ -101,9 +104,17 @@ class DemoEngine:
         self.cache.clean_tmp()
         batch = DemoBatch(self, demos_dir)
         todo, memo = [], batch.imports
+        state = (str(demos_dir.resolve()), tree_state(demos_dir))
+        if state != self._tree:  # a demo or helper changed: every key is worked out again
+            self._tree, self._keys = state, {}
         for inv, spec in specs.items():
             spec_timeout = spec.timeout or timeout
-            key = demo_key(spec.path, demos_dir, spec.name, spec.options, spec_timeout, memory_mb, memo)
+            ident = (str(spec.path), spec.name, json.dumps(spec.options, sort_keys=True, default=str),
+                     spec_timeout, memory_mb)
+            key = self._keys.get(ident)
+            if key is None:
+                key = self._keys[ident] = demo_key(spec.path, demos_dir, spec.name, spec.options,
+                                                   spec_timeout, memory_mb, memo)
             batch.runs[inv] = (key, spec, spec_timeout, memory_mb)
         if not force:  # a shared store's entries come into the local folder in one round
             extra = [k for key, spec, *_ in batch.runs.values() for k in also(key, spec)] if also else []
