@@ -170,6 +170,12 @@ def test_a_kept_engine_works_out_keys_again_only_when_a_file_under_demos_changes
         again = engine.run(specs, demos.demos, timeout=30, memory_mb=512)
         assert sorted(keyed) == ["good", "plain"]  # the second build reused both keys
         assert not first["good"].cached and again["good"].cached and again["plain"].cached
+        read = []
+        monkeypatch.setattr(engine_module.DemoResult, "from_entry", lambda *a, **k: read.append(a))
+        third = engine.run(specs, demos.demos, timeout=30, memory_mb=512)
+        assert read == [] and third == again  # nor read the cache entries again
+        monkeypatch.undo()
+        monkeypatch.setattr(engine_module, "demo_key", lambda *a, **k: keyed.append(a[2]) or real(*a, **k))
         demos.write("demos/helpers/shapes.py", "def width():\n    return 4\n")  # same size
         after = engine.run(specs, demos.demos, timeout=30, memory_mb=512)
         assert sorted(keyed) == ["good", "good", "plain", "plain"]

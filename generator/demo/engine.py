@@ -33,9 +33,11 @@ class DemoEngine:
         self.preload: list[str] = []
         self._pool = None
         self.auditor: Any = None  # audit.AuditRunner, once an audit has runs to do
-        # Serve: each run's key, kept while no file under demos/ changes (``start``).
+        # Serve: each run's key, kept while no file under demos/ changes, and each cached
+        # result read (files and all) once while its key holds (``start``).
         self._tree: tuple = ()
         self._keys: dict[tuple, str] = {}
+        self._read: dict[str, DemoResult] = {}
 
     @classmethod
     def for_options(cls, options: Any) -> DemoEngine:
@@ -124,10 +126,14 @@ class DemoEngine:
                 self.cache.evict(key)
             entry = self.cache.get(key)
             if entry is not None:
-                result = DemoResult.from_entry(entry, source_of(spec), spec.name, cached=True)
-                batch.results[inv] = bundle.attach(result, entry, spec, demos_dir, memo)
+                result = self._read.get(key)
+                if result is None:
+                    result = DemoResult.from_entry(entry, source_of(spec), spec.name, cached=True)
+                    result = bundle.attach(result, entry, spec, demos_dir, memo)
+                batch.results[inv] = result
             else:
                 todo.append((inv, key, spec, spec_timeout))
+        self._read = {key: batch.results[inv] for inv, (key, *_) in batch.runs.items() if inv in batch.results}
         log.info("termlab: demos: %d total, %d cached, %d to run", len(specs), len(batch.results), len(todo))
         if not todo:
             return batch
