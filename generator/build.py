@@ -32,7 +32,7 @@ from .publish import add_published_files, live
 from .read.load import Loaded, load_glossary
 from .read.resolve import check, resolve
 from .render import urls
-from .render.pages import SiteRenderer, has_learning_path
+from .render.pages import SiteRenderer, has_learning_path, keep_compiled
 from .render.sources import key as source_key
 from .settings import ORT_WEB_SEARCH, BuildOptions
 from .text.safety import title_text
@@ -152,6 +152,7 @@ class Build:
         self.late = set(self.started_late)  # terms whose results are not taken in yet
         self.ort_web = find_ort_web(options) if has_demos(glossary) else None
         size = live.ort_size(self.ort_web) if self.ort_web else 0
+        keep_compiled(options.cache_dir)
         self.renderer = SiteRenderer(glossary, results_by_term(glossary, batch.results) if batch else {},
                                      title=options.title, description=options.description,
                                      pending=self.late, search_page=options.search == "pagefind",

@@ -188,3 +188,28 @@ def test_demo_placeholder_until_run(project):
     project.write("glossary/x.yaml", entry("X") + "demo: d\n")
     project.build(run_demos=False)
     assert "Demo not run" in project.html("terms/x/index.html")
+
+
+def test_page_templates_are_compiled_once_into_the_build_cache(tmp_path, monkeypatch):
+    """The next build process loads the page templates' compiled code from the build's cache
+    (Jinja checks each source); the folder is named after the settings it was compiled with."""
+    import functools
+
+    from generator.render import pages
+
+    def new_process() -> None:
+        monkeypatch.setattr(pages, "environment", functools.cache(pages.environment.__wrapped__))
+        pages.keep_compiled(tmp_path)
+
+    new_process()
+    first = pages.environment().get_template("term.md.j2")
+    (folder,) = (tmp_path / "templates").glob("pages-*")
+    assert [p.suffix for p in folder.iterdir()] == [".cache"]  # term.md.j2's code
+    new_process()
+    env = pages.environment()
+    monkeypatch.setattr(env, "compile", lambda *a, **k: pytest.fail("compiled again"))
+    again = env.get_template("term.md.j2")
+    assert again.blocks.keys() == first.blocks.keys()
+    next(folder.iterdir()).write_bytes(b"torn")
+    new_process()  # a damaged file is compiled again, not trusted
+    assert pages.environment().get_template("term.md.j2").blocks.keys() == first.blocks.keys()

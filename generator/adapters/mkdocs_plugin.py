@@ -9,7 +9,6 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
@@ -20,6 +19,7 @@ from mkdocs.utils.meta import get_data
 from ..build import Builder
 from ..publish import MATH_FONT, mathfont, site_assets
 from ..render import urls
+from ..render.pages import compiled_templates
 from ..render.sources import SLOT_MARK, splice
 from ..settings import EXECUTORS, LIVE_MODELS, SEARCHES, SETTINGS, BuildOptions
 from .indexes import GlossaryIndex
@@ -224,7 +224,8 @@ class TermlabPlugin(BasePlugin[TermlabConfig]):
         if self.serving:  # MkDocs makes a new theme env per build: keep compiled templates
             env.bytecode_cache = self.bytecode
         elif self.build is not None:  # a build: the theme's templates compiled once, in the cache
-            env.bytecode_cache = template_cache(self.build.options.cache_dir / "templates")
+            # Compiling Material's templates was about half of a warm build.
+            env.bytecode_cache = compiled_templates(self.build.options.cache_dir / "templates")
         return env
 
     @event_priority(100)  # before search and every other plugin reads the page
@@ -332,16 +333,6 @@ def _call(function, *args):
     except Exception as exc:
         raise PluginError(f"termlab failed with {type(exc).__name__}: {exc} — this is a bug in "
                           "termlab, not in your glossary; please report it with this message") from exc
-
-
-def template_cache(folder: Path) -> BytecodeCache | None:
-    """Compiled theme templates kept between builds (Jinja checks each template's source, and
-    writes each file whole). Compiling Material's templates was about half of a warm build."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # a read-only cache folder: compile as MkDocs does
-    return FileSystemBytecodeCache(str(folder))
 
 
 THEME_OVERRIDE = Path(__file__).parent / "theme"

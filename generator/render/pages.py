@@ -9,9 +9,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cache
+from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 
 from ..demo.bundle import REQUIREMENTS
 from ..model import Glossary, Problem, Question, Site, Term
@@ -39,6 +42,26 @@ Every term is also listed in the [A–Z index]({index}).
 
 def has_learning_path(glossary: Glossary) -> bool:
     return 0 < len(glossary.terms) <= PATH_MAX_TERMS
+
+
+def compiled_templates(folder: Path) -> BytecodeCache | None:
+    """Compiled templates kept in ``folder`` between builds (Jinja checks each template's
+    source, and writes each file whole); None if the folder cannot be made (read-only)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return FileSystemBytecodeCache(str(folder))
+
+
+def keep_compiled(cache_dir: Path) -> None:
+    """Keep the page templates' compiled code in the build's cache, beside the theme's. Jinja
+    does not check the settings code was compiled with: they name the folder."""
+    env = environment()
+    settings = (jinja2.__version__, env.trim_blocks, env.lstrip_blocks, env.keep_trailing_newline,
+                env.autoescape, env.newline_sequence)
+    digest = sha256(repr(settings).encode()).hexdigest()[:12]
+    env.bytecode_cache = compiled_templates(cache_dir / "templates" / f"pages-{digest}")
 
 
 @cache
