@@ -111,12 +111,7 @@ class DemoEngine:
             self._tree, self._keys = state, {}
         for inv, spec in specs.items():
             spec_timeout = spec.timeout or timeout
-            ident = (str(spec.path), spec.name, json.dumps(spec.options, sort_keys=True, default=str),
-                     spec_timeout, memory_mb)
-            key = self._keys.get(ident)
-            if key is None:
-                key = self._keys[ident] = demo_key(spec.path, demos_dir, spec.name, spec.options,
-                                                   spec_timeout, memory_mb, memo)
+            key = self._key(spec, demos_dir, spec_timeout, memory_mb, memo)
             batch.runs[inv] = (key, spec, spec_timeout, memory_mb)
         if not force:  # a shared store's entries come into the local folder in one round
             extra = [k for key, spec, *_ in batch.runs.values() for k in also(key, spec)] if also else []
@@ -149,6 +144,15 @@ class DemoEngine:
                       spec.options, timeout=t, memory_mb=memory_mb)
             batch.futures[pool.submit(job)] = Flight(inv, key, spec, scratch, job)
         return batch
+
+    def _key(self, spec: DemoSpec, demos_dir: Path, timeout: float, memory_mb: int, memo: dict) -> str:
+        """The run's cache key, worked out once while no file under demos/ changes."""
+        ident = (str(spec.path), spec.name, json.dumps(spec.options, sort_keys=True, default=str),
+                 timeout, memory_mb)
+        if ident not in self._keys:
+            self._keys[ident] = demo_key(spec.path, demos_dir, spec.name, spec.options, timeout,
+                                         memory_mb, memo)
+        return self._keys[ident]
 
     def retry(self, job: Job) -> tuple[Future, Any]:
         """Run a job again in a fresh worker of its own (its first worker died under it, maybe

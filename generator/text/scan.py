@@ -24,6 +24,7 @@ _PARAGRAPH = re.compile(r"(?:[^\n]*\S[^\n]*(?:\n|$))+")
 _INLINE_TICKS = re.compile(r"`{1,2}(?!`)")  # a line may open with a span ("```" may be a fence)
 _MAX_SPLITS = 400  # a paragraph with more ways to split holds no span counted as code
 
+
 @lru_cache(maxsize=4096)  # a field's text is masked by several checks, and again on each serve rebuild
 def mask_code(text: str) -> str:
     """The text with fenced code blocks and code spans blanked out (same length and lines).
